@@ -1,0 +1,14 @@
+"""Music recommendations from a playlist–track graph. Knows nothing of Discord."""
+
+from recommender.data import Catalog, DataError, load_catalog
+from recommender.recommender import Recommender, Resolution, TrackResult, UnknownTrackError
+
+__all__ = [
+    "Catalog",
+    "DataError",
+    "Recommender",
+    "Resolution",
+    "TrackResult",
+    "UnknownTrackError",
+    "load_catalog",
+]
