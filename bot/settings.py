@@ -1,0 +1,87 @@
+"""Every knob the bot reads, in one place (environment variables and `.env`).
+
+`recommender/` reads no settings; the bot passes plain values down. `.env.example`
+documents each field; keep the two in step (a test checks that).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASET = REPO_ROOT.parent / "shared" / "data" / "spotify_songs.csv"
+
+
+def _default_data_path() -> Path:
+    """The shared copy of the dataset when it exists (dev and CI), else one under ./data."""
+    return SHARED_DATASET if SHARED_DATASET.exists() else Path("data") / "spotify_songs.csv"
+
+
+class Settings(BaseSettings):
+    """Bot configuration. Names are the environment variable names (case-insensitive)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # `DATA_PATH=` in .env means "use the default", as .env.example shows.
+        env_ignore_empty=True,
+    )
+
+    # -- Discord -------------------------------------------------------------------------
+    discord_token: SecretStr | None = None
+    command_prefix: str = "!"
+    # Members with one of these role ids count as admins (besides Manage Server).
+    admin_role_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    # -- storage -------------------------------------------------------------------------
+    data_dir: Path = Path("data")
+    # Empty means: a SQLite file under DATA_DIR (see `database_url_resolved`).
+    database_url: str = ""
+    data_path: Path = Field(default_factory=_default_data_path)
+    model_dir: Path = Path("models")
+    # Model used when MODEL_DIR holds none and the bot trains one at start-up.
+    train_model: str = "seed-gcn"
+
+    # -- behaviour -----------------------------------------------------------------------
+    max_query_chars: int = 200
+    # Per-user flood control: at most COOLDOWN_RATE recommend queries per COOLDOWN_SECONDS.
+    cooldown_rate: int = 3
+    cooldown_seconds: float = 10.0
+    recommend_count: int = 10
+    history_count: int = 10
+    log_level: str = "INFO"
+
+    @field_validator("admin_role_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        """Accept `1,2,3` (how people write it in .env) as well as a JSON list."""
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(" ", "").split(",") if part]
+        return value
+
+    @field_validator("command_prefix")
+    @classmethod
+    def _prefix_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("COMMAND_PREFIX must not be blank")
+        return value.strip()
+
+    @property
+    def database_url_resolved(self) -> str:
+        """DATABASE_URL, or the default SQLite file `DATA_DIR/musicbot.db`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'musicbot.db').resolve()}"
+
+    @property
+    def token(self) -> str | None:
+        """The raw token, only for `bot.run`; the SecretStr keeps it out of reprs and logs."""
+        if self.discord_token is None:
+            return None
+        raw = self.discord_token.get_secret_value().strip()
+        return raw or None
