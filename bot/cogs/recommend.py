@@ -1,0 +1,63 @@
+"""`/recommend` (slash, with song autocomplete) over the same handler as `!recommend`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.commands import autocomplete_choices
+from bot.core import SLASH, RequestContext
+from bot.render import to_embed
+from bot.replies import Kind, Reply
+
+if TYPE_CHECKING:
+    from bot.app import MusicBot
+
+
+def context_from_interaction(bot: MusicBot, interaction: discord.Interaction) -> RequestContext:
+    from bot.app import is_admin
+
+    async def followup(reply: Reply) -> None:
+        await interaction.followup.send(embed=to_embed(reply))
+
+    return RequestContext(
+        guild_id=interaction.guild_id or 0,
+        channel_id=interaction.channel_id or 0,
+        user_id=interaction.user.id,
+        user_name=interaction.user.display_name,
+        is_admin=is_admin(interaction.user, bot.settings),
+        source=SLASH,
+        followup=followup,
+    )
+
+
+class RecommendCog(commands.Cog, name="Recommend"):
+    def __init__(self, bot: MusicBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="recommend", description="Ten songs like the one you name")
+    @app_commands.describe(song="A song title, 'title - artist', or a Spotify link")
+    async def recommend_slash(self, interaction: discord.Interaction, song: str) -> None:
+        reply = await self.bot.services.handle(
+            "recommend", context_from_interaction(self.bot, interaction), song
+        )
+        # Refusals and "slow down" are only for the asker; answers are for the channel.
+        await interaction.response.send_message(
+            embed=to_embed(reply), ephemeral=reply.kind is not Kind.OK
+        )
+
+    @recommend_slash.autocomplete("song")
+    async def song_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=name, value=value)
+            for name, value in autocomplete_choices(self.bot.services, current)
+        ]
+
+
+async def setup(bot: MusicBot) -> None:
+    await bot.add_cog(RecommendCog(bot))

@@ -1,0 +1,100 @@
+"""Where the bot's model lives on disk, and the holder the running bot reads it from.
+
+Everything that finds, loads or trains "the current model" goes through this module, so
+versioned model directories with a pointer file (the retrain issue) change one place:
+`load_current_model`, `has_model`, and `save_new_model`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.settings import Settings
+from recommender import Recommender
+from recommender.artifacts import is_model_dir
+
+log = logging.getLogger(__name__)
+
+
+class ModelNotReady(RuntimeError):
+    """No model has been loaded yet (start-up still running)."""
+
+
+class ModelHolder:
+    """The model every handler reads, swapped atomically when a new one is ready.
+
+    Handlers take `holder.current` once per request and use that object throughout, so a
+    swap in the middle of a request never mixes two models.
+    """
+
+    def __init__(self, model: Recommender | None = None) -> None:
+        self._model = model
+        self._lock = threading.Lock()
+        self.loaded_at: datetime | None = datetime.now(UTC) if model is not None else None
+
+    @property
+    def ready(self) -> bool:
+        return self._model is not None
+
+    @property
+    def current(self) -> Recommender:
+        model = self._model
+        if model is None:
+            raise ModelNotReady("the model is still loading")
+        return model
+
+    def swap(self, model: Recommender) -> Recommender | None:
+        """Make `model` current; return the previous one (None on first load)."""
+        with self._lock:
+            previous, self._model = self._model, model
+            self.loaded_at = datetime.now(UTC)
+        log.info("model %s is current (%d tracks)", model.version, len(model))
+        return previous
+
+
+def has_model(settings: Settings) -> bool:
+    return is_model_dir(settings.model_dir)
+
+
+def load_current_model(settings: Settings) -> Recommender:
+    """The model the bot should serve, from MODEL_DIR."""
+    return Recommender.load(settings.model_dir)
+
+
+def save_new_model(settings: Settings, model: Recommender) -> Path:
+    """Store a freshly trained model where `load_current_model` will find it."""
+    return model.save(settings.model_dir)
+
+
+def train_model(settings: Settings, progress: bool = False) -> Recommender:
+    """Train on DATA_PATH with TRAIN_MODEL (blocking; callers run it off the event loop)."""
+    return Recommender.train(settings.data_path, model=settings.train_model, progress=progress)
+
+
+def load_or_train(
+    settings: Settings,
+    progress: bool = False,
+    say: Callable[[str], None] | None = None,
+) -> Recommender:
+    """Load the current model, or train one once from DATA_PATH and save it first."""
+    say = say or log.info
+    if not has_model(settings):
+        say(
+            f"No model in {settings.model_dir}; training one from {settings.data_path} "
+            "(only this once)..."
+        )
+        model = train_model(settings, progress=progress)
+        save_new_model(settings, model)
+        seconds = model.metadata.get("train_seconds", "?")
+        say(f"Trained model {model.version} in {seconds}s, saved to {settings.model_dir}.")
+    model = load_current_model(settings)
+    counts = model.metadata.get("counts", {})
+    say(
+        f"Loaded model {model.version} ({counts.get('tracks', len(model))} tracks, "
+        f"{counts.get('playlists', '?')} playlists) from {settings.model_dir}."
+    )
+    return model
