@@ -1,0 +1,381 @@
+"""Retraining in a separate process, and publishing its model only when it is sound.
+
+Why a subprocess: training holds the CPU and a lot of memory for a long time. In its own
+process it cannot stall the bot's event loop (the bot keeps answering with the old model),
+and when it raises, is killed, times out or runs out of memory, only the child dies; the
+parent records why and the old model stays current.
+
+Two halves:
+
+- the child, `python -m recommender.retrain_job --data CSV --out DIR [...]`: trains, saves
+  to DIR (a fresh version directory of a ModelStore), reloads and sanity-checks what it
+  wrote, and prints one `RESULT {json}` line on stdout. Failures end with one
+  `TRAINING FAILED: reason` line on stderr and a non-zero exit code.
+- the parent, `TrainingJob` / `train_and_publish`: runs the child with a timeout, keeps
+  the tail of its stderr for the run record, and publishes the new version through the
+  store (load, sanity check, atomic pointer switch, prune) or discards it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recommender.recommender import Recommender
+from recommender.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+RESULT_PREFIX = "RESULT "
+FAILURE_PREFIX = "TRAINING FAILED: "
+EXIT_ERROR = 1
+EXIT_DATA = 2
+EXIT_MEMORY = 3
+STDERR_TAIL_LINES = 60
+
+
+# -- child --------------------------------------------------------------------------------
+def _parse_option(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.replace("-", "_"), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m recommender.retrain_job",
+        description="Train a model on a CSV and save it to a fresh directory (used by retrains).",
+    )
+    parser.add_argument("--data", required=True, type=Path, help="training CSV")
+    parser.add_argument("--out", required=True, type=Path, help="model directory to create")
+    parser.add_argument("--model", default="seed-gcn", help="trainer name")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=None, help="override the trainer's epochs")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        type=_parse_option,
+        metavar="KEY=VALUE",
+        help="extra trainer option (VALUE parsed as JSON when it can be)",
+    )
+    parser.add_argument(
+        "--memory-limit-mb",
+        type=int,
+        default=None,
+        help="cap this process's address space so a runaway run fails instead of the host",
+    )
+    return parser
+
+
+def _limit_memory(megabytes: int) -> None:
+    import resource
+
+    limit = megabytes * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _looks_like_oom(error: BaseException) -> bool:
+    """Address-space limits surface as failed mmaps (ImportError/OSError), not MemoryError."""
+    text = str(error).lower()
+    return "failed to map segment" in text or "cannot allocate memory" in text
+
+
+def run_child(args: argparse.Namespace) -> dict[str, Any]:
+    """Train, save to args.out with the directory name as version, reload and check."""
+    from recommender.data import load_catalog
+    from recommender.store import sanity_check
+
+    options = dict(args.option)
+    if args.epochs is not None:
+        options["epochs"] = args.epochs
+    if args.out.exists():
+        raise FileExistsError(f"{args.out} already exists; a retrain writes a fresh directory")
+    # Validate the data before importing torch: broken data fails in a second, not five.
+    catalog = load_catalog(args.data)
+    model = Recommender.train(catalog, model=args.model, seed=args.seed, progress=False, **options)
+    model.metadata["version"] = args.out.name
+    model.save(args.out)
+    reloaded = Recommender.load(args.out)
+    sanity_check(reloaded)
+    return {
+        "version": reloaded.version,
+        "path": str(args.out),
+        "model": reloaded.metadata.get("model"),
+        "train_seconds": reloaded.metadata.get("train_seconds"),
+        "counts": reloaded.metadata.get("counts", {}),
+        "params": reloaded.metadata.get("params", {}),
+        "dataset_sha256": reloaded.metadata.get("dataset_sha256"),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from recommender.data import DataError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if args.memory_limit_mb:
+        _limit_memory(args.memory_limit_mb)
+    try:
+        result = run_child(args)
+    except DataError as error:
+        print(f"{FAILURE_PREFIX}broken training data: {error}", file=sys.stderr, flush=True)
+        return EXIT_DATA
+    except MemoryError:
+        print(f"{FAILURE_PREFIX}out of memory while training", file=sys.stderr, flush=True)
+        return EXIT_MEMORY
+    except (ImportError, OSError) as error:
+        if not _looks_like_oom(error):
+            log.exception("training failed")
+            print(f"{FAILURE_PREFIX}{type(error).__name__}: {error}", file=sys.stderr, flush=True)
+            return EXIT_ERROR
+        limit = f" (limit {args.memory_limit_mb} MB)" if args.memory_limit_mb else ""
+        print(
+            f"{FAILURE_PREFIX}out of memory while training{limit}: {error}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_MEMORY
+    except Exception as error:
+        log.exception("training failed")
+        print(f"{FAILURE_PREFIX}{type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
+    print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
+    return 0
+
+
+# -- parent -------------------------------------------------------------------------------
+@dataclass
+class JobOutcome:
+    """How a training process ended. `error` is a one-line reason for people."""
+
+    ok: bool
+    returncode: int | None
+    seconds: float
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    stderr_tail: str = ""
+
+
+class TrainingJob:
+    """One training child process: start it, wait for it (with a timeout), or kill it."""
+
+    def __init__(
+        self,
+        data: str | Path,
+        out: str | Path,
+        *,
+        model: str = "seed-gcn",
+        seed: int = 0,
+        epochs: int | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        memory_limit_mb: int | None = None,
+        python: str = sys.executable,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.out = Path(out)
+        self.timeout = timeout
+        self.argv = [
+            python,
+            "-m",
+            "recommender.retrain_job",
+            "--data",
+            str(data),
+            "--out",
+            str(self.out),
+            "--model",
+            model,
+            "--seed",
+            str(seed),
+        ]
+        if epochs is not None:
+            self.argv += ["--epochs", str(epochs)]
+        for key, value in (options or {}).items():
+            self.argv += ["--option", f"{key}={json.dumps(value)}"]
+        if memory_limit_mb:
+            self.argv += ["--memory-limit-mb", str(memory_limit_mb)]
+        self.env = {**os.environ, **(env or {})}
+        # The child must import this package even when the parent runs from elsewhere.
+        root = str(Path(__file__).resolve().parents[1])
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (root, self.env.get("PYTHONPATH", "")) if p
+        )
+        self.process: asyncio.subprocess.Process | None = None
+        self.started_at: float | None = None
+        self._stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self._stdout: list[str] = []
+        self._timed_out = False
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    async def start(self) -> None:
+        self.started_at = time.monotonic()
+        # A session of its own: a timeout kills the whole process group, helpers included.
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self.env,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """Kill the child and its process group (SIGKILL, like the OOM killer would)."""
+        if self.process is None or self.process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+
+    async def wait(self) -> JobOutcome:
+        if self.process is None:
+            await self.start()
+        assert self.process is not None and self.started_at is not None
+        process = self.process
+
+        async def pump(stream: asyncio.StreamReader | None, sink: Any) -> None:
+            if stream is None:
+                return
+            async for raw in stream:
+                sink.append(raw.decode("utf-8", errors="replace").rstrip("\n"))
+
+        readers = asyncio.gather(
+            pump(process.stdout, self._stdout), pump(process.stderr, self._stderr)
+        )
+        try:
+            await asyncio.wait_for(asyncio.shield(process.wait()), timeout=self.timeout)
+        except TimeoutError:
+            self._timed_out = True
+            self.kill()
+            await process.wait()
+        except asyncio.CancelledError:
+            self.kill()
+            await process.wait()
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(readers, timeout=5)
+        return self._outcome(process.returncode)
+
+    def _outcome(self, returncode: int | None) -> JobOutcome:
+        assert self.started_at is not None
+        seconds = round(time.monotonic() - self.started_at, 2)
+        tail = "\n".join(self._stderr)
+        result: dict[str, Any] = {}
+        for line in reversed(self._stdout):
+            if line.startswith(RESULT_PREFIX):
+                with contextlib.suppress(json.JSONDecodeError):
+                    result = json.loads(line[len(RESULT_PREFIX) :])
+                break
+        if self._timed_out:
+            error: str | None = f"training timed out after {self.timeout:g}s and was stopped"
+        elif returncode == 0 and result:
+            error = None
+        else:
+            error = describe_failure(returncode, self._stderr)
+        return JobOutcome(
+            ok=error is None,
+            returncode=returncode,
+            seconds=seconds,
+            result=result,
+            error=error,
+            stderr_tail=tail,
+        )
+
+
+def describe_failure(returncode: int | None, stderr_lines: Sequence[str]) -> str:
+    """One line for people: the child's own reason, else the signal, else stderr's end."""
+    for line in reversed(stderr_lines):
+        if line.startswith(FAILURE_PREFIX):
+            return line[len(FAILURE_PREFIX) :].strip()
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        if -returncode == signal.SIGKILL:
+            return f"the training process was killed ({name}; out of memory?)"
+        return f"the training process was killed ({name})"
+    last = next((line.strip() for line in reversed(stderr_lines) if line.strip()), "")
+    if returncode == 0:
+        return "the training process exited without reporting a model"
+    return f"the training process exited with code {returncode}" + (f": {last}" if last else "")
+
+
+@dataclass
+class PublishOutcome:
+    """A whole retrain: the training job's outcome and, on success, the model now current."""
+
+    job: JobOutcome
+    version: str | None = None
+    model: Recommender | None = None
+    error: str | None = None
+    pruned: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.model is not None and self.error is None
+
+
+async def train_and_publish(
+    store: ModelStore,
+    data: str | Path,
+    *,
+    reference: Recommender | None = None,
+    keep: int = 3,
+    job: TrainingJob | None = None,
+    **job_options: Any,
+) -> PublishOutcome:
+    """Train in a child process into a fresh version dir; publish it only if it is sound.
+
+    Pass `job` to hold a handle on the child (to kill it); otherwise one is built from
+    `job_options` (model, seed, epochs, options, timeout, memory_limit_mb). Loading, the
+    sanity check and the pointer switch run in a worker thread; on any failure the new
+    directory is discarded and the previous model stays current.
+    """
+    if job is None:
+        job = TrainingJob(data, store.new_version_dir(), **job_options)
+    out = job.out
+    try:
+        outcome = await job.wait()
+    except BaseException:
+        await asyncio.to_thread(store.discard, out)
+        raise
+    if not outcome.ok:
+        await asyncio.to_thread(store.discard, out)
+        return PublishOutcome(job=outcome, error=outcome.error)
+    try:
+        model = await asyncio.to_thread(store.publish, out, reference)
+    except Exception as error:
+        await asyncio.to_thread(store.discard, out)
+        return PublishOutcome(job=outcome, error=f"the new model was rejected: {error}")
+    pruned = await asyncio.to_thread(store.prune, keep)
+    return PublishOutcome(job=outcome, version=model.version, model=model, pruned=pruned)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""Versioned model directories with an atomic "current" pointer.
+
+Layout under the store's root (the bot's MODEL_DIR)::
+
+    root/
+      current                  one line: the name of the current version directory
+      versions/<version>/      complete model directories (recommender/artifacts.py)
+
+Why a pointer file: switching models must be a single atomic step that a reader either
+sees or not. A new model is written to its own fresh directory, loaded and sanity-checked,
+and only then does `os.replace` swap the pointer. A reader that resolves the pointer gets
+a whole, checked model, old or new, never a mix; a crash at any moment leaves the previous
+model current. Old versions are pruned, never the current one.
+
+A root that directly holds a model (metadata.json at the top, the layout before this
+store) is migrated into `versions/` by `migrate_legacy()`, with no retraining.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from recommender import artifacts
+from recommender.artifacts import ArtifactError, is_model_dir
+from recommender.recommender import Recommender
+
+log = logging.getLogger(__name__)
+
+POINTER = "current"
+VERSIONS = "versions"
+# The files a model directory is made of (artifacts.py); used to move a legacy model.
+MODEL_FILES = ("embeddings.npy", "tracks.csv", "playlists.csv", "memberships.csv")
+_VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Leftovers of an interrupted save (hidden staging dirs, incomplete version dirs) are only
+# removed once they are this old, so a training that is still writing is never touched.
+STALE_SECONDS = 6 * 3600
+
+
+class SanityError(ArtifactError):
+    """A model that loads but must not be served (missing or non-finite embeddings, ...)."""
+
+
+def sanity_check(model: Recommender, reference: Recommender | None = None, probes: int = 5) -> None:
+    """Raise SanityError unless the model can serve every track.
+
+    Checks: one embedding row per catalog track, all values finite, no all-zero row (a
+    track without an embedding), and `similar` returns finite, non-self results for a few
+    known tracks: the most popular tracks that `reference` (the model being replaced)
+    also knows, plus a few spread over the new catalog.
+    """
+    tracks = model.catalog.tracks
+    embeddings = model.embeddings
+    if len(tracks) == 0:
+        raise SanityError("the model has no tracks")
+    if embeddings.ndim != 2 or embeddings.shape[0] != len(tracks) or embeddings.shape[1] == 0:
+        raise SanityError(
+            f"embeddings of shape {embeddings.shape} do not fit {len(tracks)} catalog tracks"
+        )
+    if not np.isfinite(embeddings).all():
+        bad = int((~np.isfinite(embeddings)).any(axis=1).sum())
+        raise SanityError(f"{bad} track embedding(s) contain NaN or infinite values")
+    norms = np.linalg.norm(embeddings, axis=1)
+    empty = int((norms < 0.5).sum())  # rows are unit length after normalisation
+    if empty:
+        raise SanityError(f"{empty} track(s) have no embedding (all-zero rows)")
+    ids = tracks["track_id"].astype(str)
+    if ids.duplicated().any() or (ids == "").any():
+        raise SanityError("the catalog's track ids are not unique and non-empty")
+
+    for track_id in _probe_tracks(model, reference, probes):
+        try:
+            results = model.similar(track_id, k=5)
+        except Exception as error:  # any failure here means the model cannot serve
+            raise SanityError(f"similar({track_id!r}) failed: {error!r}") from error
+        if len(model) > 1 and not results:
+            raise SanityError(f"similar({track_id!r}) returned nothing")
+        for result in results:
+            if result.track_id == track_id or not np.isfinite(result.score):
+                raise SanityError(f"similar({track_id!r}) returned a bad result: {result}")
+
+
+def _probe_tracks(model: Recommender, reference: Recommender | None, probes: int) -> list[str]:
+    tracks = model.catalog.tracks
+    picked: list[str] = []
+    if reference is not None:
+        ranked = reference.catalog.tracks.sort_values("track_popularity", ascending=False)
+        picked = [t for t in ranked["track_id"].head(200) if t in model][: max(1, probes // 2)]
+    spread = np.linspace(0, len(tracks) - 1, num=min(len(tracks), probes), dtype=int)
+    picked += [str(tracks["track_id"].iloc[i]) for i in spread]
+    return list(dict.fromkeys(picked))
+
+
+def _new_version_name() -> str:
+    """Sortable by time, like the metadata versions artifacts.py writes."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y%m%d-%H%M%S-") + f"{now.microsecond:06d}"
+
+
+class ModelStore:
+    """Model versions under `root` and the pointer that says which one is served."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.versions_dir = self.root / VERSIONS
+        self.pointer = self.root / POINTER
+
+    # -- reading ------------------------------------------------------------------------
+    def current_version(self) -> str | None:
+        """The name in the pointer file, or None when no model was published yet."""
+        try:
+            name = self.pointer.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        if not _VERSION_NAME.match(name):
+            raise ArtifactError(f"{self.pointer} holds an invalid version name {name[:80]!r}")
+        return name
+
+    def current_path(self) -> Path | None:
+        """The directory of the current model, or None when there is none."""
+        name = self.current_version()
+        return None if name is None else self.versions_dir / name
+
+    def has_model(self) -> bool:
+        """True when a model can be served: a published one, or a legacy one to migrate."""
+        path = self.current_path()
+        if path is not None:
+            return is_model_dir(path)
+        return self.is_legacy()
+
+    def load_current(self) -> Recommender:
+        """Load the current model (migrating a legacy root first)."""
+        self.migrate_legacy()
+        path = self.current_path()
+        if path is None:
+            raise ArtifactError(f"no model has been published in {self.root}")
+        return Recommender.load(path)
+
+    def versions(self) -> list[str]:
+        """Complete version directories, oldest first."""
+        if not self.versions_dir.is_dir():
+            return []
+        return sorted(
+            entry.name
+            for entry in self.versions_dir.iterdir()
+            if not entry.name.startswith(".") and entry.is_dir() and is_model_dir(entry)
+        )
+
+    # -- writing ------------------------------------------------------------------------
+    def new_version_dir(self) -> Path:
+        """A fresh, not yet existing directory for a model about to be trained.
+
+        Its name doubles as the model's version (the training job writes it into the
+        metadata), so the version people see names the directory it lives in.
+        """
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        while True:
+            path = self.versions_dir / _new_version_name()
+            if not path.exists():
+                return path
+            time.sleep(0.001)
+
+    def publish(self, path: str | Path, reference: Recommender | None = None) -> Recommender:
+        """Load and sanity-check the model at `path`, then make it current atomically.
+
+        `path` must be a version directory of this store (from `new_version_dir`). On any
+        error the pointer is untouched, so the previous model stays current. Returns the
+        loaded model so the caller can serve exactly what was checked.
+        """
+        path = Path(path)
+        if path.resolve().parent != self.versions_dir.resolve():
+            raise ArtifactError(f"{path} is not a version directory of {self.versions_dir}")
+        if not _VERSION_NAME.match(path.name):
+            raise ArtifactError(f"{path.name!r} is not a valid version name")
+        model = Recommender.load(path)
+        sanity_check(model, reference=reference)
+        self._write_pointer(path.name)
+        log.info("model %s is now current in %s", path.name, self.root)
+        return model
+
+    def discard(self, path: str | Path) -> None:
+        """Remove an unpublished version (a failed run's output and its staging dirs)."""
+        path = Path(path)
+        if path.name == self.current_version():
+            raise ArtifactError(f"refusing to discard the current model {path}")
+        shutil.rmtree(path, ignore_errors=True)
+        for staging in path.parent.glob(f".{path.name}.*"):
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def prune(self, keep: int = 3) -> list[str]:
+        """Delete all but the `keep` newest versions besides the current one.
+
+        The current version is never deleted, whatever its age. Leftovers of interrupted
+        saves are removed once they are older than STALE_SECONDS. Returns the removed names.
+        """
+        current = self.current_version()
+        others = [name for name in self.versions() if name != current]
+        doomed = others[: max(0, len(others) - max(0, keep))]
+        for name in doomed:
+            shutil.rmtree(self.versions_dir / name, ignore_errors=True)
+            log.info("pruned model version %s", name)
+        if self.versions_dir.is_dir():
+            cutoff = time.time() - STALE_SECONDS
+            for entry in self.versions_dir.iterdir():
+                complete = not entry.name.startswith(".") and is_model_dir(entry)
+                if entry.name == current or complete or not entry.is_dir():
+                    continue
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime < cutoff:
+                        shutil.rmtree(entry, ignore_errors=True)
+                        doomed.append(entry.name)
+        return doomed
+
+    # -- legacy layout ------------------------------------------------------------------
+    def is_legacy(self) -> bool:
+        """A model saved directly in the root (before versions), not yet migrated."""
+        return is_model_dir(self.root)
+
+    def migrate_legacy(self) -> str | None:
+        """Move a model saved directly in the root into versions/ and make it current.
+
+        Crash-safe: the files are copied into a complete version directory and the
+        pointer is written before the root copies are removed (metadata.json first), so
+        every intermediate state still serves the old model. Returns the version name, or
+        None when there was nothing to migrate.
+        """
+        if not self.is_legacy():
+            return None
+        if self.current_version() is not None:
+            # A previous migration got as far as the pointer; finish the clean-up.
+            self._remove_legacy_files()
+            return None
+        metadata = artifacts.load(self.root)[2]  # raises if the legacy model is damaged
+        name = str(metadata.get("version", ""))
+        if not _VERSION_NAME.match(name) or (self.versions_dir / name).exists():
+            name = _new_version_name()
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.versions_dir))
+        try:
+            for filename in (*MODEL_FILES, artifacts.METADATA):
+                shutil.copy2(self.root / filename, staging / filename)
+            os.replace(staging, self.versions_dir / name)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self._write_pointer(name)
+        self._remove_legacy_files()
+        log.info("migrated the model in %s to version %s", self.root, name)
+        return name
+
+    def _remove_legacy_files(self) -> None:
+        for filename in (artifacts.METADATA, *MODEL_FILES):
+            with contextlib.suppress(FileNotFoundError):
+                (self.root / filename).unlink()
+
+    # -- helpers ------------------------------------------------------------------------
+    def _write_pointer(self, name: str) -> None:
+        """Write the pointer to a temp file, fsync it, and os.replace it into place."""
+        if not (self.versions_dir / name).is_dir():
+            raise ArtifactError(f"no version directory {name} in {self.versions_dir}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{POINTER}.", dir=self.root)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(name + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.pointer)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(self.root)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable (POSIX); harmless to skip where unsupported."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
