@@ -28,7 +28,12 @@ Trainer = Callable[..., tuple[np.ndarray, dict[str, Any]]]
 
 
 def seed_everything(seed: int) -> None:
-    """Same seed, same model: Python, NumPy and torch RNGs, and a fixed thread count."""
+    """Same seed, same model: seeded RNGs, deterministic kernels, a fixed thread count.
+
+    Without deterministic kernels, parallel scatter-adds sum in varying order and two runs
+    differ in the last bits, which is enough to reorder near-tied recommendations.
+    """
+    torch.use_deterministic_algorithms(True, warn_only=True)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -1,0 +1,118 @@
+"""The recommender end to end on the real catalog: what `!recommend` relies on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recommender import Recommender, UnknownTrackError
+from recommender.data import catalog_from_rows, read_rows
+from recommender.search import song_keys
+
+
+@pytest.fixture(scope="module")
+def sample_rows(dataset_path: Path) -> pd.DataFrame:
+    """A few thousand real rows: enough playlists to learn from, quick to train."""
+    rows = read_rows(dataset_path)
+    playlists = rows["playlist_id"].drop_duplicates().iloc[::12]
+    return rows.loc[rows["playlist_id"].isin(playlists)].reset_index(drop=True)
+
+
+def test_similar_returns_ten_distinct_songs_never_the_query_or_its_versions(recommender) -> None:
+    query = recommender.resolve("hello adele").best
+    assert (query.name, query.artist) == ("Hello", "Adele")
+    results = recommender.similar(query.track_id, k=10)
+    assert len(results) == 10
+    ids = [r.track_id for r in results]
+    assert len(set(ids)) == 10 and all(i in recommender for i in ids)
+    keys = song_keys([r.name for r in results], [r.artist for r in results])
+    query_key = song_keys([query.name], [query.artist])[0]
+    assert query_key not in keys, "another version of the query was recommended"
+    assert len(set(keys)) == 10, "two versions of one song in one answer"
+    scores = [r.score for r in results]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_versions_of_a_song_are_excluded(recommender) -> None:
+    tracks = recommender.catalog.tracks
+    keys = pd.Series(song_keys(tracks["track_name"], tracks["track_artist"]))
+    repeated = keys[keys.duplicated(keep=False)]
+    for key in repeated.unique()[:25]:
+        versions = set(tracks.loc[keys == key, "track_id"])
+        for track_id in versions:
+            assert versions.isdisjoint(r.track_id for r in recommender.similar(track_id))
+
+
+def test_spotify_url_resolves_to_that_track(recommender) -> None:
+    track_id = recommender.catalog.tracks["track_id"].iloc[1234]
+    resolution = recommender.resolve(f"https://open.spotify.com/track/{track_id}?si=0a1b2c")
+    assert resolution.best is not None and resolution.best.track_id == track_id
+
+
+def test_recommend_for_tracks_excludes_every_seed(recommender) -> None:
+    seeds = [
+        recommender.resolve(q).best.track_id for q in ("bad guy", "blinding lights", "hello adele")
+    ]
+    results = recommender.recommend_for_tracks(seeds, k=10)
+    assert len(results) == 10
+    assert set(seeds).isdisjoint(r.track_id for r in results)
+    assert len({r.track_id for r in results}) == 10
+
+
+def test_unknown_track_id_is_a_clear_error(recommender) -> None:
+    with pytest.raises(UnknownTrackError):
+        recommender.similar("0000000000000000000000")
+
+
+def test_saved_model_metadata_and_fast_load(trained_model_dir: Path, dataset_path: Path) -> None:
+    metadata = json.loads((trained_model_dir / "metadata.json").read_text())
+    assert metadata["counts"]["tracks"] == 28356 and metadata["counts"]["playlists"] == 471
+    assert metadata["counts"]["rows"] == 32833
+    assert len(metadata["dataset_sha256"]) == 64
+    assert metadata["version"] and metadata["created_at"] and metadata["params"]["seed"] == 0
+    loaded = Recommender.load(trained_model_dir)
+    assert loaded.version == metadata["version"]
+    assert np.isfinite(loaded.embeddings).all()
+
+
+def test_catalog_only_release_is_embedded_and_recommended(sample_rows: pd.DataFrame) -> None:
+    """A new release in no playlist yet still gets an embedding and can be recommended."""
+    template = sample_rows.iloc[0]
+    twins = pd.DataFrame(
+        [
+            {**template, "track_id": "NewReleaseA0000000000a", "track_name": "First Light"},
+            {**template, "track_id": "NewReleaseB0000000000b", "track_name": "Second Wind"},
+        ]
+    )
+    twins[["playlist_id", "playlist_name", "playlist_genre", "playlist_subgenre"]] = ""
+    catalog = catalog_from_rows(pd.concat([sample_rows, twins], ignore_index=True))
+    rec = Recommender.train(catalog, progress=False, epochs=30)
+    assert "NewReleaseA0000000000a" in rec
+    assert np.isfinite(rec.embeddings).all()
+    top = rec.similar("NewReleaseA0000000000a", k=3)
+    assert top[0].track_id == "NewReleaseB0000000000b"
+
+
+def test_same_seed_same_model(sample_rows: pd.DataFrame) -> None:
+    catalog = catalog_from_rows(sample_rows)
+    first = Recommender.train(catalog, progress=False, epochs=10, seed=7)
+    second = Recommender.train(catalog, progress=False, epochs=10, seed=7)
+    other = Recommender.train(catalog, progress=False, epochs=10, seed=8)
+    assert np.array_equal(first.embeddings, second.embeddings)
+    assert not np.array_equal(first.embeddings, other.embeddings)
+
+
+def test_broken_model_directory_is_reported(tmp_path: Path, trained_model_dir: Path) -> None:
+    from recommender.artifacts import ArtifactError
+
+    with pytest.raises(ArtifactError, match="no trained model"):
+        Recommender.load(tmp_path)
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "metadata.json").write_text((trained_model_dir / "metadata.json").read_text())
+    with pytest.raises(ArtifactError, match="damaged"):
+        Recommender.load(damaged)
