@@ -23,6 +23,9 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Sent with every message too, so no code path can forget it.
+NO_MENTIONS = discord.AllowedMentions.none()
+
 # Extensions loaded at start-up, in order. Later issues append theirs.
 COGS: list[str] = ["bot.cogs.recommend"]
 
@@ -44,7 +47,7 @@ def context_from_message(
     channel = message.channel
 
     async def followup(reply: Reply) -> None:
-        await channel.send(embed=to_embed(reply))
+        await channel.send(embed=to_embed(reply), allowed_mentions=NO_MENTIONS)
 
     return RequestContext(
         guild_id=message.guild.id if message.guild else 0,
@@ -69,7 +72,7 @@ class MusicBot(commands.Bot):
             command_prefix=commands.when_mentioned_or(settings.command_prefix),
             intents=intents,
             help_command=None,  # `help` is a handler like the others
-            allowed_mentions=discord.AllowedMentions.none(),  # user text never pings anyone
+            allowed_mentions=NO_MENTIONS,  # user text never pings anyone
             case_insensitive=True,
         )
         self.settings = settings
@@ -92,7 +95,7 @@ class MusicBot(commands.Bot):
     async def respond(self, ctx: commands.Context[Any], name: str, text: str = "") -> Reply:
         """Run handler `name` for a prefix command and send its Reply as an embed."""
         reply = await self.services.handle(name, context_from_message(self, ctx.message), text)
-        await ctx.send(embed=to_embed(reply))
+        await ctx.send(embed=to_embed(reply), allowed_mentions=NO_MENTIONS)
         return reply
 
     async def on_command_error(  # type: ignore[override]
@@ -123,7 +126,7 @@ class MusicBot(commands.Bot):
             name = ctx.command.name if ctx.command else "?"
             reply = apology(name, context_from_message(self, ctx.message), original)
         try:
-            await ctx.send(embed=to_embed(reply))
+            await ctx.send(embed=to_embed(reply), allowed_mentions=NO_MENTIONS)
         except discord.HTTPException:
             log.exception("could not send the error reply in channel %s", ctx.channel.id)
 

@@ -154,7 +154,7 @@ async def history(services: Services, ctx: RequestContext, text: str) -> Reply:
     rows = await recent_queries(
         services.db, ctx.guild_id, user_id, limit=services.settings.history_count
     )
-    whose = "Your" if own else f"{md(name or '')}'s"
+    whose = "Your" if own else f"{name}'s"  # titles are plain text, not markdown
     if not rows:
         hint = f"Try {code(prefix + 'recommend bad guy')}." if own else ""
         return Reply.info(f"{'You have' if own else f'{name} has'} no queries here yet", hint)

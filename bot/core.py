@@ -104,12 +104,26 @@ class Registry:
             self._names[name.lower()] = spec.name
         return spec
 
+    def remove(self, name: str) -> CommandSpec | None:
+        spec = self.get(name)
+        if spec is not None:
+            del self._specs[spec.name]
+            for alias in (spec.name, *spec.aliases):
+                self._names.pop(alias.lower(), None)
+        return spec
+
     def get(self, name: str) -> CommandSpec | None:
         canonical = self._names.get(name.lower())
         return None if canonical is None else self._specs[canonical]
 
     def specs(self) -> list[CommandSpec]:
         return list(self._specs.values())
+
+    def copy(self) -> Registry:
+        clone = Registry()
+        for spec in self.specs():
+            clone.add(spec)
+        return clone
 
 
 REGISTRY = Registry()
@@ -149,7 +163,8 @@ class Services:
         self.models = models or ModelHolder()
         self.db = Database(settings.database_url_resolved)
         self.cooldowns = Cooldowns(settings.cooldown_rate, settings.cooldown_seconds)
-        self.registry = registry or load_handlers()
+        # A copy, so one bot adding or removing a command never changes another's.
+        self.registry = registry or load_handlers().copy()
         self.started_at = datetime.now(UTC)
         # Other features keep their per-process objects here (scheduler, views, ...).
         self.extras: dict[str, Any] = {}

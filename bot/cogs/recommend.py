@@ -21,7 +21,9 @@ def context_from_interaction(bot: MusicBot, interaction: discord.Interaction) ->
     from bot.app import is_admin
 
     async def followup(reply: Reply) -> None:
-        await interaction.followup.send(embed=to_embed(reply))
+        await interaction.followup.send(
+            embed=to_embed(reply), allowed_mentions=discord.AllowedMentions.none()
+        )
 
     return RequestContext(
         guild_id=interaction.guild_id or 0,
@@ -46,7 +48,9 @@ class RecommendCog(commands.Cog, name="Recommend"):
         )
         # Refusals and "slow down" are only for the asker; answers are for the channel.
         await interaction.response.send_message(
-            embed=to_embed(reply), ephemeral=reply.kind is not Kind.OK
+            embed=to_embed(reply),
+            ephemeral=reply.kind is not Kind.OK,
+            allowed_mentions=discord.AllowedMentions.none(),
         )
 
     @recommend_slash.autocomplete("song")
