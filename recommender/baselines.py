@@ -204,16 +204,15 @@ def build_ranker(
     started = time.perf_counter()
     if name in SCORING_BASELINES:
         ranker, params = SCORING_BASELINES[name](catalog, seed=seed, **options)
+        seconds = time.perf_counter() - started
     elif name in EMBEDDING_BASELINES:
         embeddings, params = EMBEDDING_BASELINES[name](catalog, seed=seed, **options)
+        seconds = time.perf_counter() - started
         ranker = _recommender_class()(catalog, embeddings, {"model": name})
     else:
         ranker = _recommender_class().train(
             catalog, model=name, seed=seed, progress=False, **options
         )
         params = dict(ranker.metadata.get("params", {}))
-        params["train_seconds"] = float(ranker.metadata.get("train_seconds", 0.0))
-        return ranker, params
-    params = dict(params)
-    params["train_seconds"] = time.perf_counter() - started
-    return ranker, params
+        seconds = float(ranker.metadata.get("train_seconds", time.perf_counter() - started))
+    return ranker, {**params, "train_seconds": seconds}
