@@ -50,8 +50,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for `url`; on SQLite, with the WAL/busy-timeout pragmas."""
-    ensure_sqlite_dir(url)
+    """An async engine for `url`; on SQLite, with the WAL/busy-timeout pragmas.
+
+    Lazy: nothing touches the disk or network until the first connection.
+    """
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -101,6 +103,7 @@ class Database:
                 raise
 
     async def upgrade(self) -> None:
+        """Bring the schema to head (creates a SQLite file and its directory if needed)."""
         await upgrade_to_head_async(self.url)
 
     async def close(self) -> None:
