@@ -13,7 +13,8 @@ a whole, checked model, old or new, never a mix; a crash at any moment leaves th
 model current. Old versions are pruned, never the current one.
 
 A root that directly holds a model (metadata.json at the top, the layout before this
-store) is migrated into `versions/` by `migrate_legacy()`, with no retraining.
+store) is served as is, and copied into `versions/` by `migrate_legacy()` before the
+first new model is published, with no retraining.
 """
 
 from __future__ import annotations
@@ -138,10 +139,15 @@ class ModelStore:
         return self.is_legacy()
 
     def load_current(self) -> Recommender:
-        """Load the current model (migrating a legacy root first)."""
-        self.migrate_legacy()
+        """Load the current model; a legacy root (no pointer yet) is read in place.
+
+        Reading never writes: the legacy model moves into versions/ only when a new one
+        is published (`migrate_legacy`), so a read-only MODEL_DIR keeps working.
+        """
         path = self.current_path()
         if path is None:
+            if self.is_legacy():
+                return Recommender.load(self.root)
             raise ArtifactError(f"no model has been published in {self.root}")
         return Recommender.load(path)
 
@@ -177,6 +183,7 @@ class ModelStore:
         loaded model so the caller can serve exactly what was checked.
         """
         path = Path(path)
+        self.migrate_legacy()  # the legacy model stays available as the previous version
         if path.resolve().parent != self.versions_dir.resolve():
             raise ArtifactError(f"{path} is not a version directory of {self.versions_dir}")
         if not _VERSION_NAME.match(path.name):
@@ -222,22 +229,19 @@ class ModelStore:
 
     # -- legacy layout ------------------------------------------------------------------
     def is_legacy(self) -> bool:
-        """A model saved directly in the root (before versions), not yet migrated."""
+        """A model saved directly in the root (the layout before versions)."""
         return is_model_dir(self.root)
 
     def migrate_legacy(self) -> str | None:
-        """Move a model saved directly in the root into versions/ and make it current.
+        """Copy a model saved directly in the root into versions/ and make it current.
 
-        Crash-safe: the files are copied into a complete version directory and the
-        pointer is written before the root copies are removed (metadata.json first), so
-        every intermediate state still serves the old model. Returns the version name, or
-        None when there was nothing to migrate.
+        Called before the first publish, so the legacy model becomes a version like any
+        other (kept for rollback, pruned later). The root files are copied, not moved:
+        every intermediate state still serves the old model, and an older bot (or a tool)
+        reading MODEL_DIR directly keeps working; delete them by hand once you no longer
+        need that. Returns the version name, or None when there was nothing to migrate.
         """
-        if not self.is_legacy():
-            return None
-        if self.current_version() is not None:
-            # A previous migration got as far as the pointer; finish the clean-up.
-            self._remove_legacy_files()
+        if not self.is_legacy() or self.current_version() is not None:
             return None
         metadata = artifacts.load(self.root)[2]  # raises if the legacy model is damaged
         name = str(metadata.get("version", ""))
@@ -253,14 +257,13 @@ class ModelStore:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         self._write_pointer(name)
-        self._remove_legacy_files()
-        log.info("migrated the model in %s to version %s", self.root, name)
+        log.info(
+            "copied the model in %s to version %s; the copies at the top of %s can go",
+            self.root,
+            name,
+            self.root,
+        )
         return name
-
-    def _remove_legacy_files(self) -> None:
-        for filename in (artifacts.METADATA, *MODEL_FILES):
-            with contextlib.suppress(FileNotFoundError):
-                (self.root / filename).unlink()
 
     # -- helpers ------------------------------------------------------------------------
     def _write_pointer(self, name: str) -> None:

@@ -108,8 +108,8 @@ def test_discard_removes_a_failed_output_but_never_the_current(
     assert store.load_current().version == current.version
 
 
-def test_legacy_model_dir_is_migrated_without_retraining(
-    tmp_path: Path, trained_model_dir: Path
+def test_legacy_model_dir_is_served_then_migrated_on_publish(
+    tmp_path: Path, trained_model_dir: Path, small_csv: Path
 ) -> None:
     root = tmp_path / "models"
     shutil.copytree(trained_model_dir, root)  # the old layout: a model directly in MODEL_DIR
@@ -117,14 +117,16 @@ def test_legacy_model_dir_is_migrated_without_retraining(
     legacy_version = Recommender.load(root).version
     assert store.is_legacy() and store.has_model()
 
-    model = store.load_current()
+    assert store.load_current().version == legacy_version
+    assert store.current_version() is None and not store.versions_dir.exists(), "reads write"
 
-    assert model.version == legacy_version
-    assert store.current_version() == legacy_version
-    assert not (root / "metadata.json").exists()
-    assert not (root / "embeddings.npy").exists()
-    assert store.versions() == [legacy_version]
+    new = store.publish(_save_version(store, quick_model(small_csv)))
+
+    assert store.versions() == sorted([legacy_version, new.version])
+    assert store.load_current().version == new.version
+    assert Recommender.load(root).version == legacy_version, "legacy files are left in place"
     assert store.migrate_legacy() is None  # idempotent
+    assert store.prune(keep=0) == [legacy_version]
 
 
 def test_readers_never_see_a_half_switched_model(tmp_path: Path, small_csv: Path) -> None:
