@@ -85,3 +85,7 @@ class Query(Base):
 
     def __repr__(self) -> str:
         return f"<Query #{self.id} user={self.user_id} {self.query_text!r}>"
+
+
+# Tables declared in their own modules, registered on Base.metadata by importing them.
+from bot import training_models  # noqa: E402,F401  (issue 4: training_runs, lease)
