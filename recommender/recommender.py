@@ -82,7 +82,14 @@ class Recommender:
         self.catalog = catalog
         self.metadata: dict[str, Any] = dict(metadata or {})
         tracks = catalog.tracks
-        self._row_of: dict[str, int] = {tid: i for i, tid in enumerate(tracks["track_id"])}
+        # Plain lists: building a result must not pay for a pandas row lookup.
+        self._ids: list[str] = tracks["track_id"].astype(str).tolist()
+        self._names: list[str] = tracks["track_name"].astype(str).tolist()
+        self._artists: list[str] = tracks["track_artist"].astype(str).tolist()
+        self._albums: list[str] = tracks["track_album_name"].astype(str).tolist()
+        self._years: list[int] = tracks["release_year"].astype(int).tolist()
+        self._popularity: list[int] = tracks["track_popularity"].astype(int).tolist()
+        self._row_of: dict[str, int] = {tid: i for i, tid in enumerate(self._ids)}
         self._song_key = song_keys(tracks["track_name"], tracks["track_artist"])
         self._index = TitleIndex(tracks)
 
@@ -171,8 +178,7 @@ class Recommender:
         rows = [self.row(t) for t in dict.fromkeys(track_ids)]
         if not rows or k <= 0:
             return []
-        query = self.embeddings[rows].mean(axis=0)
-        scores = self.embeddings @ query
+        scores = self._cosine_to(rows)
         banned_keys = {self._song_key[r] for r in rows}
         banned_rows = set(rows)
         for track_id in exclude:
@@ -181,18 +187,19 @@ class Recommender:
                 banned_rows.add(row)
                 banned_keys.add(self._song_key[row])
         return [
-            self._result(r, float(scores[r]) / max(float(np.linalg.norm(query)), 1e-12))
-            for r in self._top_rows(scores, k, banned_rows, banned_keys)
+            self._result(r, scores[r]) for r in self._top_rows(scores, k, banned_rows, banned_keys)
         ]
 
     def scores_for_tracks(self, track_ids: Sequence[str]) -> np.ndarray:
         """Cosine of every catalog track to the seeds' mean direction (for re-ranking)."""
-        rows = [self.row(t) for t in dict.fromkeys(track_ids)]
-        query = self.embeddings[rows].mean(axis=0)
-        query = query / max(float(np.linalg.norm(query)), 1e-12)
-        return self.embeddings @ query
+        return self._cosine_to([self.row(t) for t in dict.fromkeys(track_ids)])
 
     # -- helpers ------------------------------------------------------------------------
+    def _cosine_to(self, rows: list[int]) -> np.ndarray:
+        query = self.embeddings[rows].mean(axis=0)
+        query /= max(float(np.linalg.norm(query)), 1e-12)
+        return self.embeddings @ query
+
     def _top_rows(
         self, scores: np.ndarray, k: int, banned_rows: set[int], banned_keys: set[str]
     ) -> list[int]:
@@ -217,13 +224,12 @@ class Recommender:
             pool = min(len(scores), pool * 4)
 
     def _result(self, row: int, score: float = 0.0) -> TrackResult:
-        track = self.catalog.tracks.iloc[row]
         return TrackResult(
-            track_id=str(track["track_id"]),
-            name=str(track["track_name"]),
-            artist=str(track["track_artist"]),
-            album=str(track["track_album_name"]),
-            release_year=int(track["release_year"]),
-            popularity=int(track["track_popularity"]),
+            track_id=self._ids[row],
+            name=self._names[row],
+            artist=self._artists[row],
+            album=self._albums[row],
+            release_year=self._years[row],
+            popularity=self._popularity[row],
             score=round(float(score), 4),
         )
