@@ -175,12 +175,28 @@ class Services:
         if not self.models.ready:
             model = await asyncio.to_thread(load_or_train, self.settings, progress, say)
             self.models.swap(model)
+        single_threaded_blas()
 
     async def close(self) -> None:
         await self.db.close()
 
     async def handle(self, name: str, ctx: RequestContext, text: str = "") -> Reply:
         return await dispatch(self, name, ctx, text)
+
+
+def single_threaded_blas() -> None:
+    """Serve with one BLAS thread per process.
+
+    A request does one small matrix-vector product (28k x 64); OpenBLAS waking a second
+    thread for it costs more than it saves: similar() took ~16 ms with two threads on a
+    busy 2-core machine and ~1 ms with one. Set after any start-up training, which uses
+    torch's own thread pool anyway.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an optional speed-up, never a reason not to start
+        return
+    threadpool_limits(1, user_api="blas")
 
 
 MENTION = re.compile(r"<@!?(\d{15,21})>")

@@ -90,6 +90,9 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time; queueing writers here is far cheaper than
+        # letting them collide and back off in SQLite's busy handler (which sleeps).
+        self._write_lock = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -101,6 +104,16 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """`session()` for writes: on SQLite, one writer at a time within this process."""
+        if self._write_lock is None:
+            async with self.session() as session:
+                yield session
+            return
+        async with self._write_lock, self.session() as session:
+            yield session
 
     async def upgrade(self) -> None:
         """Bring the schema to head (creates a SQLite file and its directory if needed)."""

@@ -30,7 +30,7 @@ async def record_query(
         recommended_track_ids=list(recommended_track_ids),
         model_version=model_version[:64],
     )
-    async with db.session() as session:
+    async with db.writing() as session:
         session.add(row)
         await session.flush()
         return row.id
