@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import subprocess
@@ -19,6 +18,7 @@ from bot.console import chat, parse_line
 from bot.core import Services
 from bot.db import alembic_config
 from bot.logs import REDACTED, setup_logging
+from bot.model_store import has_model, load_current_model
 from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,8 +91,10 @@ async def test_without_a_model_the_first_start_trains_once_and_saves(
     await first.start(say=said.append)
     await first.close()
     assert any("training one" in line for line in said)
-    assert (tmp_path / "models" / "metadata.json").is_file()
-    trained = json.loads((tmp_path / "models" / "metadata.json").read_text())["version"]
+    # Saved where the model store looks (the on-disk layout is model_store's business).
+    assert has_model(settings)
+    trained = first.models.current.version
+    assert load_current_model(settings).version == trained
 
     said.clear()
     second = Services(settings)
