@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 NO_MENTIONS = discord.AllowedMentions.none()
 
 # Extensions loaded at start-up, in order. Later issues append theirs.
-COGS: list[str] = ["bot.cogs.recommend"]
+COGS: list[str] = ["bot.cogs.recommend", "bot.cogs.admin"]
 
 
 def is_admin(author: discord.abc.User, settings: Settings) -> bool:

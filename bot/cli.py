@@ -109,7 +109,12 @@ def _train(args: argparse.Namespace) -> int:
     except (DataError, ValueError) as error:
         print(f"musicbot train: {error}", file=sys.stderr)
         return 1
-    model.save(out)
+    if args.out is None:  # MODEL_DIR: a new version behind the `current` pointer
+        from bot.model_store import save_new_model
+
+        out = save_new_model(settings, model)
+    else:
+        model.save(out)
     counts = model.metadata.get("counts", {})
     print(
         f"Saved model {model.version} to {out} ({counts.get('tracks')} tracks, "
@@ -120,6 +125,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _recommend(args: argparse.Namespace) -> int:
     from bot.commands import not_found_reply, recommendations_reply
+    from bot.model_store import load_current_model
     from bot.replies import render_text
     from recommender import Recommender
     from recommender.artifacts import ArtifactError
@@ -127,7 +133,7 @@ def _recommend(args: argparse.Namespace) -> int:
     settings = _settings()
     directory = args.model or settings.model_dir
     try:
-        model = Recommender.load(directory)
+        model = Recommender.load(directory) if args.model else load_current_model(settings)
     except ArtifactError as error:
         print(f"musicbot recommend: {error}; train one with `musicbot train`.", file=sys.stderr)
         return 1

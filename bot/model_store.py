@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bot.settings import Settings
 from recommender import Recommender
-from recommender.artifacts import is_model_dir
+from recommender.store import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +56,28 @@ class ModelHolder:
         return previous
 
 
+def model_store(settings: Settings) -> ModelStore:
+    """MODEL_DIR as a ModelStore: versions/<version>/ plus an atomic `current` pointer."""
+    return ModelStore(settings.model_dir)
+
+
 def has_model(settings: Settings) -> bool:
-    return is_model_dir(settings.model_dir)
+    return model_store(settings).has_model()
 
 
 def load_current_model(settings: Settings) -> Recommender:
-    """The model the bot should serve, from MODEL_DIR."""
-    return Recommender.load(settings.model_dir)
+    """The model the bot should serve: MODEL_DIR's current version (or legacy model)."""
+    return model_store(settings).load_current()
 
 
 def save_new_model(settings: Settings, model: Recommender) -> Path:
-    """Store a freshly trained model where `load_current_model` will find it."""
-    return model.save(settings.model_dir)
+    """Store a freshly trained model as a new version and make it current (checked)."""
+    store = model_store(settings)
+    path = store.new_version_dir()
+    model.metadata["version"] = path.name  # the version names its directory
+    model.save(path)
+    store.publish(path)
+    return path
 
 
 def train_model(settings: Settings, progress: bool = False) -> Recommender:

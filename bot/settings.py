@@ -56,6 +56,22 @@ class Settings(BaseSettings):
     history_count: int = 10
     log_level: str = "INFO"
 
+    # -- retraining (issue 4; bot/retrain.py) --------------------------------------------
+    # Crontab schedule in UTC ("minute hour day month weekday"), or "off".
+    retrain_cron: str = "0 4 * * 1"
+    # A run that takes longer is stopped and marked failed; the old model stays.
+    retrain_timeout_seconds: float = 3600.0
+    # Previous model versions kept besides the current one (for rollback).
+    retrain_keep_versions: int = Field(default=3, ge=0)
+    # Training epochs for retrains; empty = the trainer's default.
+    retrain_epochs: int | None = Field(default=None, ge=1)
+    # Address-space cap for the training process in MB; 0 = none.
+    retrain_memory_limit_mb: int = Field(default=0, ge=0)
+
+    # -- group sessions (issue 6; bot/sessions.py) ---------------------------------------
+    # A session nobody adds to or asks about for this long ends by itself.
+    session_idle_hours: float = Field(default=6.0, gt=0)
+
     @field_validator("admin_role_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
@@ -63,6 +79,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(part) for part in value.replace(" ", "").split(",") if part]
         return value
+
+    @field_validator("retrain_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        """Refuse a bad schedule at start-up rather than silently never retraining."""
+        from bot.retrain_schedule import parse_cron
+
+        parse_cron(value)  # raises ValueError with a readable message
+        return value.strip()
 
     @field_validator("command_prefix")
     @classmethod
