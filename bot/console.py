@@ -15,6 +15,8 @@ from typing import TextIO
 from bot.core import CONSOLE, RequestContext, Services
 from bot.replies import Reply, render_text
 from bot.settings import Settings
+from recommender import DataError
+from recommender.artifacts import ArtifactError
 
 QUIT_WORDS = frozenset({"quit", "exit", ":q", "bye"})
 CONSOLE_USER_ID = 0
@@ -53,7 +55,12 @@ async def chat(
 
     services = services or Services(settings)
     try:
-        await services.start(progress=True, say=say)
+        try:
+            await services.start(progress=True, say=say)
+        except (DataError, ArtifactError, OSError) as error:
+            # No model and no usable dataset, or a damaged model: say what, not a traceback.
+            print(f"musicbot chat: cannot start: {error}", file=sys.stderr, flush=True)
+            return 1
         ctx = console_context()
 
         async def followup(reply: Reply) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import discord
@@ -15,6 +16,8 @@ from bot.replies import Kind, Reply
 
 if TYPE_CHECKING:
     from bot.app import MusicBot
+
+log = logging.getLogger(__name__)
 
 
 def context_from_interaction(bot: MusicBot, interaction: discord.Interaction) -> RequestContext:
@@ -39,6 +42,23 @@ def context_from_interaction(bot: MusicBot, interaction: discord.Interaction) ->
 class RecommendCog(commands.Cog, name="Recommend"):
     def __init__(self, bot: MusicBot) -> None:
         self.bot = bot
+        self._synced = False
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Publish the slash commands once per process, after every cog has added its own.
+
+        Only a logged-in bot has an application id, so tests (dpytest) never reach Discord.
+        A failure is logged and the prefix commands keep working.
+        """
+        if self._synced or self.bot.application_id is None:
+            return
+        self._synced = True
+        try:
+            synced = await self.bot.tree.sync()
+            log.info("slash commands published: %s", ", ".join(c.name for c in synced))
+        except discord.HTTPException:
+            log.exception("could not publish the slash commands; prefix commands still work")
 
     @app_commands.command(name="recommend", description="Ten songs like the one you name")
     @app_commands.describe(song="A song title, 'title - artist', or a Spotify link")
