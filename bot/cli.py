@@ -72,6 +72,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from bot.app import create_bot
     from bot.logs import setup_logging
+    from recommender import DataError
+    from recommender.artifacts import ArtifactError
 
     setup_logging(settings.log_level, secrets=[token])
     bot = create_bot(settings)
@@ -79,6 +81,10 @@ def _run(args: argparse.Namespace) -> int:
         bot.run(token, log_handler=None)
     except discord.LoginFailure:
         print("musicbot: Discord rejected DISCORD_TOKEN; check it in .env.", file=sys.stderr)
+        return 1
+    except (DataError, ArtifactError) as error:
+        # Raised by setup_hook: no model and no usable DATA_PATH, or a damaged model.
+        print(f"musicbot: cannot start: {error}", file=sys.stderr)
         return 1
     return 0
 
