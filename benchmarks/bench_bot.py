@@ -29,12 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bot.core import PREFIX, RequestContext, Services  # noqa: E402
-from bot.model_store import ModelHolder  # noqa: E402
+from bot.model_store import ModelHolder, has_model, load_current_model  # noqa: E402
 from bot.render import to_embed  # noqa: E402
 from bot.replies import Kind, Reply  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from recommender import Recommender  # noqa: E402
-from recommender.artifacts import is_model_dir  # noqa: E402
 
 GOAL_P99_MS = 50.0
 
@@ -82,10 +81,12 @@ def query_mix(model: Recommender, n: int, seed: int = 0) -> list[str]:
 
 
 def load_model(args: argparse.Namespace, workdir: Path) -> Recommender:
-    directory = args.model or Settings(_env_file=None).model_dir
-    if is_model_dir(directory):
-        return Recommender.load(directory)
-    print(f"no model in {directory}; training one on {args.data} ...", file=sys.stderr)
+    if args.model is not None:
+        return Recommender.load(args.model)
+    settings = Settings()  # MODEL_DIR from the environment / .env, like the bot
+    if has_model(settings):
+        return load_current_model(settings)
+    print(f"no model in {settings.model_dir}; training one on {args.data} ...", file=sys.stderr)
     model = Recommender.train(args.data, progress=False)
     model.save(workdir / "model")
     return Recommender.load(workdir / "model")
