@@ -11,6 +11,7 @@ Extension points:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 NO_MENTIONS = discord.AllowedMentions.none()
 
 # Extensions loaded at start-up, in order. Later issues append theirs.
-COGS: list[str] = ["bot.cogs.recommend", "bot.cogs.admin"]
+COGS: list[str] = ["bot.cogs.recommend", "bot.cogs.admin", "bot.cogs.conversation"]
 
 
 def is_admin(author: discord.abc.User, settings: Settings) -> bool:
@@ -77,6 +78,8 @@ class MusicBot(commands.Bot):
         )
         self.settings = settings
         self.services = services or Services(settings)
+        # Buttons under answers: cogs add `Reply -> items` factories (issue 7's follow-ups).
+        self.reply_buttons: list[Callable[[Reply], list[discord.ui.Item[Any]]]] = []
 
     async def setup_hook(self) -> None:
         await self.services.start()
@@ -92,10 +95,27 @@ class MusicBot(commands.Bot):
             if self.get_command(spec.name) is None:
                 self.add_command(_prefix_command(spec))
 
+    def reply_view(self, reply: Reply) -> discord.ui.View | None:
+        """One View with every button the cogs want under this Reply, or None."""
+        items = [item for factory in self.reply_buttons for item in factory(reply)]
+        if not items:
+            return None
+        view = discord.ui.View(timeout=None)
+        for item in items[:25]:
+            view.add_item(item)
+        return view
+
     async def respond(self, ctx: commands.Context[Any], name: str, text: str = "") -> Reply:
-        """Run handler `name` for a prefix command and send its Reply as an embed."""
+        """Run handler `name` for a prefix command and send its Reply as an embed.
+
+        Listeners of the `reply_sent` event (reply, message) learn the message's id, e.g.
+        to let replies and buttons steer that answer.
+        """
         reply = await self.services.handle(name, context_from_message(self, ctx.message), text)
-        await ctx.send(embed=to_embed(reply), allowed_mentions=NO_MENTIONS)
+        view = self.reply_view(reply)
+        extra: dict[str, Any] = {"view": view} if view is not None else {}
+        message = await ctx.send(embed=to_embed(reply), allowed_mentions=NO_MENTIONS, **extra)
+        self.dispatch("reply_sent", reply, message)
         return reply
 
     async def on_command_error(  # type: ignore[override]

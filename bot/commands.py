@@ -45,6 +45,12 @@ def hint_command(prefix: str, track: TrackResult) -> str:
     cooldown=True,
 )
 async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply:
+    from bot import conversation  # issue 7's follow-ups; it imports this module
+
+    # "bad guy but more chill without remixes": inline refinements.
+    refined = await conversation.recommend_refined(services, ctx, text)
+    if refined is not None:
+        return refined
     model = services.models.current  # one model for the whole request, even across a swap
     resolution = model.resolve(text)
     prefix = services.settings.command_prefix
@@ -57,7 +63,9 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
     query_id = await record_query(
         services.db, ctx, text, best.track_id, [p.track_id for p in picks], model.version
     )
-    return recommendations_reply(model, best, resolution.alternatives, picks, prefix, query_id)
+    reply = recommendations_reply(model, best, resolution.alternatives, picks, prefix, query_id)
+    await conversation.remember_answer(services, ctx, best.track_id, picks, reply)  # !more etc.
+    return reply
 
 
 def recommendations_reply(

@@ -30,7 +30,7 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 # Modules whose import registers handlers. Later issues append theirs here.
-HANDLER_MODULES: list[str] = ["bot.commands", "bot.admin_commands"]
+HANDLER_MODULES: list[str] = ["bot.commands", "bot.admin_commands", "bot.conversation"]
 
 CONSOLE = "console"
 PREFIX = "prefix"

@@ -9,6 +9,7 @@ closest or differ most ("same artist; both around 100 BPM; a little more acousti
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 
 from recommender.recommender import Recommender
 from recommender.search import normalize
@@ -61,28 +62,37 @@ def _facts(rec: Recommender) -> _GraphFacts:
     return _GRAPH[rec]
 
 
-def _quoted(names: list[str]) -> str:
-    return ", ".join(f"“{n}”" for n in names)
+def _plain(text: str) -> str:
+    return text
 
 
-def connections(rec: Recommender, query_id: str, pick_id: str) -> list[str]:
-    """What links the two songs in the catalog: artist, album, playlists."""
+def _quoted(names: list[str], escape: Callable[[str], str] = _plain) -> str:
+    return ", ".join(f"“{escape(n)}”" for n in names)
+
+
+def connections(
+    rec: Recommender, query_id: str, pick_id: str, escape: Callable[[str], str] = _plain
+) -> list[str]:
+    """What links the two songs in the catalog: artist, album, playlists.
+
+    `escape` is applied to every catalog text (the bot passes its markdown escaping).
+    """
     graph = _facts(rec)
     q, p = rec.row(query_id), rec.row(pick_id)
     table = rec.catalog.tracks
     found: list[str] = []
     same_artist = graph.artists[q] == graph.artists[p]
     if same_artist:
-        found.append(f"same artist ({table['track_artist'].iloc[p]})")
+        found.append(f"same artist ({escape(table['track_artist'].iloc[p])})")
     if table["track_album_id"].iloc[q] == table["track_album_id"].iloc[p]:
-        found.append(f"same album (*{table['track_album_name'].iloc[p]}*)")
+        found.append(f"same album (*{escape(table['track_album_name'].iloc[p])}*)")
     shared = sorted(graph.playlists_of[q] & graph.playlists_of[p])
     if shared:
         names = list(dict.fromkeys(graph.playlist_names[i] for i in shared))
         if len(shared) == 1:
-            found.append(f"both on the playlist {_quoted(names[:1])}")
+            found.append(f"both on the playlist {_quoted(names[:1], escape)}")
         else:
-            found.append(f"they share {len(shared)} playlists ({_quoted(names[:3])})")
+            found.append(f"they share {len(shared)} playlists ({_quoted(names[:3], escape)})")
         return found
     neighbours_q = set().union(*(graph.tracks_of[i] for i in graph.playlists_of[q])) - {q, p}
     neighbours_p = set().union(*(graph.tracks_of[i] for i in graph.playlists_of[p])) - {q, p}
@@ -97,7 +107,9 @@ def connections(rec: Recommender, query_id: str, pick_id: str) -> list[str]:
         by_p = graph.playlists_of_artist.get(graph.artists[p], set())
         if by_q & by_p:
             artist_q, artist_p = table["track_artist"].iloc[q], table["track_artist"].iloc[p]
-            found.append(f"{artist_q} and {artist_p} share {len(by_q & by_p)} playlists")
+            found.append(
+                f"{escape(artist_q)} and {escape(artist_p)} share {len(by_q & by_p)} playlists"
+            )
     if not found:
         genres_q = {graph.playlist_genres[i] for i in graph.playlists_of[q]}
         genres_p = {graph.playlist_genres[i] for i in graph.playlists_of[p]}
@@ -184,13 +196,22 @@ def audio_comparison(rec: Recommender, query_id: str, pick_id: str) -> list[str]
     return phrases
 
 
-def explain(rec: Recommender, query_id: str, pick_id: str) -> str:
-    """One paragraph: why `pick_id` was recommended for `query_id`."""
+def explain(
+    rec: Recommender, query_id: str, pick_id: str, escape: Callable[[str], str] = _plain
+) -> str:
+    """One paragraph: why `pick_id` was recommended for `query_id`.
+
+    Song names are in *italics*; `escape` is applied to every catalog text in it.
+    """
     query, pick = rec.track(query_id), rec.track(pick_id)
     similarity = float(rec.scores_for_tracks([query_id])[rec.row(pick_id)])
-    parts = [*connections(rec, query_id, pick_id), *audio_comparison(rec, query_id, pick_id)]
+    parts = [
+        *connections(rec, query_id, pick_id, escape),
+        *audio_comparison(rec, query_id, pick_id),
+    ]
     return (
-        f"*{pick.name}* by {pick.artist}, for *{query.name}* by {query.artist}: "
+        f"*{escape(pick.name)}* by {escape(pick.artist)}, "
+        f"for *{escape(query.name)}* by {escape(query.artist)}: "
         + "; ".join(parts)
         + f". Model similarity {similarity:.2f}."
     )

@@ -59,7 +59,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -988,11 +988,16 @@ def refine(
     return start(rec, conversation.seeds, combined, k=k, earlier=conversation.earlier)
 
 
-def why(rec: Recommender, conversation: Conversation, n: int) -> str:
+def why(
+    rec: Recommender,
+    conversation: Conversation,
+    n: int,
+    escape: Callable[[str], str] = lambda text: text,
+) -> str:
     """Why pick n of the last answer was recommended, in people's words."""
     from recommender.explain import explain
 
-    return explain(rec, conversation.seeds[0], conversation.pick(n))
+    return explain(rec, conversation.seeds[0], conversation.pick(n), escape)
 
 
 def describe(refinements: Sequence[Refinement]) -> str:

@@ -1,0 +1,327 @@
+"""Follow-ups end to end (issue 7): dpytest for prefix commands, replies and buttons, the
+console chat, and the conversation state in the real database (expiry, restarts).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import discord
+import discord.ext.test as dpytest
+import pytest
+import sqlalchemy as sa
+from discord.ext.test import backend, factories
+
+from bot import create_bot
+from bot.app import MusicBot
+from bot.cogs.conversation import BUTTONS, ConversationCog
+from bot.console import chat
+from bot.conversation import TTL, route_reply_text
+from bot.conversation_models import ConversationTurn
+from bot.core import RequestContext, Services
+from bot.replies import Reply
+from bot.settings import Settings
+
+LINK = re.compile(r"\]\(https://open\.spotify\.com/track/(\w+)\)")
+BAD_GUY = "2Fxmhks0bxGSBdJ92vM42m"
+
+
+def _settings(data_dir: Path, model_dir: Path) -> Settings:
+    return Settings(_env_file=None, data_dir=data_dir, model_dir=model_dir, cooldown_rate=1000)
+
+
+@pytest.fixture(scope="module")
+async def bot(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path):
+    bot = create_bot(_settings(tmp_path_factory.mktemp("conversation"), trained_model_dir))
+    await bot._async_setup_hook()
+    await bot.setup_hook()
+    dpytest.configure(bot, members=3)
+    yield bot
+    await dpytest.empty_queue()
+    await bot.services.close()
+
+
+@pytest.fixture(autouse=True)
+async def fresh(bot: MusicBot):
+    await dpytest.empty_queue()
+    yield
+    await dpytest.empty_queue()
+
+
+def member(index: int) -> discord.Member:
+    return dpytest.get_config().members[index]
+
+
+async def ask(text: str, who: int = 0) -> discord.Message:
+    await dpytest.message(text, member=who)
+    message = dpytest.get_message()
+    assert dpytest.sent_queue.empty(), "one command, one message"
+    return message
+
+
+async def reply_to(answer: discord.Message, text: str, who: int) -> discord.Message:
+    """A member's Discord reply to one of the bot's messages (what the client sends)."""
+    channel = answer.channel
+    data = factories.make_message_dict(channel, member(who), content=text)
+    data["type"] = discord.MessageType.reply.value
+    data["message_reference"] = {
+        "message_id": answer.id,
+        "channel_id": channel.id,
+        "guild_id": channel.guild.id,
+    }
+    data["referenced_message"] = factories.make_message_dict(
+        channel, answer.author, id_num=answer.id, content="", embeds=answer.embeds
+    )
+    backend.get_state().parse_message_create(data)
+    await dpytest.run_all_events()
+    message = dpytest.get_message()
+    assert dpytest.sent_queue.empty(), "one reply, one answer"
+    return message
+
+
+def links(message: discord.Message) -> list[str]:
+    return LINK.findall(message.embeds[0].description or "")
+
+
+def features(recommender, ids: list[str], column: str) -> list[float]:
+    return recommender.track_table(ids)[column].tolist()
+
+
+async def turns(bot: MusicBot, user_id: int) -> list[ConversationTurn]:
+    async with bot.services.db.session() as session:
+        result = await session.scalars(
+            sa.select(ConversationTurn)
+            .where(ConversationTurn.user_id == user_id)
+            .order_by(ConversationTurn.id)
+        )
+        return list(result.all())
+
+
+# -- typed follow-ups ------------------------------------------------------------------
+async def test_more_pages_never_repeat_and_keep_the_numbering(bot: MusicBot, recommender) -> None:
+    first = await ask("!recommend bad guy", who=0)
+    assert "!more" in first.embeds[0].footer.text
+    seen = links(first)
+    for page in (2, 3):
+        answer = await ask("!more", who=0)
+        embed = answer.embeds[0]
+        assert embed.title == "More like bad guy — Billie Eilish"
+        new = links(answer)
+        assert len(new) == 10 and not set(new) & set(seen), f"page {page} repeats"
+        seen += new
+    assert BAD_GUY not in seen and len(set(seen)) == 30
+    # `!like 1` now means the first song of the page just shown.
+    chained = await ask("!like 1", who=0)
+    pick = recommender.track(links(answer)[0])
+    assert chained.embeds[0].title == f"Songs like {pick.name} — {pick.artist}"
+
+
+async def test_inline_refinements_are_applied_and_stated(bot: MusicBot, recommender) -> None:
+    answer = await ask("!recommend bad guy but more chill without remixes", who=1)
+    embed = answer.embeds[0]
+    assert embed.title == "Songs like bad guy — Billie Eilish"
+    assert "Applied: calmer than *bad guy*: energy ≤ 0.42; remixes removed" in embed.description
+    ids = links(answer)
+    assert len(ids) == 10
+    assert max(features(recommender, ids, "energy")) <= 0.425
+    assert not any("remix" in recommender.track(t).name.lower() for t in ids)
+    # The follow-up keeps steering: `!more` stays calm and remix-free, and says so.
+    more = await ask("!more", who=1)
+    assert "Applied: calmer than *bad guy*" in more.embeds[0].description
+    assert not set(links(more)) & set(ids)
+    assert max(features(recommender, links(more), "energy")) <= 0.425
+
+
+async def test_unknown_words_are_named_back(bot: MusicBot) -> None:
+    inline = (await ask("!recommend bad guy but more jazzy", who=2)).embeds[0]
+    assert inline.title == "Songs like bad guy — Billie Eilish"
+    assert "I didn't understand “jazzy”" in inline.description
+    refused = (await ask("!refine jazzy, kazoo", who=2)).embeds[0]
+    assert refused.title == "I didn't understand that"
+    assert "“jazzy”, “kazoo”" in refused.description and "no remixes" in refused.description
+
+
+async def test_refine_combines_filters_and_says_when_fewer(bot: MusicBot, recommender) -> None:
+    await ask("!recommend Smells Like Teen Spirit - Nirvana", who=2)
+    answer = await ask("!refine other artists, 90s, no live", who=2)
+    description = answer.embeds[0].description
+    assert "other artists than Nirvana" in description and "only 1990–1999 releases" in description
+    ids = links(answer)
+    assert ids and all(recommender.track(t).artist != "Nirvana" for t in ids)
+    assert all(1990 <= recommender.track(t).release_year <= 1999 for t in ids)
+    strict = await ask("!refine much calmer, acoustic, instrumental", who=2)
+    text = strict.embeds[0].description
+    assert len(links(strict)) < 10
+    assert "rather than padding" in text
+    reset = await ask("!r reset", who=2)
+    assert "Applied" not in (reset.embeds[0].description or "")
+    assert len(links(reset)) == 10
+
+
+async def test_like_and_why_follow_the_numbers_shown(bot: MusicBot, recommender) -> None:
+    first = await ask("!recommend Levels - Avicii", who=0)
+    third = links(first)[2]
+    liked = await ask("!like #3", who=0)
+    assert (
+        liked.embeds[0].title
+        == f"Songs like {recommender.track(third).name} — {recommender.track(third).artist}"
+    )
+    assert recommender.resolve("Levels - Avicii").best.track_id not in links(liked)
+    second = links(liked)[1]
+    why = (await ask("!why 2", who=0)).embeds[0]
+    assert (
+        why.title
+        == f"Why #2: {recommender.track(second).name} — {recommender.track(second).artist}"
+    )
+    assert re.search(r"Model similarity \d\.\d\d\.$", why.description)
+    out_of_range = (await ask("!like 11", who=0)).embeds[0]
+    assert "Pick a number from 1 to 10" in out_of_range.description
+
+
+async def test_nothing_to_follow_and_expiry_after_30_minutes(bot: MusicBot) -> None:
+    await ask("!recommend hello - adele", who=2)
+    (*_, row) = await turns(bot, member(2).id)
+    assert row.expires_at - row.created_at == TTL == timedelta(minutes=30)
+    async with bot.services.db.writing() as session:
+        await session.execute(
+            sa.update(ConversationTurn)
+            .where(ConversationTurn.user_id == member(2).id)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    expired = (await ask("!more", who=2)).embeds[0]
+    assert expired.title == "Nothing to follow up yet"
+    assert "!recommend bad guy" in expired.description
+
+
+# -- replies to the bot's message and buttons ------------------------------------------
+async def test_a_reply_to_an_answer_steers_that_answer(bot: MusicBot, recommender) -> None:
+    older = await ask("!recommend bad guy", who=0)
+    await ask("!recommend Enter Sandman - Metallica", who=0)  # a newer answer exists
+    calmer = await reply_to(older, "calmer please", who=0)
+    embed = calmer.embeds[0]
+    assert embed.title == "Songs like bad guy — Billie Eilish"
+    assert "Applied: calmer than *bad guy*" in embed.description
+    assert max(features(recommender, links(calmer), "energy")) <= 0.425
+    # Someone else can steer it too; the new answer is theirs.
+    why = await reply_to(calmer, "why 3?", who=1)
+    assert why.embeds[0].title.startswith("Why #3: ")
+    other = await reply_to(older, "more like 2", who=1)
+    second = links(older)[1]
+    assert (
+        other.embeds[0].title
+        == f"Songs like {recommender.track(second).name} — {recommender.track(second).artist}"
+    )
+    # A reply to a person's message is not a follow-up.
+    person = await dpytest.message("hi", member=2)
+    data = factories.make_message_dict(person.channel, member(0), content="calmer")
+    data["message_reference"] = {"message_id": person.id, "channel_id": person.channel.id}
+    backend.get_state().parse_message_create(data)
+    await dpytest.run_all_events()
+    assert dpytest.sent_queue.empty()
+
+
+def test_reply_words_route_to_the_follow_up_commands() -> None:
+    assert route_reply_text("more") == ("more", "")
+    assert route_reply_text("More like 3") == ("like", "3")
+    assert route_reply_text("like #4") == ("like", "4")
+    assert route_reply_text("why 2?") == ("why", "2")
+    assert route_reply_text("no remixes, 90s") == ("refine", "no remixes, 90s")
+
+
+async def test_buttons_are_under_answers_and_run_the_typed_follow_ups(
+    bot: MusicBot, recommender
+) -> None:
+    answer = await ask("!recommend Blinding Lights - The Weeknd", who=1)
+    # (discord.py loads the extension as its own module object, hence no isinstance.)
+    cog = bot.get_cog("Conversation")
+    assert type(cog).__name__ == ConversationCog.__name__
+    # The answer was sent with the four buttons, fixed custom ids (clicks survive restarts).
+    # (dpytest swaps the connection state at configure, so the view registered at start-up
+    # is not in this store; the ones sent under answers are.)
+    wanted = [f"conversation:{b[0]}" for b in BUTTONS]
+    sent = [[c.custom_id for c in v.children] for v in bot.persistent_views]
+    assert wanted in sent
+    (row,) = [t for t in await turns(bot, member(1).id) if t.message_id == answer.id]
+    view = bot.reply_view(Reply(title="x", data={"conversation_id": row.id}))
+    assert [b.label for b in view.children] == ["More", "Calmer", "More upbeat", "Other artists"]
+    assert bot.reply_view(Reply(title="x")) is None  # no conversation, no buttons
+    ctx = RequestContext(
+        guild_id=answer.guild.id,
+        channel_id=answer.channel.id,
+        user_id=member(2).id,  # someone else presses
+        source="button",
+    )
+    shown = links(answer)
+    results = {}
+    for key, _label, command, text in BUTTONS:
+        results[key] = await cog.press(ctx, command, text, answer.id)
+    assert results["more"].title == "More like Blinding Lights — The Weeknd"
+    assert not set(results["more"].data["track_ids"]) & set(shown)
+    energy = recommender.track_table(
+        [recommender.resolve("Blinding Lights - The Weeknd").best.track_id]
+    )["energy"].iloc[0]
+    calm = features(recommender, results["calmer"].data["track_ids"], "energy")
+    upbeat = features(recommender, results["upbeat"].data["track_ids"], "energy")
+    assert max(calm) <= energy and min(upbeat) >= energy
+    assert "Applied: more upbeat than *Blinding Lights*" in results["upbeat"].description
+    assert all(
+        recommender.track(t).artist != "The Weeknd" for t in results["other"].data["track_ids"]
+    )
+
+
+# -- state in the database, and the console ----------------------------------------------
+async def test_a_restart_keeps_the_conversation(bot: MusicBot, trained_model_dir: Path) -> None:
+    first = await ask("!recommend Get Lucky - Daft Punk", who=2)
+    ctx = RequestContext(
+        guild_id=first.guild.id, channel_id=first.channel.id, user_id=member(2).id, source="prefix"
+    )
+    restarted = Services(bot.settings)  # a new process: same database, model from disk
+    await restarted.start()
+    try:
+        reply = await restarted.handle("more", ctx, "")
+    finally:
+        await restarted.close()
+    assert reply.title == "More like Get Lucky — Daft Punk"
+    assert len(reply.data["track_ids"]) == 10 and not set(reply.data["track_ids"]) & set(
+        links(first)
+    )
+
+
+async def test_console_chat_supports_the_same_follow_ups(
+    tmp_path: Path, trained_model_dir: Path
+) -> None:
+    lines = [
+        "bad guy but more chill without remixes",
+        "!more",
+        "!like 3",
+        "!why 2",
+        "!refine 2010s",
+        "!refine jazzy",
+        "!refine much calmer, acoustic, instrumental, 90s",
+        "!why 1",
+        "quit",
+    ]
+    stdout = io.StringIO()
+    code = await chat(
+        _settings(tmp_path / "data", trained_model_dir),
+        stdin=io.StringIO("\n".join(lines) + "\n"),
+        stdout=stdout,
+    )
+    out = stdout.getvalue()
+    answers = out.split("\n> ")
+    assert code == 0 and len(answers) == len(lines)  # the quit line is not echoed
+    assert "Applied: calmer than *bad guy*: energy ≤ 0.42; remixes removed" in answers[1]
+    assert answers[1].count("https://open.spotify.com/track/") == 10
+    assert answers[2].startswith("!more\nMore like bad guy — Billie Eilish")
+    third = re.search(r"^ 3\. (.+?) — ", answers[2], re.M).group(1)
+    assert answers[3].startswith(f"!like 3\nSongs like {third} — ")
+    assert "Applied: calmer than" in answers[3], "refinements carry over to the new seed"
+    assert answers[4].startswith("!why 2\nWhy #2: ") and "Model similarity" in answers[4]
+    assert "only 2010–2019 releases" in answers[5]
+    assert "I didn't understand that" in answers[6] and "“jazzy”" in answers[6]
+    assert "rather than padding with weaker matches" in answers[7]
+    assert answers[8].startswith("!why 1\nWhy #1: "), "an empty answer keeps the last list"
+    assert "**" not in out
