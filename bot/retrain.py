@@ -313,6 +313,7 @@ class Retrainer:
             epochs=self.settings.retrain_epochs,
             timeout=self.settings.retrain_timeout_seconds,
             memory_limit_mb=memory,
+            drop_env=("DISCORD_TOKEN",),
         )
         outcome = await train_and_publish(
             self.store,

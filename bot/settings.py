@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     # Crontab schedule in UTC ("minute hour day month weekday"), or "off".
     retrain_cron: str = "0 4 * * 1"
     # A run that takes longer is stopped and marked failed; the old model stays.
-    retrain_timeout_seconds: float = 3600.0
+    retrain_timeout_seconds: float = Field(default=3600.0, gt=0)
     # Previous model versions kept besides the current one (for rollback).
     retrain_keep_versions: int = Field(default=3, ge=0)
     # Training epochs for retrains; empty = the trainer's default.

@@ -192,6 +192,7 @@ class TrainingJob:
         memory_limit_mb: int | None = None,
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
+        drop_env: Sequence[str] = (),
     ) -> None:
         self.out = Path(out)
         self.timeout = timeout
@@ -214,7 +215,8 @@ class TrainingJob:
             self.argv += ["--option", f"{key}={json.dumps(value)}"]
         if memory_limit_mb:
             self.argv += ["--memory-limit-mb", str(memory_limit_mb)]
-        self.env = {**os.environ, **(env or {})}
+        # `drop_env`: secrets the trainer has no business seeing (e.g. the bot's token).
+        self.env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in drop_env}
         # The child must import this package even when the parent runs from elsewhere.
         root = str(Path(__file__).resolve().parents[1])
         self.env["PYTHONPATH"] = os.pathsep.join(

@@ -199,6 +199,29 @@ async def test_broken_csv_keeps_the_old_model_and_marks_the_run_failed(
     assert serving in text
 
 
+async def test_a_killed_training_process_fails_the_run_and_keeps_the_model(
+    bot: MusicBot,
+) -> None:
+    """SIGKILL is what the kernel's OOM killer sends."""
+    retrainer = retrainer_for(bot.services)
+    serving = bot.services.models.current.version
+    started = await say("!retrain", ADMIN)
+    for _ in range(200):
+        if retrainer.job is not None and retrainer.job.pid is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert retrainer.job is not None and retrainer.job.pid is not None, started.description
+    retrainer.job.kill()
+
+    run = await finished(bot)
+    outcome = dpytest.get_message().embeds[0]
+
+    assert run.status == FAILED and "killed (SIGKILL; out of memory?)" in run.error
+    assert outcome.title == f"Retrain #{run.id} failed"
+    assert bot.services.models.current.version == serving
+    assert model_store(bot.settings).current_version() == serving
+
+
 async def test_status_shows_model_data_schedule_and_uptime(bot: MusicBot) -> None:
     status = await say("!status", ADMIN)
     fields = {f.name: f.value for f in status.fields}
@@ -247,7 +270,9 @@ async def test_scheduled_job_fires_through_apscheduler_and_coalesces(
 async def test_slots_missed_while_down_run_once_after_restart(
     tmp_path: Path, data: dict[str, Path]
 ) -> None:
-    settings = make_settings(tmp_path, data)  # default schedule: Mondays 04:00 UTC
+    # Default schedule (Mondays 04:00 UTC); broken data keeps the runs short: this test
+    # is about how many runs happen, not how they end.
+    settings = make_settings(tmp_path, data, data_path=data["broken"])
     first = await start_bot(settings)
     month_ago = datetime.now(UTC) - timedelta(days=30)
     async with first.services.db.writing() as session:
@@ -270,7 +295,7 @@ async def test_slots_missed_while_down_run_once_after_restart(
                 break
             await asyncio.sleep(0.05)
         catch_up = await finished(second)
-        assert catch_up.trigger == SCHEDULE and catch_up.status == SUCCEEDED
+        assert catch_up.trigger == SCHEDULE and catch_up.status == FAILED
     finally:
         await stop_bot(second)
 

@@ -38,13 +38,13 @@ def _assert_unchanged(store: ModelStore, version: str | None) -> None:
 async def test_successful_retrain_becomes_current(store: ModelStore, small_csv: Path) -> None:
     old = store.load_current()
 
-    outcome = await train_and_publish(store, small_csv, reference=old, epochs=2, timeout=120)
+    outcome = await train_and_publish(store, small_csv, reference=old, epochs=1, timeout=120)
 
     assert outcome.ok, outcome.error
     assert outcome.model is not None and outcome.version == store.current_version()
     assert outcome.version != old.version
     assert outcome.job.result["counts"]["tracks"] == len(old)
-    assert outcome.job.result["params"]["epochs"] == 2
+    assert outcome.job.result["params"]["epochs"] == 1
     assert store.load_current().version == outcome.version
     assert store.versions() == sorted([old.version, outcome.version])
 
