@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.model_store import model_store
@@ -108,6 +108,7 @@ class Retrainer:
         self._task: asyncio.Task[TrainingRun] | None = None
         self._run_id: int | None = None
         self._since: datetime | None = None
+        self._start_lock = asyncio.Lock()
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -168,6 +169,16 @@ class Retrainer:
         when no cron slot lies after the latest recorded run (the coalescing rule).
         `notify` is awaited with the finished record (e.g. to post in a channel).
         """
+        async with self._start_lock:  # two admins at the same instant: one run
+            return await self._start(trigger, user_id, notify, only_if_due)
+
+    async def _start(
+        self,
+        trigger: str,
+        user_id: int | None,
+        notify: Notify | None,
+        only_if_due: CronTrigger | None,
+    ) -> TrainingRun | None:
         if self.running:
             raise AlreadyRunning(self._run_id, self._since, elsewhere=False)
         lease = await self._acquire_lease()
@@ -364,7 +375,7 @@ class Retrainer:
                     update(TrainingLease)
                     .where(
                         TrainingLease.name == LEASE_NAME,
-                        or_(TrainingLease.expires_at < now, TrainingLease.holder == self.holder),
+                        TrainingLease.expires_at < now,
                     )
                     .values(holder=self.holder, acquired_at=now, expires_at=expires, run_id=None)
                 )

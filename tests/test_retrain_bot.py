@@ -321,7 +321,10 @@ async def test_two_processes_never_train_at_once(tmp_path: Path, data: dict[str,
     await two.start()
     try:
         first, second = Retrainer(one), Retrainer(two)
-        run = await first.start()
+        both = await asyncio.gather(first.start(), first.start(), return_exceptions=True)
+        (run,) = [r for r in both if isinstance(r, TrainingRun)]
+        (same,) = [r for r in both if isinstance(r, AlreadyRunning)]
+        assert not same.elsewhere and same.run_id == run.id
         with pytest.raises(AlreadyRunning) as busy:
             await second.start()
         assert busy.value.elsewhere and busy.value.run_id == run.id
