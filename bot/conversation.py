@@ -24,9 +24,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 
+# bot.commands first: its handlers register before these, so `!help` lists them first.
+from bot.commands import md, not_found_reply, recommendations_reply
 from bot.conversation_models import ConversationTurn
 from bot.core import RequestContext, Services, command
 from bot.db import Database
+from bot.queries import record_query
 from bot.replies import Kind, Line, Reply
 from recommender import Recommender, TrackResult
 from recommender.refine import (
@@ -120,18 +123,12 @@ async def find_turn(
 
 
 # -- rendering ---------------------------------------------------------------------------
-def _md(text: str) -> str:
-    from bot.commands import md  # bot.commands imports this module
-
-    return md(text)
-
-
 def _with_escaped_names(text: str, tracks: list[TrackResult]) -> str:
     """refine's texts italicise song names (*bad guy*) and name artists; escape those."""
     for track in tracks:
-        text = text.replace(f"*{track.name}*", f"*{_md(track.name)}*")
+        text = text.replace(f"*{track.name}*", f"*{md(track.name)}*")
         for before in ("than ", "only "):
-            text = text.replace(before + track.artist, before + _md(track.artist))
+            text = text.replace(before + track.artist, before + md(track.artist))
     return text
 
 
@@ -143,13 +140,13 @@ def applied_text(answer: Answer) -> str:
     if answer.note:
         parts.append(_with_escaped_names(answer.note, answer.query))
     if answer.unknown:
-        parts.append(_md(answer.unknown_text))
+        parts.append(md(answer.unknown_text))
     return "\n".join(parts)
 
 
 def _lines(picks: list[TrackResult]) -> list[Line]:
     return [
-        Line(text=_md(p.name), url=p.url, note=f"— {_md(p.artist)} · {p.score:.2f}") for p in picks
+        Line(text=md(p.name), url=p.url, note=f"— {md(p.artist)} · {p.score:.2f}") for p in picks
     ]
 
 
@@ -216,8 +213,6 @@ def with_hint(footer: str) -> str:
 async def recommend_refined(services: Services, ctx: RequestContext, text: str) -> Reply | None:
     """`recommend bad guy but more chill without remixes`; None when the text has no
     inline refinements (then the plain recommend path answers)."""
-    from bot.commands import not_found_reply, recommendations_reply
-    from bot.queries import record_query
 
     request: Request = split_request(text)
     if request.song == text.strip():
@@ -350,7 +345,7 @@ async def refine_(services: Services, ctx: RequestContext, text: str) -> Reply:
         words = ", ".join(f"“{w}”" for w in parsed.unknown) or f"“{text}”"
         return Reply.error(
             "I didn't understand that",
-            _md(f"I don't know {words} yet. Try: {REFINE_EXAMPLES}; or reset."),
+            md(f"I don't know {words} yet. Try: {REFINE_EXAMPLES}; or reset."),
         )
     k = services.settings.recommend_count
     return await _steer(
@@ -381,7 +376,7 @@ async def why_(services: Services, ctx: RequestContext, text: str) -> Reply:
         return loaded
     model = services.models.current
     try:
-        text = await asyncio.to_thread(why, model, loaded, n, _md)
+        text = await asyncio.to_thread(why, model, loaded, n, md)
     except FollowUpError as error:
         return Reply.error("Which one?", str(error))
     pick = model.track(loaded.pick(n))

@@ -4,8 +4,8 @@ People rarely get what they want from the first list; in a chat they say "calmer
 remixes please", "more like the third one". This module turns those words into
 refinements and applies them to a larger candidate pool around the query song, so the
 answer moves in the asked direction while staying similar. No Discord here: the bot keeps
-a `Conversation` (plain data, JSON-serialisable) per user and channel and calls the verbs
-at the bottom (`start`, `more`, `like`, `refine`, `why`).
+a `Conversation` (plain data, JSON-serialisable) per answer and calls the verbs at the
+bottom (`start`, `more`, `like`, `refine`, `why`).
 
 How refinements are applied
 ---------------------------
@@ -14,9 +14,13 @@ versions of it excluded, one version per song). Every refinement is a hard const
 that pool, and what survives is ranked by similarity alone, so a refined answer is never
 padded with weak picks: if fewer than 10 songs pass, the answer says so and shows fewer.
 A song must also keep at least `MIN_SIMILARITY_RATIO` of the unconstrained answer's mean
-similarity. Critiques are relative to the query song ("calmer than *bad guy*: energy ≤
-0.38"); saying one again ("even calmer", or "calmer" twice) moves one step further;
-the opposite critique replaces it.
+similarity. Critiques are relative to the query song and to the unconstrained answer:
+"calmer" keeps songs whose energy is at most the lower of the two (bad guy's 0.42, or its
+neighbours' average if they are calmer still), so the answer is calmer than both what was
+asked for and what was shown ("calmer than *bad guy*: energy ≤ 0.42"). Saying a critique
+again ("even calmer", or "calmer" twice) moves the bound one step further (0.1 of a 0–1
+feature, 10 BPM); the opposite critique replaces it. "instrumental" is absolute
+(instrumentalness ≥ 0.5, Spotify's own threshold).
 
 Grammar (case-insensitive; `!refine chill, no remixes, 2010s`)
 --------------------------------------------------------------
@@ -381,7 +385,6 @@ class Request:
     song: str
     refinements: list[Refinement] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
-    refinement_text: str = ""
 
 
 def _tokens(text: str) -> list[str]:
@@ -525,8 +528,7 @@ def split_request(text: str) -> Request:
         )
         if not eligible:
             continue
-        shown_tail = re.sub(r"^(,\s*|but\s+)", "", tail, flags=re.IGNORECASE)
-        request = Request(head, parsed.refinements, parsed.unknown, shown_tail)
+        request = Request(head, parsed.refinements, parsed.unknown)
         rank = (len(parsed.unknown), match.start())
         if best is None or rank < best[:2]:
             best = (*rank, request)
@@ -1000,20 +1002,6 @@ def why(
     return explain(rec, conversation.seeds[0], conversation.pick(n), escape)
 
 
-def describe(refinements: Sequence[Refinement]) -> str:
-    """Canonical words for refinements ("calmer x2, no remixes, 1990–1999")."""
-    words: list[str] = []
-    for r in refinements:
-        if r.is_critique:
-            text = CRITIQUES[r.name].words
-            words.append(text + (f" ×{r.steps}" if r.steps > 1 else ""))
-        elif r.name in {"years", "not_years"}:
-            words.append(_years_text(r.low, r.high, r.name == "not_years"))
-        else:
-            words.append(r.name.replace("_", " "))
-    return ", ".join(words)
-
-
 __all__ = [
     "Answer",
     "Conversation",
@@ -1023,7 +1011,6 @@ __all__ = [
     "Request",
     "Turn",
     "combine",
-    "describe",
     "like",
     "more",
     "parse_refinements",

@@ -67,11 +67,18 @@ class RecommendCog(commands.Cog, name="Recommend"):
             "recommend", context_from_interaction(self.bot, interaction), song
         )
         # Refusals and "slow down" are only for the asker; answers are for the channel.
+        view = self.bot.reply_view(reply)  # the follow-up buttons (issue 7), if any
         await interaction.response.send_message(
             embed=to_embed(reply),
             ephemeral=reply.kind is not Kind.OK,
             allowed_mentions=discord.AllowedMentions.none(),
+            **({"view": view} if view is not None else {}),
         )
+        if view is not None:  # replies and buttons need the answer's message id
+            try:
+                self.bot.dispatch("reply_sent", reply, await interaction.original_response())
+            except discord.HTTPException:
+                log.warning("could not read back the /recommend answer message")
 
     @recommend_slash.autocomplete("song")
     async def song_autocomplete(
