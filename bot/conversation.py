@@ -90,6 +90,36 @@ async def save_turn(
         return row.id
 
 
+async def purge_expired(db: Database) -> int:
+    """Delete expired conversation rows (also done on every write); returns how many."""
+    async with db.writing() as session:
+        result = await session.execute(
+            delete(ConversationTurn).where(ConversationTurn.expires_at < datetime.now(UTC))
+        )
+        return int(result.rowcount or 0)
+
+
+async def forget_user(db: Database, user_id: int) -> int:
+    """Delete every conversation row of one member (for `!forgetme`); returns how many."""
+    async with db.writing() as session:
+        result = await session.execute(
+            delete(ConversationTurn).where(ConversationTurn.user_id == user_id)
+        )
+        return int(result.rowcount or 0)
+
+
+def warm_up(model: Recommender) -> None:
+    """Build the per-model lookups refinements and `why` use (about a second), ahead of
+    the first follow-up rather than during it."""
+    from recommender.explain import connections
+    from recommender.refine import facts
+
+    facts(model)
+    if len(model) >= 2:
+        ids = model.catalog.tracks["track_id"]
+        connections(model, str(ids.iloc[0]), str(ids.iloc[1]))
+
+
 async def attach_message(db: Database, turn_id: int, message_id: int) -> None:
     """Remember which bot message shows this answer (for replies and buttons)."""
     async with db.writing() as session:

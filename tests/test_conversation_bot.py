@@ -19,7 +19,7 @@ from bot import create_bot
 from bot.app import MusicBot
 from bot.cogs.conversation import BUTTONS, ConversationCog
 from bot.console import chat
-from bot.conversation import TTL, route_reply_text
+from bot.conversation import TTL, forget_user, purge_expired, route_reply_text
 from bot.conversation_models import ConversationTurn
 from bot.core import RequestContext, Services
 from bot.replies import Reply
@@ -194,6 +194,18 @@ async def test_nothing_to_follow_and_expiry_after_30_minutes(bot: MusicBot) -> N
     expired = (await ask("!more", who=2)).embeds[0]
     assert expired.title == "Nothing to follow up yet"
     assert "!recommend bad guy" in expired.description
+    assert await purge_expired(bot.services.db) >= 1
+    assert await turns(bot, member(2).id) == []
+
+
+async def test_forgetting_a_member_deletes_their_conversations(bot: MusicBot) -> None:
+    await ask("!recommend Africa - TOTO", who=1)
+    assert await turns(bot, member(1).id)
+    others = len(await turns(bot, member(0).id))
+    assert await forget_user(bot.services.db, member(1).id) >= 1
+    assert await turns(bot, member(1).id) == []
+    assert len(await turns(bot, member(0).id)) == others
+    assert (await ask("!more", who=1)).embeds[0].title == "Nothing to follow up yet"
 
 
 # -- replies to the bot's message and buttons ------------------------------------------

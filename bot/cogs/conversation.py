@@ -6,6 +6,7 @@ like every other front end; this file only finds the answer being steered and se
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.conversation import attach_message, find_turn, replying_to, route_reply_text
+from bot.conversation import (
+    attach_message,
+    find_turn,
+    purge_expired,
+    replying_to,
+    route_reply_text,
+    warm_up,
+)
 from bot.core import RequestContext
 from bot.render import to_embed
 from bot.replies import Kind, Reply
@@ -83,11 +91,16 @@ def context_from_interaction(bot: MusicBot, interaction: discord.Interaction) ->
 class ConversationCog(commands.Cog, name="Conversation"):
     def __init__(self, bot: MusicBot) -> None:
         self.bot = bot
+        self._warm_up: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
         self.bot.add_view(FollowUpView())  # persistent: buttons keep working after a restart
         if follow_up_buttons not in self.bot.reply_buttons:
             self.bot.reply_buttons.append(follow_up_buttons)
+        await purge_expired(self.bot.services.db)  # state left from before a long stop
+        if self.bot.services.models.ready:  # the first follow-up need not build lookups
+            model = self.bot.services.models.current
+            self._warm_up = asyncio.create_task(asyncio.to_thread(warm_up, model))
 
     async def cog_unload(self) -> None:
         if follow_up_buttons in self.bot.reply_buttons:
