@@ -29,6 +29,7 @@ NO_MENTIONS = discord.AllowedMentions.none()
 
 # Extensions loaded at start-up, in order. Later issues append theirs.
 COGS: list[str] = ["bot.cogs.recommend", "bot.cogs.admin", "bot.cogs.conversation"]
+COGS.append("bot.cogs.sessions")  # issue 6: 👍/👎, !forgetme button, !export file, idle sweep
 
 
 def is_admin(author: discord.abc.User, settings: Settings) -> bool:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 # Modules whose import registers handlers. Later issues append theirs here.
 HANDLER_MODULES: list[str] = ["bot.commands", "bot.admin_commands", "bot.conversation"]
+HANDLER_MODULES += ["bot.sessions", "bot.feedback", "bot.privacy"]  # issue 6
 
 CONSOLE = "console"
 PREFIX = "prefix"

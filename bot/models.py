@@ -89,4 +89,5 @@ class Query(Base):
 
 # Tables declared in their own modules, registered on Base.metadata by importing them.
 import bot.conversation_models  # noqa: E402,F401  (issue 7: conversations)
+import bot.session_models  # noqa: E402,F401  (issue 6: sessions, session_entries, feedback)
 from bot import training_models  # noqa: E402,F401  (issue 4: training_runs, lease)

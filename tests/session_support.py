@@ -1,0 +1,179 @@
+"""Helpers for the issue-6 tests: a small real model, and button clicks through discord.py.
+
+dpytest plays Discord's server for messages but knows nothing of components or
+interactions. Two small additions stand in for that part of the server, at the same
+level dpytest works (the HTTP boundary), so discord.py itself runs unchanged:
+
+- `keep_components(bot)`: the fake server remembers the components a message was sent
+  with (dpytest drops them), as Discord does;
+- `click(bot, message, custom_id, member)`: Discord's INTERACTION_CREATE for a button
+  press on that message, fed to the real gateway parser (view store, DynamicItems);
+  the interaction's answer is recorded by `Responses` instead of an HTTP call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import discord
+import discord.ext.test as dpytest
+from discord.ext.test import factories as facts
+from discord.webhook.async_ import AsyncWebhookAdapter, async_context
+
+from recommender import Recommender
+from recommender.data import read_rows
+
+SMALL_ROWS = 400  # 7 real playlists, 400 real tracks: trains in seconds
+SMALL_EPOCHS = 30
+
+
+def training_options(model: str = "seed-gcn") -> dict[str, Any]:
+    """Few epochs when the default trainer takes them (it may change; then its defaults)."""
+    from recommender.training import TRAINERS
+
+    parameters = inspect.signature(TRAINERS[model]).parameters
+    return {"epochs": SMALL_EPOCHS} if "epochs" in parameters else {}
+
+
+@functools.cache
+def small_model(dataset: Path) -> tuple[Path, Path]:
+    """(CSV of the first SMALL_ROWS real rows, model trained on it), built once per run."""
+    root = Path(tempfile.mkdtemp(prefix="musicbot-sessions-"))
+    csv = root / "small.csv"
+    read_rows(dataset).iloc[:SMALL_ROWS].to_csv(csv, index=False)
+    model_dir = root / "model"
+    Recommender.train(csv, progress=False, **training_options()).save(model_dir)
+    return csv, model_dir
+
+
+# -- components and clicks -----------------------------------------------------------------
+COMPONENTS: dict[int, list[dict[str, Any]]] = {}
+
+
+def keep_components(bot: discord.Client) -> None:
+    """Let the fake server remember each sent message's components (by message id)."""
+    http = bot.http
+    if getattr(http, "_keeps_components", False):
+        return
+    original = http.send_message
+
+    async def send_message(channel_id: int, *, params: Any) -> Any:
+        # dpytest finds the channel in its caller's locals, so name it here.
+        channel = bot.get_channel(channel_id)  # noqa: F841
+        data = await original(channel_id, params=params)
+        COMPONENTS[int(data["id"])] = list((params.payload or {}).get("components") or [])
+        return data
+
+    http.send_message = send_message  # type: ignore[method-assign]
+    http._keeps_components = True  # type: ignore[attr-defined]
+
+
+def components(message: discord.Message) -> list[dict[str, Any]]:
+    return COMPONENTS.get(message.id, [])
+
+
+def buttons(message: discord.Message) -> list[dict[str, Any]]:
+    """Every button on a message, row by row, with its row number as "row"."""
+    return [
+        {**button, "row": row}
+        for row, action_row in enumerate(components(message))
+        for button in action_row.get("components", [])
+    ]
+
+
+class Responses(AsyncWebhookAdapter):
+    """Discord's end of interaction callbacks: keeps each answer instead of sending it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.payloads: list[dict[str, Any]] = []
+
+    def create_interaction_response(  # type: ignore[override]
+        self, interaction_id: int, token: str, *, params: Any, **_: Any
+    ) -> Any:
+        payload = {"type": params.payload.get("type"), **(params.payload.get("data") or {})}
+        self.payloads.append(payload)
+
+        async def done() -> dict[str, Any]:
+            return {"interaction": {"id": str(interaction_id), "type": 3}}
+
+        return done()
+
+
+@contextlib.contextmanager
+def recorded_responses() -> Iterator[Responses]:
+    adapter = Responses()
+    token = async_context.set(adapter)
+    try:
+        yield adapter
+    finally:
+        async_context.reset(token)
+
+
+async def click(
+    bot: discord.Client, message: discord.Message, custom_id: str, member: discord.Member
+) -> dict[str, Any]:
+    """Press the button `custom_id` on `message` as `member`; returns the bot's answer."""
+    assert any(b.get("custom_id") == custom_id for b in buttons(message)), (
+        f"no button {custom_id!r} on that message"
+    )
+    message_data = facts.dict_from_message(message)
+    message_data["components"] = components(message)
+    payload = {
+        "id": str(facts.make_id()),
+        "application_id": str(bot.user.id if bot.user else 1),
+        "type": 3,
+        "token": "interaction-token",
+        "version": 1,
+        "guild_id": str(message.guild.id) if message.guild else None,
+        "channel_id": str(message.channel.id),
+        "channel": {"id": str(message.channel.id), "type": 0},
+        "member": facts.dict_from_member(member),
+        "message": message_data,
+        "data": {"custom_id": custom_id, "component_type": 2},
+        "locale": "en-US",
+        "attachment_size_limit": 8 * 1024 * 1024,
+        "app_permissions": "0",
+        "entitlements": [],
+        "authorizing_integration_owners": {},
+        "context": 0,
+    }
+    with recorded_responses() as responses:
+        bot._connection.parse_interaction_create(payload)  # type: ignore[arg-type]
+        for _ in range(200):  # the view store answers in a task of its own
+            if responses.payloads:
+                break
+            await asyncio.sleep(0.01)
+    assert responses.payloads, f"the bot did not answer the click on {custom_id!r}"
+    return responses.payloads[-1]
+
+
+def embed_of(answer: dict[str, Any]) -> discord.Embed:
+    (embed,) = answer.get("embeds") or [None]
+    assert embed is not None, answer
+    return discord.Embed.from_dict(embed)
+
+
+async def stop_bot(bot: Any) -> None:
+    """A restart's first half: unload the cogs (loops, schedulers), close the database.
+
+    `Bot.close()` would also close the gateway, which dpytest does not fake.
+    """
+    for extension in list(bot.extensions):
+        await bot.unload_extension(extension)
+    await bot.services.close()
+
+
+async def say(text: str, who: int) -> discord.Message:
+    """One command from config member `who`; returns the bot's single answer."""
+    await dpytest.message(text, member=who)
+    reply = dpytest.get_message()
+    assert dpytest.sent_queue.empty(), "one command, one message"
+    return reply
