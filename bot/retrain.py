@@ -104,6 +104,7 @@ class Retrainer:
         self.heartbeat_seconds = heartbeat_seconds
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.scheduler: RetrainScheduler | None = None  # set by the admin cog
+        self.scheduled_notify: Notify | None = None  # where scheduled runs report (cog)
         self.job: TrainingJob | None = None  # the training child while one runs
         self._task: asyncio.Task[TrainingRun] | None = None
         self._run_id: int | None = None
@@ -228,7 +229,7 @@ class Retrainer:
         if trigger is None:
             return
         try:
-            await self.start(SCHEDULE, only_if_due=trigger)
+            await self.start(SCHEDULE, notify=self.scheduled_notify, only_if_due=trigger)
         except AlreadyRunning as busy:
             log.info("scheduled retrain skipped: %s", busy)
         except Exception:

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     retrain_epochs: int | None = Field(default=None, ge=1)
     # Address-space cap for the training process in MB; 0 = none.
     retrain_memory_limit_mb: int = Field(default=0, ge=0)
+    # Channel id where scheduled runs post their outcome; empty = only logs and !status.
+    retrain_channel_id: int | None = None
 
     # -- group sessions (issue 6; bot/sessions.py) ---------------------------------------
     # A session nobody adds to or asks about for this long ends by itself.

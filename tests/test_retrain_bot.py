@@ -222,6 +222,26 @@ async def test_a_killed_training_process_fails_the_run_and_keeps_the_model(
     assert model_store(bot.settings).current_version() == serving
 
 
+async def test_scheduled_outcomes_are_posted_in_retrain_channel_id(
+    bot: MusicBot, data: dict[str, Path]
+) -> None:
+    retrainer = retrainer_for(bot.services)
+    channel = dpytest.get_config().channels[0]
+    bot.settings.retrain_channel_id = channel.id
+    bot.settings.data_path = data["broken"]  # a quick run; the outcome is what matters
+    try:
+        run = await retrainer.start(SCHEDULE, notify=retrainer.scheduled_notify)
+        assert run is not None
+        await finished(bot)
+    finally:
+        bot.settings.data_path = data["small"]
+        bot.settings.retrain_channel_id = None
+    posted = dpytest.get_message()
+
+    assert posted.channel.id == channel.id
+    assert posted.embeds[0].title == f"Retrain #{run.id} failed"
+
+
 async def test_status_shows_model_data_schedule_and_uptime(bot: MusicBot) -> None:
     status = await say("!status", ADMIN)
     fields = {f.name: f.value for f in status.fields}
