@@ -367,9 +367,6 @@ class Refinement:
         )
 
 
-RESET = Refinement("reset")
-
-
 @dataclass(frozen=True)
 class Parsed:
     """What some refinement words meant; `unknown` holds the words we did not understand."""
