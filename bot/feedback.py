@@ -100,7 +100,7 @@ async def record_vote(
     user_id: int,
 ) -> VoteOutcome:
     """Store (or change) a member's vote; refuses votes that match no answer we gave."""
-    async with db.session() as session:
+    async with db.writing() as session:
         query_id: int | None = None
         session_id: int | None = None
         seed: str | None

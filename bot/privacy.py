@@ -17,12 +17,16 @@ import asyncio
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import and_, delete, func, select, update
 
 from bot.commands import code
+from bot.conversation import forget_user as forget_conversations
+from bot.conversation_models import ConversationTurn
 from bot.core import RequestContext, Services, command
 from bot.db import Database
 from bot.models import Query
@@ -68,10 +72,11 @@ class UserRows:
     queries: int = 0
     session_entries: int = 0
     feedback: int = 0
+    conversations: int = 0  # issue 7's follow-up state (bot/conversation.py)
 
     @property
     def total(self) -> int:
-        return self.queries + self.session_entries + self.feedback
+        return self.queries + self.session_entries + self.feedback + self.conversations
 
     def describe(self) -> str:
         def n(count: int, one: str, many: str) -> str:
@@ -82,6 +87,7 @@ class UserRows:
                 n(self.queries, "query", "queries"),
                 n(self.session_entries, "session song", "session songs"),
                 n(self.feedback, "vote", "votes"),
+                n(self.conversations, "follow-up", "follow-ups"),
             )
         )
 
@@ -89,24 +95,21 @@ class UserRows:
 async def count_user_rows(db: Database, user_id: int) -> UserRows:
     async with db.session() as session:
 
-        async def count(model: type, column: object) -> int:
-            return int(
-                await session.scalar(
-                    select(func.count()).select_from(model).where(column == user_id)
-                )
-                or 0
-            )  # type: ignore[operator]
+        async def count(model: type, column: Any) -> int:
+            statement = select(func.count()).select_from(model).where(column == user_id)
+            return int(await session.scalar(statement) or 0)
 
         return UserRows(
             queries=await count(Query, Query.user_id),
             session_entries=await count(SessionEntry, SessionEntry.user_id),
             feedback=await count(Feedback, Feedback.user_id),
+            conversations=await count(ConversationTurn, ConversationTurn.user_id),
         )
 
 
 async def forget_user(db: Database, user_id: int) -> UserRows:
     """Delete a member's queries, session songs and votes (one transaction); unlink the rest."""
-    async with db.session() as session:
+    async with db.writing() as session:
         own_queries = select(Query.id).where(Query.user_id == user_id)
         # Other members' votes on this member's answers: keep the vote, drop the link to
         # what this member asked (the seed song would say it).
@@ -138,11 +141,13 @@ async def forget_user(db: Database, user_id: int) -> UserRows:
             .values(started_by=0)
         )
         queries = await session.execute(delete(Query).where(Query.user_id == user_id))
-        return UserRows(
+        removed = UserRows(
             queries=queries.rowcount or 0,  # type: ignore[attr-defined]
             session_entries=removed_entries.rowcount or 0,  # type: ignore[attr-defined]
             feedback=feedback.rowcount or 0,  # type: ignore[attr-defined]
         )
+    conversations = await forget_conversations(db, user_id)
+    return replace(removed, conversations=conversations)
 
 
 def forgotten_reply(rows: UserRows) -> Reply:
@@ -240,9 +245,6 @@ async def export(services: Services, ctx: RequestContext, text: str) -> Reply:
     )
 
 
-def _write(path: object, content: bytes) -> None:
-    from pathlib import Path
-
-    target = Path(str(path))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(content)
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)

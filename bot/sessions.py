@@ -51,7 +51,7 @@ async def end_idle_sessions(
     )
     if channel_id is not None:
         condition = and_(condition, ListeningSession.channel_id == channel_id)
-    async with db.session() as session:
+    async with db.writing() as session:
         stale = list((await session.scalars(select(ListeningSession).where(condition))).all())
         for row in stale:
             row.ended_at = now
@@ -78,7 +78,7 @@ async def session_entries(db: Database, session_id: int) -> list[SessionEntry]:
 
 
 async def touch(db: Database, session_id: int) -> None:
-    async with db.session() as session:
+    async with db.writing() as session:
         await session.execute(
             update(ListeningSession)
             .where(ListeningSession.id == session_id)
@@ -134,7 +134,7 @@ async def start(services: Services, ctx: RequestContext, rest: str) -> Reply:
         last_activity_at=now,
     )
     try:
-        async with services.db.session() as session:
+        async with services.db.writing() as session:
             session.add(row)
     except IntegrityError:  # someone else started one in the same instant
         current = await open_session(services.db, ctx.channel_id)
@@ -208,7 +208,7 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
             data={"session_id": current.id, "track_id": best.track_id},
         )
     try:
-        async with services.db.session() as session:
+        async with services.db.writing() as session:
             session.add(
                 SessionEntry(
                     session_id=current.id,
@@ -337,7 +337,7 @@ async def end(services: Services, ctx: RequestContext, rest: str) -> Reply:
     current = await _require_open(services, ctx)
     if isinstance(current, Reply):
         return current
-    async with services.db.session() as session:
+    async with services.db.writing() as session:
         row = await session.get(ListeningSession, current.id)
         if row is None or row.ended_at is not None:
             return Reply.info("That session has already ended")

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,9 @@ import discord.ext.test as dpytest
 from discord.ext.test import factories as facts
 from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
+from bot import create_bot
+from bot.app import MusicBot
+from bot.settings import Settings
 from recommender import Recommender
 from recommender.data import read_rows
 
@@ -53,8 +57,57 @@ def small_model(dataset: Path) -> tuple[Path, Path]:
     return csv, model_dir
 
 
+# -- bots and songs ------------------------------------------------------------------------
+def pick_songs(model: Recommender, count: int) -> list[tuple[str, str]]:
+    """(track_id, "title - artist") for songs from different playlists that resolve exactly."""
+    catalog = model.catalog
+    chosen: list[tuple[str, str]] = []
+    seen_artists: set[str] = set()
+    for playlist in range(catalog.num_playlists):
+        members = catalog.memberships.loc[catalog.memberships["playlist"] == playlist, "track"]
+        for row in members.tolist():
+            track = model.track(model.catalog.tracks["track_id"].iloc[row])
+            text = f"{track.name} - {track.artist}"
+            resolved = model.resolve(text).best
+            if (
+                resolved
+                and resolved.track_id == track.track_id
+                and track.artist not in seen_artists
+            ):
+                chosen.append((track.track_id, text))
+                seen_artists.add(track.artist)
+                break
+        if len(chosen) == count:
+            return chosen
+    raise AssertionError("not enough distinct songs in the small catalog")
+
+
+def settings_for(data_dir: Path, data_path: Path, model_dir: Path, **extra: Any) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=data_dir,
+        data_path=data_path,
+        model_dir=model_dir,
+        retrain_cron="off",
+        cooldown_rate=0,
+        **extra,
+    )
+
+
+async def start_bot(settings: Settings, members: int = 2) -> MusicBot:
+    """A bot as `musicbot run` starts it; dpytest's fake server is set up before
+    setup_hook, so what setup_hook registers (button handlers) lands on that server's state."""
+    bot = create_bot(settings)
+    await bot._async_setup_hook()
+    dpytest.configure(bot, members=members)
+    keep_components(bot)
+    await bot.setup_hook()
+    return bot
+
+
 # -- components and clicks -----------------------------------------------------------------
 COMPONENTS: dict[int, list[dict[str, Any]]] = {}
+PAYLOADS: dict[int, dict[str, Any]] = {}
 
 
 def keep_components(bot: discord.Client) -> None:
@@ -68,7 +121,12 @@ def keep_components(bot: discord.Client) -> None:
         # dpytest finds the channel in its caller's locals, so name it here.
         channel = bot.get_channel(channel_id)  # noqa: F841
         data = await original(channel_id, params=params)
-        COMPONENTS[int(data["id"])] = list((params.payload or {}).get("components") or [])
+        payload = params.payload
+        if payload is None:  # with files the JSON travels in a multipart field
+            part = next(p for p in params.multipart if p["name"] == "payload_json")
+            payload = json.loads(part["value"])
+        PAYLOADS[int(data["id"])] = payload
+        COMPONENTS[int(data["id"])] = list(payload.get("components") or [])
         return data
 
     http.send_message = send_message  # type: ignore[method-assign]
@@ -77,6 +135,11 @@ def keep_components(bot: discord.Client) -> None:
 
 def components(message: discord.Message) -> list[dict[str, Any]]:
     return COMPONENTS.get(message.id, [])
+
+
+def sent_embed(message: discord.Message) -> discord.Embed:
+    """The message's embed as the bot sent it (dpytest drops embeds next to files)."""
+    return discord.Embed.from_dict(PAYLOADS[message.id]["embeds"][0])
 
 
 def buttons(message: discord.Message) -> list[dict[str, Any]]:

@@ -17,8 +17,11 @@ from session_support import (
     click,
     embed_of,
     keep_components,
+    pick_songs,
     say,
+    settings_for,
     small_model,
+    start_bot,
     stop_bot,
 )
 
@@ -33,52 +36,6 @@ from recommender.rerank import group_picks, max_per_artist
 LINK = re.compile(
     r"\[(?P<name>[^\]]*(?:\\\][^\]]*)*)\]\(https://open\.spotify\.com/track/(?P<id>\w+)\)"
 )
-
-
-def pick_songs(model: Recommender, count: int) -> list[tuple[str, str]]:
-    """(track_id, "title - artist") for songs from different playlists that resolve exactly."""
-    catalog = model.catalog
-    chosen: list[tuple[str, str]] = []
-    seen_artists: set[str] = set()
-    for playlist in range(catalog.num_playlists):
-        members = catalog.memberships.loc[catalog.memberships["playlist"] == playlist, "track"]
-        for row in members.tolist():
-            track = model.track(model.catalog.tracks["track_id"].iloc[row])
-            text = f"{track.name} - {track.artist}"
-            resolved = model.resolve(text).best
-            if (
-                resolved
-                and resolved.track_id == track.track_id
-                and track.artist not in seen_artists
-            ):
-                chosen.append((track.track_id, text))
-                seen_artists.add(track.artist)
-                break
-        if len(chosen) == count:
-            return chosen
-    raise AssertionError("not enough distinct songs in the small catalog")
-
-
-def settings_for(data_dir: Path, data_path: Path, model_dir: Path) -> Settings:
-    return Settings(
-        _env_file=None,
-        data_dir=data_dir,
-        data_path=data_path,
-        model_dir=model_dir,
-        retrain_cron="off",
-        cooldown_rate=0,
-    )
-
-
-async def start_bot(settings: Settings, members: int = 2) -> MusicBot:
-    """A bot as `musicbot run` starts it; dpytest's fake server is set up before
-    setup_hook, so what setup_hook registers (button handlers) lands on that server's state."""
-    bot = create_bot(settings)
-    await bot._async_setup_hook()
-    dpytest.configure(bot, members=members)
-    keep_components(bot)
-    await bot.setup_hook()
-    return bot
 
 
 @pytest.fixture(scope="module")
