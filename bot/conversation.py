@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 
@@ -46,9 +45,6 @@ from recommender.refine import (
     why,
 )
 from recommender.search import normalize
-
-if TYPE_CHECKING:
-    from recommender.refine import Request
 
 TTL = timedelta(minutes=30)
 FOLLOW_UP_HINT = "follow up: !more · !like 3 · !refine chill, no remixes · !why 2"
@@ -243,8 +239,7 @@ def with_hint(footer: str) -> str:
 async def recommend_refined(services: Services, ctx: RequestContext, text: str) -> Reply | None:
     """`recommend bad guy but more chill without remixes`; None when the text has no
     inline refinements (then the plain recommend path answers)."""
-
-    request: Request = split_request(text)
+    request = split_request(text)
     if request.song == text.strip():
         return None
     model = services.models.current
