@@ -72,10 +72,12 @@ def group_picks(
 
     ids = list(candidates)
     rows = [model.row(t) for t in ids]
-    relevance = model.scores_for_tracks(known)[rows]
     vectors = model.embeddings[rows]
     seed_vectors = model.embeddings[[model.row(s) for s in known]]
     to_seeds = vectors @ seed_vectors.T  # (candidates, seeds) cosine
+    # Half the group's mean direction, half the closest seed: a song that fits one
+    # listener's pick very well still counts when the group's tastes differ.
+    relevance = 0.5 * model.scores_for_tracks(known)[rows] + 0.5 * to_seeds.max(axis=1)
 
     nearest_seed = np.argmax(to_seeds, axis=1)
     chosen = _mmr(

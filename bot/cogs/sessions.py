@@ -226,6 +226,11 @@ class SessionsCog(commands.Cog, name="Sessions"):
                 log.exception("could not announce the end of idle session %s", session.id)
         return len(ended)
 
+    @sweep.before_loop
+    async def _connected(self) -> None:
+        # Announcing needs the channel cache, which fills once the gateway is ready.
+        await self.bot.wait_until_ready()
+
     @sweep.error
     async def _sweep_failed(self, error: BaseException) -> None:
         log.error("idle-session sweep failed", exc_info=error)
