@@ -14,8 +14,8 @@ import discord.ext.test as dpytest
 import pytest
 import sqlalchemy as sa
 from discord.ext.test import backend, factories
+from session_support import buttons, click, embed_of, start_bot
 
-from bot import create_bot
 from bot.app import MusicBot
 from bot.cogs.conversation import BUTTONS, ConversationCog
 from bot.console import chat
@@ -35,10 +35,10 @@ def _settings(data_dir: Path, model_dir: Path) -> Settings:
 
 @pytest.fixture(scope="module")
 async def bot(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path):
-    bot = create_bot(_settings(tmp_path_factory.mktemp("conversation"), trained_model_dir))
-    await bot._async_setup_hook()
-    await bot.setup_hook()
-    dpytest.configure(bot, members=3)
+    # session_support.start_bot: dpytest's server first, so the persistent buttons that
+    # setup_hook registers land on it, and sent components are kept for `click`.
+    settings = _settings(tmp_path_factory.mktemp("conversation"), trained_model_dir)
+    bot = await start_bot(settings, members=3)
     yield bot
     await dpytest.empty_queue()
     await bot.services.close()
@@ -250,12 +250,14 @@ async def test_buttons_are_under_answers_and_run_the_typed_follow_ups(
     # (discord.py loads the extension as its own module object, hence no isinstance.)
     cog = bot.get_cog("Conversation")
     assert type(cog).__name__ == ConversationCog.__name__
-    # The answer was sent with the four buttons, fixed custom ids (clicks survive restarts).
-    # (dpytest swaps the connection state at configure, so the view registered at start-up
-    # is not in this store; the ones sent under answers are.)
+    # The answer was sent with the four buttons; their fixed custom ids are also registered
+    # as a persistent view at start-up, so clicks on old answers work after a restart.
     wanted = [f"conversation:{b[0]}" for b in BUTTONS]
-    sent = [[c.custom_id for c in v.children] for v in bot.persistent_views]
-    assert wanted in sent
+    sent = [b for b in buttons(answer) if b["custom_id"].startswith("conversation:")]
+    assert [b["custom_id"] for b in sent] == wanted
+    assert [b["label"] for b in sent] == ["More", "Calmer", "More upbeat", "Other artists"]
+    persistent = [v for v in bot.persistent_views if type(v).__name__ == "FollowUpView"]
+    assert [[c.custom_id for c in v.children] for v in persistent] == [wanted]
     (row,) = [t for t in await turns(bot, member(1).id) if t.message_id == answer.id]
     view = bot.reply_view(Reply(title="x", data={"conversation_id": row.id}))
     assert [b.label for b in view.children] == ["More", "Calmer", "More upbeat", "Other artists"]
@@ -282,6 +284,28 @@ async def test_buttons_are_under_answers_and_run_the_typed_follow_ups(
     assert all(
         recommender.track(t).artist != "The Weeknd" for t in results["other"].data["track_ids"]
     )
+
+
+async def test_a_click_answers_through_discord_and_steers_that_answer(
+    bot: MusicBot, recommender
+) -> None:
+    answer = await ask("!recommend Rolling in the Deep - Adele", who=0)
+    seed = recommender.resolve("Rolling in the Deep - Adele").best.track_id
+    energy = float(recommender.track_table([seed])["energy"].iloc[0])
+    await ask("!recommend Levels - Avicii", who=0)  # a newer answer: the click must not use it
+    calmer = await click(bot, answer, "conversation:calmer", member(2))  # someone else clicks
+    embed = embed_of(calmer)
+    assert embed.title == "Songs like Rolling in the Deep — Adele"
+    assert "Applied: calmer than *Rolling in the Deep*" in embed.description
+    picked = LINK.findall(embed.description)
+    assert len(picked) == 10 and max(features(recommender, picked, "energy")) <= energy
+    assert calmer.get("components"), "the new answer has the buttons too"
+    assert not calmer.get("flags"), "an answer is for the channel, not only the presser"
+    (*_, mine) = await turns(bot, member(2).id)
+    assert mine.state["refinements"] == [{"name": "calmer", "steps": 1}]
+    more = embed_of(await click(bot, answer, "conversation:more", member(0)))
+    assert more.title == "More like Rolling in the Deep — Adele"
+    assert not set(LINK.findall(more.description)) & set(links(answer))
 
 
 # -- state in the database, and the console ----------------------------------------------

@@ -130,9 +130,12 @@ class ConversationCog(commands.Cog, name="Conversation"):
         return message
 
     async def remember(self, reply: Reply, message: discord.Message) -> None:
+        await self.remember_id(reply, message.id)
+
+    async def remember_id(self, reply: Reply, message_id: int) -> None:
         turn_id = reply.data.get("conversation_id")
         if turn_id is not None:
-            await attach_message(self.bot.services.db, int(turn_id), message.id)
+            await attach_message(self.bot.services.db, int(turn_id), message_id)
 
     @commands.Cog.listener()
     async def on_reply_sent(self, reply: Reply, message: discord.Message) -> None:
@@ -207,12 +210,13 @@ class ConversationCog(commands.Cog, name="Conversation"):
         if view is not None:
             options["view"] = view
         # Refusals ("slow down", "ended") are only for the presser; answers are for all.
-        await interaction.response.send_message(ephemeral=reply.kind is not Kind.OK, **options)
-        if reply.kind is Kind.OK:
-            try:
-                await self.remember(reply, await interaction.original_response())
-            except discord.HTTPException:
-                log.warning("could not read back the answer message for a button press")
+        callback = await interaction.response.send_message(
+            ephemeral=reply.kind is not Kind.OK, **options
+        )
+        # Discord says which message the answer became; replies and buttons need its id.
+        message_id = getattr(callback, "message_id", None)
+        if reply.kind is Kind.OK and message_id is not None:
+            await self.remember_id(reply, message_id)
 
 
 async def setup(bot: MusicBot) -> None:

@@ -68,17 +68,15 @@ class RecommendCog(commands.Cog, name="Recommend"):
         )
         # Refusals and "slow down" are only for the asker; answers are for the channel.
         view = self.bot.reply_view(reply)  # the follow-up buttons (issue 7), if any
-        await interaction.response.send_message(
+        callback = await interaction.response.send_message(
             embed=to_embed(reply),
             ephemeral=reply.kind is not Kind.OK,
             allowed_mentions=discord.AllowedMentions.none(),
             **({"view": view} if view is not None else {}),
         )
-        if view is not None:  # replies and buttons need the answer's message id
-            try:
-                self.bot.dispatch("reply_sent", reply, await interaction.original_response())
-            except discord.HTTPException:
-                log.warning("could not read back the /recommend answer message")
+        message = getattr(callback, "resource", None)
+        if view is not None and isinstance(message, discord.InteractionMessage):
+            self.bot.dispatch("reply_sent", reply, message)  # replies/buttons need its id
 
     @recommend_slash.autocomplete("song")
     async def song_autocomplete(
