@@ -119,7 +119,8 @@ async def session_command(services: Services, ctx: RequestContext, text: str) ->
 
 async def start(services: Services, ctx: RequestContext, rest: str) -> Reply:
     prefix = services.settings.command_prefix
-    name = " ".join(rest.split())[:MAX_NAME] or f"{ctx.user_name}'s session"[:MAX_NAME]
+    # The default name carries no member's name: names go into exports and training data.
+    name = " ".join(rest.split())[:MAX_NAME] or f"Session of {utcnow():%b} {utcnow().day}"
     current = await open_session(services.db, ctx.channel_id)
     if current is not None:
         return _already_open(current, prefix)
