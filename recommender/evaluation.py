@@ -20,6 +20,7 @@ Every model, embedding or scoring function, is evaluated through the same
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import sys
@@ -32,7 +33,14 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from recommender.data import PLAYLIST_COLUMNS, Catalog, catalog_from_rows, read_rows
+from recommender.data import (
+    PLAYLIST_COLUMNS,
+    REQUIRED_COLUMNS,
+    Catalog,
+    DataError,
+    catalog_from_rows,
+    read_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +97,9 @@ def make_split(
     playlist stays a catalog-only row; repeated rows of a track are then deduplicated.
     `max_playlists` evaluates only a seeded subset of playlists (fast tests).
     """
+    missing = [column for column in REQUIRED_COLUMNS if column not in rows.columns]
+    if missing:
+        raise DataError(f"the data is missing column(s): {', '.join(missing)}.")
     rows = rows.copy()
     for column in ("track_id", *PLAYLIST_COLUMNS):
         rows[column] = rows[column].fillna("").astype(str).str.strip()
@@ -144,6 +155,13 @@ def _first_genre(rows: pd.DataFrame) -> dict[str, str]:
     listed = rows.loc[(rows["playlist_id"] != "") & (rows["playlist_genre"] != "")]
     first = listed.drop_duplicates("track_id", keep="first")
     return dict(zip(first["track_id"], first["playlist_genre"], strict=True))
+
+
+def default_model() -> str:
+    """The model `Recommender.train` uses when none is named: the one the bot ships."""
+    from recommender.recommender import Recommender
+
+    return str(inspect.signature(Recommender.train).parameters["model"].default)
 
 
 # -- metrics ------------------------------------------------------------------------------
@@ -354,8 +372,6 @@ def main(argv: list[str] | None = None) -> int:
         "--max-playlists", type=int, default=None, help="evaluate a seeded subset of playlists"
     )
     args = parser.parse_args(argv)
-
-    from recommender.data import DataError
 
     models = DEFAULT_ORDER if args.models == "all" else [m.strip() for m in args.models.split(",")]
     unknown = [m for m in models if m not in DEFAULT_ORDER]

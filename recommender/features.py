@@ -21,3 +21,66 @@ def audio_features(tracks: pd.DataFrame) -> np.ndarray:
     std = values.std(axis=0)
     standardised = (values - mean) / np.where(std > 0, std, 1.0)
     return np.nan_to_num(standardised).astype(np.float32)
+
+
+# -- content features for the hetero-lightgcn model ---------------------------------------
+# Words that mark a version of a song; playlists ("Pop Remix", "Acoustic Covers") group by them.
+TITLE_TOKENS: tuple[str, ...] = (
+    "remix",
+    "live",
+    "acoustic",
+    "feat",
+    "remaster",
+    "edit",
+    "mix",
+    "version",
+    "instrumental",
+    "radio",
+    "extended",
+    "cover",
+    "unplugged",
+    "demo",
+    "original",
+    "with",
+    "vip",
+    "bootleg",
+    "rework",
+    "mashup",
+)
+# Release-year buckets: coarse for old music, one bucket per year for the recent years
+# that most playlists are made of.
+RELEASE_YEAR_EDGES: tuple[int, ...] = (
+    1970,
+    1980,
+    1990,
+    2000,
+    2005,
+    2010,
+    2013,
+    2015,
+    2017,
+    2018,
+    2019,
+    2020,
+)
+
+
+def content_features(tracks: pd.DataFrame) -> np.ndarray:
+    """Audio z-scores, release-year buckets, version words in the title, popularity.
+
+    Everything here is known about a catalog-only track the day it appears, so cold
+    tracks get a meaningful starting vector. Playlist columns are not in `tracks`.
+    """
+    audio = audio_features(tracks)
+    years = tracks["release_year"].to_numpy(dtype=np.int64)
+    buckets = np.zeros((len(tracks), len(RELEASE_YEAR_EDGES) + 2), dtype=np.float32)
+    bucket = np.searchsorted(np.asarray(RELEASE_YEAR_EDGES), years, side="right")
+    bucket = np.where(years > 0, bucket, len(RELEASE_YEAR_EDGES) + 1)  # last: unknown year
+    buckets[np.arange(len(tracks)), bucket] = 1.0
+    titles = tracks["track_name"].astype(str).str.lower()
+    tokens = np.stack(
+        [titles.str.contains(rf"\b{token}", regex=True).to_numpy() for token in TITLE_TOKENS],
+        axis=1,
+    ).astype(np.float32)
+    popularity = tracks["track_popularity"].to_numpy(dtype=np.float32)[:, None] / 100.0
+    return np.concatenate([audio, buckets, tokens, popularity], axis=1).astype(np.float32)

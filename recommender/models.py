@@ -38,3 +38,84 @@ def link_loss(z: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -
     pos = (z[positive[0]] * z[positive[1]]).sum(dim=-1)
     neg = (z[negative[0]] * z[negative[1]]).sum(dim=-1)
     return -(F.logsigmoid(pos).mean() + F.logsigmoid(-neg).mean())
+
+
+class HeteroLightGCN(nn.Module):
+    """LightGCN over playlist–track–artist–album nodes; tracks start from their content.
+
+    Playlists, artists and albums have learnable ID vectors. Tracks have none: a track's
+    starting vector is an MLP of its own content features, so a catalog-only track is
+    embedded like any other. K rounds of normalised neighbour averaging (no weights, no
+    non-linearity, as in LightGCN) and the mean over rounds give every node's embedding.
+    """
+
+    def __init__(
+        self,
+        feature_dim: int,
+        num_playlists: int,
+        num_artists: int,
+        num_albums: int,
+        dim: int = 64,
+        hidden_dim: int = 128,
+        num_layers: int = 3,
+    ) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Linear(feature_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, dim)
+        )
+        self.playlist = nn.Embedding(num_playlists, dim)
+        self.artist = nn.Embedding(num_artists, dim)
+        self.album = nn.Embedding(num_albums, dim)
+        for table in (self.playlist, self.artist, self.album):
+            nn.init.normal_(table.weight, std=0.1)
+        self.num_layers = num_layers
+
+    def forward(self, track_x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        h = torch.cat(
+            [self.encoder(track_x), self.playlist.weight, self.artist.weight, self.album.weight]
+        )
+        out = h
+        for _ in range(self.num_layers):
+            h = torch.sparse.mm(adjacency, h)
+            out = out + h
+        return out / (self.num_layers + 1)
+
+
+def identity_vectors(
+    z: torch.Tensor,
+    track_nodes: int,
+    artist_offset: int,
+    album_offset: int,
+    main_artist: torch.Tensor,
+    album: torch.Tensor,
+    weight: float,
+) -> torch.Tensor:
+    """Unit track vectors with the track's artist and album embeddings appended.
+
+    Same artist or album then adds `weight`² to the cosine (the "same-artist" reference's
+    bonus, but learned: related artists are close too). Tracks without an artist/album
+    node get zeros there.
+    """
+    tracks = F.normalize(z[:track_nodes], dim=1)
+    parts = [tracks]
+    for offset, index in ((artist_offset, main_artist), (album_offset, album)):
+        nodes = F.normalize(z[offset + index.clamp(min=0)], dim=1)
+        parts.append(weight * nodes * (index >= 0).unsqueeze(1))
+    return F.normalize(torch.cat(parts, dim=1), dim=1)
+
+
+def sampled_softmax_loss(
+    query: torch.Tensor,
+    candidates: torch.Tensor,
+    target: torch.Tensor,
+    banned: torch.Tensor,
+    temperature: float,
+) -> torch.Tensor:
+    """Cross-entropy of each query against its target among all candidates (cosine / τ).
+
+    Inputs are unit vectors. `banned` masks pairs that must not count as negatives
+    (another hidden track of the same playlist, the query track itself).
+    """
+    logits = (query / temperature) @ candidates.T
+    logits = logits.masked_fill(banned, -1e4)
+    return F.cross_entropy(logits, target)

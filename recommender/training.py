@@ -15,12 +15,19 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from recommender.data import Catalog, DataError
-from recommender.features import audio_features
-from recommender.graph import build_graph
-from recommender.models import SeedGCN, link_loss
+from recommender.features import audio_features, content_features
+from recommender.graph import build_graph, build_hetero_graph
+from recommender.models import (
+    HeteroLightGCN,
+    SeedGCN,
+    identity_vectors,
+    link_loss,
+    sampled_softmax_loss,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +133,151 @@ def train_seed_gcn(
     return embeddings.numpy().astype(np.float32), params
 
 
+def sample_members(
+    tracks: torch.Tensor, playlists: torch.Tensor, wanted: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random member track of each wanted playlist (and whether it has any)."""
+    order = torch.argsort(playlists, stable=True)
+    sorted_playlists, sorted_tracks = playlists[order], tracks[order]
+    start = torch.searchsorted(sorted_playlists, wanted)
+    count = torch.searchsorted(sorted_playlists, wanted, right=True) - start
+    pick = (torch.rand(len(wanted), generator=generator) * count.clamp(min=1)).long()
+    return sorted_tracks[(start + pick).clamp(max=len(sorted_tracks) - 1)], count > 0
+
+
+def train_hetero_lightgcn(
+    catalog: Catalog,
+    *,
+    seed: int = 0,
+    progress: bool | None = None,
+    epochs: int = 100,
+    lr: float = 0.01,
+    dim: int = 64,
+    hidden_dim: int = 128,
+    num_layers: int = 3,
+    temperature: float = 0.1,
+    hide_fraction: float = 0.2,
+    batch_size: int = 1024,
+    negatives: int = 2048,
+    identity_weight: float = 0.7,
+    track_weight: float = 1.0,
+    credits: bool = True,
+    artist_playlist_edges: bool = False,
+    membership_weight: float = 1.0,
+    normalization: str = "mean",
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The default model: hetero LightGCN trained to find hidden memberships.
+
+    Every epoch hides `hide_fraction` of the playlist memberships from the graph (a
+    hold-out in miniature: most hidden tracks become catalog-only for that epoch) and
+    asks, with a sampled softmax over cosine similarities, that
+    (1) the playlist picks out its hidden track, and
+    (2) a visible member of the playlist picks out the hidden track ("songs like this").
+    Hidden tracks can only be reached through content, artist and album, which is what
+    the model must learn to use for tracks that are in no playlist at all.
+    """
+    require_memberships(catalog)
+    seed_everything(seed)
+    graph = build_hetero_graph(
+        catalog,
+        torch.from_numpy(content_features(catalog.tracks)),
+        credits=credits,
+        artist_playlist_edges=artist_playlist_edges,
+        membership_weight=membership_weight,
+        normalization=normalization,
+    )
+    model = HeteroLightGCN(
+        graph.track_x.shape[1],
+        graph.num_playlists,
+        graph.num_artists,
+        graph.num_albums,
+        dim=dim,
+        hidden_dim=hidden_dim,
+        num_layers=num_layers,
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    tracks, playlists = graph.membership
+    num_edges, num_tracks = tracks.numel(), graph.num_tracks
+    num_hidden = max(1, int(hide_fraction * num_edges))
+
+    def vectors(z: torch.Tensor) -> torch.Tensor:
+        return identity_vectors(
+            z,
+            num_tracks,
+            graph.artist_offset,
+            graph.album_offset,
+            graph.main_artist,
+            graph.album,
+            identity_weight,
+        )
+
+    bar = EpochProgress(epochs, "hetero-lightgcn", progress)
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(num_edges, generator=generator)
+        hidden, keep = order[:num_hidden], order[num_hidden:]
+        z = model(graph.track_x, graph.adjacency(keep))
+
+        batch = hidden[:batch_size]
+        target_tracks, target_playlists = tracks[batch], playlists[batch]
+        candidates = torch.cat(
+            [target_tracks, torch.randint(0, num_tracks, (negatives,), generator=generator)]
+        )
+        same_playlist = torch.zeros(len(batch), len(candidates), dtype=torch.bool)
+        same_playlist[:, : len(batch)] = target_playlists[:, None] == target_playlists[None, :]
+        same_playlist[:, : len(batch)].fill_diagonal_(False)
+        target = torch.arange(len(batch))
+
+        # (1) playlist -> its hidden track
+        track_vectors = F.normalize(z[:num_tracks], dim=1)
+        playlist_vectors = F.normalize(z[num_tracks + target_playlists], dim=1)
+        loss = sampled_softmax_loss(
+            playlist_vectors, track_vectors[candidates], target, same_playlist, temperature
+        )
+        # (2) a visible member of that playlist -> the hidden track, on the served vectors
+        if track_weight > 0:
+            anchors, has_anchor = sample_members(
+                tracks[keep], playlists[keep], target_playlists, generator
+            )
+            served = vectors(z)
+            banned = same_playlist | (anchors[:, None] == candidates[None, :])
+            loss = loss + track_weight * sampled_softmax_loss(
+                served[anchors[has_anchor]],
+                served[candidates],
+                target[has_anchor],
+                banned[has_anchor],
+                temperature,
+            )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        bar.report(epoch, loss.item())
+    bar.close()
+    model.eval()
+    with torch.no_grad():
+        embeddings = vectors(model(graph.track_x, graph.adjacency()))
+    params = {
+        "epochs": epochs,
+        "lr": lr,
+        "dim": dim,
+        "hidden_dim": hidden_dim,
+        "num_layers": num_layers,
+        "temperature": temperature,
+        "hide_fraction": hide_fraction,
+        "batch_size": batch_size,
+        "negatives": negatives,
+        "identity_weight": identity_weight,
+        "track_weight": track_weight,
+        "credits": credits,
+        "artist_playlist_edges": artist_playlist_edges,
+        "membership_weight": membership_weight,
+        "normalization": normalization,
+    }
+    return embeddings.numpy().astype(np.float32), params
+
+
 TRAINERS: dict[str, Trainer] = {
     "seed-gcn": train_seed_gcn,
+    "hetero-lightgcn": train_hetero_lightgcn,
 }
