@@ -33,11 +33,13 @@ from session_support import (
 
 from bot.app import MusicBot
 from bot.conversation_models import ConversationTurn
-from bot.core import RequestContext, Services
+from bot.core import CONSOLE, RequestContext, Services
 from bot.feedback import QUERY, VoteTarget, liked_pairs, record_vote
 from bot.model_store import ModelHolder
 from bot.models import Query
 from bot.privacy import CSV_COLUMNS, forget_user
+from bot.queries import record_query
+from bot.replies import plain
 from bot.session_models import DISLIKE, LIKE, Feedback, SessionEntry
 from bot.training_data import gather_training_rows
 from recommender import Recommender
@@ -188,6 +190,17 @@ async def test_forgetme_removes_exactly_the_callers_rows(bot: MusicBot, world) -
 
     again = await say("!forgetme", 0)
     assert again.embeds[0].title == "I have nothing stored about you"
+
+
+async def test_forgetme_in_the_console_asks_for_a_typed_confirmation(bot: MusicBot) -> None:
+    me = RequestContext(user_id=99, user_name="local", is_admin=True, source=CONSOLE)
+    await record_query(bot.services.db, me, "some song", None, [], "test")
+    asked = await bot.services.handle("forgetme", me, "")
+    assert "!forgetme confirm" in plain(asked.description)
+    assert len(await all_rows(bot, Query, 99)) == 1
+    done = await bot.services.handle("forgetme", me, "confirm")
+    assert done.title == "Done: I forgot you" and done.data["deleted"] == 1
+    assert await all_rows(bot, Query, 99) == []
 
 
 async def test_export_is_for_admins_and_anonymised(
