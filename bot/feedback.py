@@ -12,7 +12,9 @@ with more 👍 than 👎 becomes a two-track community playlist. A 👎 never ma
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -65,19 +67,23 @@ class VoteTarget:
         return cls(match["kind"], int(match["ref"]), match["track"], match["seed"]), value
 
 
-def vote_targets(data: dict[str, object]) -> list[VoteTarget]:
-    """The picks of a reply that can be voted on (from `Reply.data`), best first."""
+def vote_targets(data: Mapping[str, Any]) -> list[VoteTarget]:
+    """The picks of a reply that can be voted on (from `Reply.data`), best first.
+
+    A recommendation carries query_id + seed_track_id + track_ids; a session's picks carry
+    session_id + track_ids + seed_track_ids (each pick's closest session song).
+    """
     tracks = data.get("track_ids")
     if not isinstance(tracks, list) or not tracks:
         return []
-    if isinstance(data.get("query_id"), int) and isinstance(data.get("seed_track_id"), str):
-        seed = str(data["seed_track_id"])
-        return [VoteTarget(QUERY, int(data["query_id"]), str(t), seed) for t in tracks]  # type: ignore[arg-type]
-    seeds = data.get("seed_track_ids")
-    if isinstance(data.get("session_id"), int) and isinstance(seeds, list):
-        ref = int(data["session_id"])  # type: ignore[arg-type]
+    query_id, seed = data.get("query_id"), data.get("seed_track_id")
+    if isinstance(query_id, int) and isinstance(seed, str):
+        return [VoteTarget(QUERY, query_id, str(t), seed) for t in tracks]
+    session_id, seeds = data.get("session_id"), data.get("seed_track_ids")
+    if isinstance(session_id, int) and isinstance(seeds, list):
         return [
-            VoteTarget(SESSION, ref, str(t), str(s)) for t, s in zip(tracks, seeds, strict=False)
+            VoteTarget(SESSION, session_id, str(t), str(s))
+            for t, s in zip(tracks, seeds, strict=False)
         ]
     return []
 
