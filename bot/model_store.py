@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bot.settings import Settings
 from recommender import Recommender
+from recommender.data import ensure_dataset
 from recommender.store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ def save_new_model(settings: Settings, model: Recommender) -> Path:
 
 def train_model(settings: Settings, progress: bool = False) -> Recommender:
     """Train on DATA_PATH with TRAIN_MODEL (blocking; callers run it off the event loop)."""
-    return Recommender.train(settings.data_path, model=settings.train_model, progress=progress)
+    data = ensure_dataset(settings.data_path, download=settings.download_dataset)
+    return Recommender.train(data, model=settings.train_model, progress=progress)
 
 
 def load_or_train(

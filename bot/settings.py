@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # Empty means: a SQLite file under DATA_DIR (see `database_url_resolved`).
     database_url: str = ""
     data_path: Path = Field(default_factory=_default_data_path)
+    # If DATA_PATH is missing, fetch the public TidyTuesday copy there (sha256 checked).
+    download_dataset: bool = True
     model_dir: Path = Path("models")
     # Model used when MODEL_DIR holds none and the bot trains one at start-up.
     train_model: str = "seed-gcn"

@@ -29,7 +29,7 @@ import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
-from recommender.data import REQUIRED_COLUMNS, DataError, read_rows
+from recommender.data import REQUIRED_COLUMNS, DataError, ensure_dataset, read_rows
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,10 @@ async def gather_training_rows(settings: Settings, session: AsyncSession) -> Tra
     Raises DataError when DATA_PATH cannot be read or a source returns rows without the
     dataset's columns.
     """
-    base = await asyncio.to_thread(read_rows, settings.data_path)
+    data_path = await asyncio.to_thread(
+        ensure_dataset, settings.data_path, settings.download_dataset
+    )
+    base = await asyncio.to_thread(read_rows, data_path)
     parts = [base]
     sources = {"data_path": len(base)}
     for name, source in TRAINING_SOURCES.items():

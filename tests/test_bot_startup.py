@@ -215,8 +215,13 @@ def test_blank_prefix_is_rejected(value: str) -> None:
 async def test_chat_without_model_or_dataset_says_why_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = _settings(tmp_path, tmp_path / "models", data_path=tmp_path / "missing.csv")
+    settings = _settings(
+        tmp_path, tmp_path / "models", data_path=tmp_path / "missing.csv", download_dataset=False
+    )
     code = await chat(settings, stdin=io.StringIO("bad guy\n"), stdout=io.StringIO())
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"musicbot chat: cannot start: Dataset not found at {tmp_path / 'missing.csv'}."]
+    assert err == [
+        f"musicbot chat: cannot start: Dataset not found at {tmp_path / 'missing.csv'}. "
+        "Set DATA_PATH to your spotify_songs.csv."
+    ]

@@ -129,3 +129,12 @@ def test_real_dataset_counts(dataset_path: Path) -> None:
         "playlists": 471,
         "memberships": 32833 - 582,
     }
+
+
+def test_missing_dataset_without_download_names_the_setting(tmp_path: Path) -> None:
+    from recommender.data import ensure_dataset
+
+    with pytest.raises(DataError, match="Set DATA_PATH"):
+        ensure_dataset(tmp_path / "missing.csv", download=False)
+    present = write_csv(tmp_path / "songs.csv", [row()])
+    assert ensure_dataset(present, download=False) == present
