@@ -5,7 +5,7 @@ gets a row with the plain-data `recommender.refine.Conversation` state, so a fol
 typed later, a reply to that very message or a button under it all find their state —
 also after a restart. Rows expire after 30 minutes; expired ones are deleted on the next
 write. Imported by bot/models.py so it shares `Base.metadata`.
-Migration: migrations/versions/0004_conversations.py.
+Migration: migrations/versions/0003_conversations.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Tables for group listening sessions and 👍/👎 feedback (issue 6).
 
 Imported by bot/models.py so they share `Base.metadata` (Alembic and the schema test read
-it). Migration: migrations/versions/0003_sessions_feedback.py.
+it). Migration: migrations/versions/0004_sessions_feedback.py.
 
 Everything a restart must not lose is here: the open session of a channel, who added
 which song, and every vote. Buttons carry only ids; the rows are the truth.

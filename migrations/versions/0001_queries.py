@@ -5,7 +5,7 @@ Revises:
 Create Date: 2026-11-27
 
 Revision ids are fixed, readable strings; the chain continues with 0002_training_runs,
-0003_sessions_feedback, 0004_conversations.
+0003_conversations, 0004_sessions_feedback.
 """
 
 from __future__ import annotations

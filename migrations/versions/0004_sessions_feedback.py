@@ -1,11 +1,10 @@
 """listening_sessions, session_entries, feedback: group sessions and 👍/👎 votes
 
-Revision ID: 0003_sessions_feedback
-Revises: 0004_conversations
+Revision ID: 0004_sessions_feedback
+Revises: 0003_conversations
 Create Date: 2026-11-27
 
-Models: bot/session_models.py (issue 6). Numbered 0003 but chained after
-0004_conversations, which was written at the same time and landed first: one head.
+Models: bot/session_models.py (issue 6).
 """
 
 from __future__ import annotations
@@ -15,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_sessions_feedback"
-down_revision: str | None = "0004_conversations"
+revision: str = "0004_sessions_feedback"
+down_revision: str | None = "0003_conversations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """conversations: follow-up state per answer (more / like / refine / why), 30-minute expiry
 
-Revision ID: 0004_conversations
+Revision ID: 0003_conversations
 Revises: 0002_training_runs
 Create Date: 2026-11-27
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_conversations"
+revision: str = "0003_conversations"
 down_revision: str | None = "0002_training_runs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
