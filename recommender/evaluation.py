@@ -277,6 +277,7 @@ def evaluate_models(
     *,
     seed: int = 0,
     max_queries: int | None = None,
+    max_k: int = MAX_K,
     options: dict[str, dict[str, Any]] | None = None,
     on_report: Callable[[ModelReport], None] | None = None,
 ) -> list[ModelReport]:
@@ -289,7 +290,13 @@ def evaluate_models(
         ranker, params = build_ranker(name, split.train, seed=seed, **(options or {}).get(name, {}))
         seconds = params.pop("train_seconds", time.perf_counter() - started)
         report = evaluate_ranker(
-            name, ranker, split, train_seconds=seconds, max_queries=max_queries, params=params
+            name,
+            ranker,
+            split,
+            train_seconds=seconds,
+            max_queries=max_queries,
+            max_k=max_k,
+            params=params,
         )
         reports.append(report)
         if on_report is not None:
@@ -303,7 +310,7 @@ COLUMNS = (
     ("A R@10", "a_recall", "{:.3f}"),
     ("A cold", "a_recall_cold", "{:.3f}"),
     ("A warm", "a_recall_warm", "{:.3f}"),
-    ("genre@10", "genre", "{:.2f}"),
+    ("genre@10", "genre", "{:.3f}"),
     ("B R@10", "b_recall", "{:.3f}"),
     ("B NDCG@10", "b_ndcg", "{:.3f}"),
     ("train s", "train_seconds", "{:.1f}"),
@@ -373,10 +380,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    from recommender.training import TRAINERS
+
+    known = list(dict.fromkeys([*DEFAULT_ORDER, *TRAINERS]))
     models = DEFAULT_ORDER if args.models == "all" else [m.strip() for m in args.models.split(",")]
-    unknown = [m for m in models if m not in DEFAULT_ORDER]
+    unknown = [m for m in models if m not in known]
     if unknown:
-        print(f"unknown model(s): {', '.join(unknown)}; choose from {', '.join(DEFAULT_ORDER)}")
+        print(
+            f"unknown model(s): {', '.join(unknown)}; choose from {', '.join(known)}",
+            file=sys.stderr,
+        )
         return 2
     try:
         rows = read_rows(args.data)

@@ -117,7 +117,7 @@ def normalized_adjacency(
     else:
         raise ValueError(f"unknown normalization {normalization!r}")
     return torch.sparse_coo_tensor(
-        torch.stack([row, col]), values, (num_nodes, num_nodes)
+        torch.stack([row, col]), values, (num_nodes, num_nodes), check_invariants=False
     ).coalesce()
 
 

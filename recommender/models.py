@@ -83,24 +83,21 @@ class HeteroLightGCN(nn.Module):
 
 def identity_vectors(
     z: torch.Tensor,
-    track_nodes: int,
-    artist_offset: int,
-    album_offset: int,
-    main_artist: torch.Tensor,
-    album: torch.Tensor,
+    rows: torch.Tensor,
+    artist_nodes: torch.Tensor,
+    album_nodes: torch.Tensor,
     weight: float,
 ) -> torch.Tensor:
-    """Unit track vectors with the track's artist and album embeddings appended.
+    """Unit vectors for track nodes `rows`, with their artist and album embeddings appended.
 
-    Same artist or album then adds `weight`² to the cosine (the "same-artist" reference's
-    bonus, but learned: related artists are close too). Tracks without an artist/album
-    node get zeros there.
+    Same artist or album then adds about `weight`² to the cosine (the "same-artist"
+    reference's bonus, but learned: related artists are close too). `artist_nodes` and
+    `album_nodes` give each row's node, -1 when the track has none (zeros there).
     """
-    tracks = F.normalize(z[:track_nodes], dim=1)
-    parts = [tracks]
-    for offset, index in ((artist_offset, main_artist), (album_offset, album)):
-        nodes = F.normalize(z[offset + index.clamp(min=0)], dim=1)
-        parts.append(weight * nodes * (index >= 0).unsqueeze(1))
+    parts = [F.normalize(z[rows], dim=1)]
+    for nodes in (artist_nodes, album_nodes):
+        vectors = F.normalize(z[nodes.clamp(min=0)], dim=1)
+        parts.append(weight * vectors * (nodes >= 0).unsqueeze(1))
     return F.normalize(torch.cat(parts, dim=1), dim=1)
 
 

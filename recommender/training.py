@@ -137,6 +137,8 @@ def sample_members(
     tracks: torch.Tensor, playlists: torch.Tensor, wanted: torch.Tensor, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One random member track of each wanted playlist (and whether it has any)."""
+    if tracks.numel() == 0:
+        return torch.zeros_like(wanted), torch.zeros_like(wanted, dtype=torch.bool)
     order = torch.argsort(playlists, stable=True)
     sorted_playlists, sorted_tracks = playlists[order], tracks[order]
     start = torch.searchsorted(sorted_playlists, wanted)
@@ -150,20 +152,21 @@ def train_hetero_lightgcn(
     *,
     seed: int = 0,
     progress: bool | None = None,
-    epochs: int = 100,
-    lr: float = 0.01,
+    epochs: int = 80,
+    lr: float = 0.02,
     dim: int = 64,
     hidden_dim: int = 128,
     num_layers: int = 3,
-    temperature: float = 0.1,
+    temperature: float = 0.15,
     hide_fraction: float = 0.2,
     batch_size: int = 1024,
-    negatives: int = 2048,
-    identity_weight: float = 0.7,
+    batches: int = 4,
+    negatives: int = 1024,
+    identity_weight: float = 0.8,
     track_weight: float = 1.0,
     credits: bool = True,
     artist_playlist_edges: bool = False,
-    membership_weight: float = 1.0,
+    membership_weight: float = 3.0,
     normalization: str = "mean",
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The default model: hetero LightGCN trained to find hidden memberships.
@@ -201,15 +204,48 @@ def train_hetero_lightgcn(
     num_edges, num_tracks = tracks.numel(), graph.num_tracks
     num_hidden = max(1, int(hide_fraction * num_edges))
 
-    def vectors(z: torch.Tensor) -> torch.Tensor:
-        return identity_vectors(
-            z,
-            num_tracks,
-            graph.artist_offset,
-            graph.album_offset,
-            graph.main_artist,
-            graph.album,
-            identity_weight,
+    artist_nodes = torch.where(graph.main_artist >= 0, graph.main_artist + graph.artist_offset, -1)
+    album_nodes = torch.where(graph.album >= 0, graph.album + graph.album_offset, -1)
+
+    def vectors(z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """The vectors `similar` serves, for track rows `rows` only (cheap backward)."""
+        return identity_vectors(z, rows, artist_nodes[rows], album_nodes[rows], identity_weight)
+
+    def batch_loss(
+        z: torch.Tensor,
+        target_tracks: torch.Tensor,
+        target_playlists: torch.Tensor,
+        visible_tracks: torch.Tensor,
+        visible_playlists: torch.Tensor,
+    ) -> torch.Tensor:
+        """Sampled-softmax loss for one batch of hidden (playlist, track) memberships."""
+        size = len(target_tracks)
+        candidates = torch.cat(
+            [target_tracks, torch.randint(0, num_tracks, (negatives,), generator=generator)]
+        )
+        same_playlist = torch.zeros(size, len(candidates), dtype=torch.bool)
+        same_playlist[:, :size] = target_playlists[:, None] == target_playlists[None, :]
+        same_playlist[:, :size].fill_diagonal_(False)
+        target = torch.arange(size)
+        # (1) the playlist picks out its hidden track
+        loss = sampled_softmax_loss(
+            F.normalize(z[num_tracks + target_playlists], dim=1),
+            F.normalize(z[candidates], dim=1),
+            target,
+            same_playlist,
+            temperature,
+        )
+        if track_weight <= 0:
+            return loss
+        # (2) a visible member of the playlist picks it out, on the vectors `similar` serves
+        anchors, has_anchor = sample_members(
+            visible_tracks, visible_playlists, target_playlists, generator
+        )
+        anchors, target = anchors[has_anchor], target[has_anchor]
+        banned = same_playlist[has_anchor] | (anchors[:, None] == candidates[None, :])
+        served = vectors(z, torch.cat([anchors, candidates]))
+        return loss + track_weight * sampled_softmax_loss(
+            served[: len(anchors)], served[len(anchors) :], target, banned, temperature
         )
 
     bar = EpochProgress(epochs, "hetero-lightgcn", progress)
@@ -219,36 +255,12 @@ def train_hetero_lightgcn(
         hidden, keep = order[:num_hidden], order[num_hidden:]
         z = model(graph.track_x, graph.adjacency(keep))
 
-        batch = hidden[:batch_size]
-        target_tracks, target_playlists = tracks[batch], playlists[batch]
-        candidates = torch.cat(
-            [target_tracks, torch.randint(0, num_tracks, (negatives,), generator=generator)]
-        )
-        same_playlist = torch.zeros(len(batch), len(candidates), dtype=torch.bool)
-        same_playlist[:, : len(batch)] = target_playlists[:, None] == target_playlists[None, :]
-        same_playlist[:, : len(batch)].fill_diagonal_(False)
-        target = torch.arange(len(batch))
-
-        # (1) playlist -> its hidden track
-        track_vectors = F.normalize(z[:num_tracks], dim=1)
-        playlist_vectors = F.normalize(z[num_tracks + target_playlists], dim=1)
-        loss = sampled_softmax_loss(
-            playlist_vectors, track_vectors[candidates], target, same_playlist, temperature
-        )
-        # (2) a visible member of that playlist -> the hidden track, on the served vectors
-        if track_weight > 0:
-            anchors, has_anchor = sample_members(
-                tracks[keep], playlists[keep], target_playlists, generator
-            )
-            served = vectors(z)
-            banned = same_playlist | (anchors[:, None] == candidates[None, :])
-            loss = loss + track_weight * sampled_softmax_loss(
-                served[anchors[has_anchor]],
-                served[candidates],
-                target[has_anchor],
-                banned[has_anchor],
-                temperature,
-            )
+        visible_tracks, visible_playlists = tracks[keep], playlists[keep]
+        chunks = hidden[: batches * batch_size].split(batch_size)
+        loss = sum(
+            batch_loss(z, tracks[chunk], playlists[chunk], visible_tracks, visible_playlists)
+            for chunk in chunks
+        ) / len(chunks)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -256,7 +268,7 @@ def train_hetero_lightgcn(
     bar.close()
     model.eval()
     with torch.no_grad():
-        embeddings = vectors(model(graph.track_x, graph.adjacency()))
+        embeddings = vectors(model(graph.track_x, graph.adjacency()), torch.arange(num_tracks))
     params = {
         "epochs": epochs,
         "lr": lr,
@@ -266,6 +278,7 @@ def train_hetero_lightgcn(
         "temperature": temperature,
         "hide_fraction": hide_fraction,
         "batch_size": batch_size,
+        "batches": batches,
         "negatives": negatives,
         "identity_weight": identity_weight,
         "track_weight": track_weight,

@@ -259,11 +259,23 @@ def test_main_reports_a_broken_file_without_a_traceback(
 
 # -- the real dataset ---------------------------------------------------------------------
 def test_default_model_beats_popularity_and_audio_knn_on_real_data(dataset_path: Path) -> None:
-    """A seeded subset of 120 playlists is evaluated; training still sees the whole rest."""
-    split = make_split(read_rows(dataset_path), seed=0, max_playlists=120)
+    """A seeded subset of 100 playlists is evaluated; training still sees the whole rest.
+
+    The full table (all 460 playlists, all models) is `benchmarks/bench_evaluate.py`.
+    """
+    split = make_split(read_rows(dataset_path), seed=0, max_playlists=100)
     default = evaluation.default_model()
+    options = {default: {"epochs": 30}}  # a shorter run keeps this test quick
     reports = {
-        r.name: r for r in evaluate_models(split, ["popularity", "audio-knn", default], seed=0)
+        r.name: r
+        for r in evaluate_models(
+            split,
+            ["popularity", "audio-knn", default],
+            seed=0,
+            max_queries=300,
+            max_k=10,
+            options=options,
+        )
     }
     model = reports[default]
     for baseline in ("popularity", "audio-knn"):
