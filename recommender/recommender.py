@@ -99,7 +99,7 @@ class Recommender:
         cls,
         data: str | Path | Catalog,
         *,
-        model: str = "seed-gcn",
+        model: str = "hetero-lightgcn",
         seed: int = 0,
         progress: bool | None = None,
         **options: Any,
