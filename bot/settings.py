@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from recommender.recommender import DEFAULT_MODEL
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASET = REPO_ROOT.parent / "shared" / "data" / "spotify_songs.csv"
 
@@ -47,7 +49,7 @@ class Settings(BaseSettings):
     download_dataset: bool = True
     model_dir: Path = Path("models")
     # Model used when MODEL_DIR holds none and the bot trains one at start-up.
-    train_model: str = "seed-gcn"
+    train_model: str = DEFAULT_MODEL
 
     # -- behaviour -----------------------------------------------------------------------
     max_query_chars: int = 200

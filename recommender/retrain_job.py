@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recommender.recommender import Recommender
+from recommender.recommender import DEFAULT_MODEL, Recommender
 from recommender.store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data", required=True, type=Path, help="training CSV")
     parser.add_argument("--out", required=True, type=Path, help="model directory to create")
-    parser.add_argument("--model", default="seed-gcn", help="trainer name")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="trainer name")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=None, help="override the trainer's epochs")
     parser.add_argument(
@@ -184,7 +184,7 @@ class TrainingJob:
         data: str | Path,
         out: str | Path,
         *,
-        model: str = "seed-gcn",
+        model: str = DEFAULT_MODEL,
         seed: int = 0,
         epochs: int | None = None,
         options: Mapping[str, Any] | None = None,
