@@ -13,8 +13,8 @@ The pool is the `POOL_SIZE` songs closest to the query by cosine (the query and 
 versions of it excluded, one version per song). Every refinement is a hard constraint on
 that pool, and what survives is ranked by similarity alone, so a refined answer is never
 padded with weak picks: if fewer than 10 songs pass, the answer says so and shows fewer.
-A song must also keep at least `MIN_SIMILARITY_RATIO` of the unconstrained answer's mean
-similarity. Critiques are relative to the query song and to the unconstrained answer:
+Under a critique the answer's mean similarity must also stay within `MIN_SIMILARITY_RATIO`
+of the same page without the critiques; the weakest picks are dropped until it does. Critiques are relative to the query song and to the unconstrained answer:
 "calmer" keeps songs whose energy is at most the lower of the two (bad guy's 0.42, or its
 neighbours' average if they are calmer still), so the answer is calmer than both what was
 asked for and what was shown ("calmer than *bad guy*: energy ≤ 0.42"). Saying a critique
@@ -74,7 +74,7 @@ from recommender.search import normalize, song_keys
 
 PAGE_SIZE = 10
 POOL_SIZE = 500  # songs around the query that refinements choose from
-MIN_SIMILARITY_RATIO = 0.8  # of the unconstrained answer's mean similarity
+MIN_SIMILARITY_RATIO = 0.8  # a critiqued answer's mean similarity vs the filtered best
 POPULAR_AT_LEAST = 60  # roughly the catalog's top quarter
 DEEP_CUTS_AT_MOST = 30  # roughly its bottom third
 MAX_STEPS = 4
@@ -806,30 +806,43 @@ def recommend(
     banned_rows = set(seed_rows)
     pool = _pool(scores, facts_.keys, banned_rows, banned_keys, pool_size)
     baseline = float(scores[pool[:k]].mean()) if len(pool) else 0.0
-    floor = MIN_SIMILARITY_RATIO * baseline
 
     excluded_rows = {facts_.row_of[t] for t in exclude if t in facts_.row_of}
     excluded_keys = {facts_.keys[r] for r in excluded_rows}
-    keep = np.array(
+    not_shown = np.array(
         [r not in excluded_rows and facts_.keys[r] not in excluded_keys for r in pool], dtype=bool
     )
-    rows = pool[keep & (scores[pool] >= floor)]
 
     applied: list[str] = []
     impossible: list[str] = []
-    mask = np.ones(len(rows), dtype=bool)
+    filters = np.ones(len(pool), dtype=bool)
+    critiques = np.ones(len(pool), dtype=bool)
+    has_critique = False
     for refinement in refinements:
         if refinement.name == "reset":
             continue
         if refinement.is_critique:
-            constraint = _critique(facts_, rows, seed_rows, refinement, label, pool[:k])
+            constraint = _critique(facts_, pool, seed_rows, refinement, label, pool[:k])
+            critiques &= constraint.mask
+            has_critique = True
         else:
-            constraint = _filter(facts_, rows, seed_rows, refinement, label)
+            constraint = _filter(facts_, pool, seed_rows, refinement, label)
+            filters &= constraint.mask
         applied.append(constraint.text)
-        mask &= constraint.mask
         if constraint.impossible:
             impossible.append(constraint.impossible)
-    chosen = rows[mask][:k]
+    chosen = pool[not_shown & filters & critiques][:k]
+    if has_critique and len(chosen):
+        # A critique trades similarity for direction; keep the trade bounded: the page's
+        # mean similarity stays within MIN_SIMILARITY_RATIO of the same page without the
+        # critique (for "other artists", the best *other* artists, not the query artist's
+        # own songs, which the model can rate near 1.0). Drop the weakest picks until so.
+        allowed = pool[filters]
+        offset = int((filters & ~not_shown).sum())  # this page's place in the paging
+        reference = allowed[offset : offset + k] if len(allowed) > offset else allowed[-k:]
+        floor = MIN_SIMILARITY_RATIO * float(scores[reference].mean())
+        running_mean = np.cumsum(scores[chosen]) / np.arange(1, len(chosen) + 1)
+        chosen = chosen[: int(np.flatnonzero(running_mean >= floor).max(initial=-1)) + 1]
     picks = [rec.track(str(facts_.tracks["track_id"].iloc[r]), float(scores[r])) for r in chosen]
 
     note = ""

@@ -276,14 +276,19 @@ def test_answer_states_what_was_applied(recommender, bad_guy) -> None:
         recommender, [bad_guy], split_request("bad guy but more chill without remixes").refinements
     )
     energy = float(recommender.track_table([bad_guy])["energy"].iloc[0])
+    # The bound is bad guy's energy, or lower when its usual matches are calmer still.
     match = re.fullmatch(
-        r"calmer than \*bad guy\*: energy ≤ (0\.\d\d); remixes removed", answer.summary
+        r"calmer than \*bad guy\*( and its usual matches)?: energy ≤ (0\.\d\d); remixes removed",
+        answer.summary,
     )
     assert match, answer.summary
-    assert abs(float(match.group(1)) - energy) <= 0.01
+    bound = float(match.group(2))
+    assert bound <= energy + 0.005
+    if match.group(1) is None:
+        assert abs(bound - energy) <= 0.01
     assert len(answer.picks) == 10 and answer.note == ""
     energies = recommender.track_table([p.track_id for p in answer.picks])["energy"]
-    assert (energies <= energy).all()
+    assert (energies <= bound + 0.005).all()
 
 
 def test_a_strict_combination_says_so_instead_of_padding(recommender, query_ids) -> None:
