@@ -34,33 +34,10 @@ from bot.replies import Kind, Reply
 from bot.session_models import Feedback, ListeningSession, SessionEntry
 from bot.sessions import CommunityPlaylist, community_playlists
 from recommender import Recommender
+from recommender.data import DATASET_COLUMNS
 
 # The dataset's own column order (spotify_songs.csv), so an export drops in as a catalog.
-CSV_COLUMNS = (
-    "track_id",
-    "track_name",
-    "track_artist",
-    "track_popularity",
-    "track_album_id",
-    "track_album_name",
-    "track_album_release_date",
-    "playlist_name",
-    "playlist_id",
-    "playlist_genre",
-    "playlist_subgenre",
-    "danceability",
-    "energy",
-    "key",
-    "loudness",
-    "mode",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
-    "duration_ms",
-)
+CSV_COLUMNS = DATASET_COLUMNS
 INTEGER_COLUMNS = frozenset({"track_popularity", "key", "mode", "duration_ms"})
 CONFIRM_WORDS = frozenset({"confirm", "yes"})
 

@@ -60,6 +60,21 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     *PLAYLIST_COLUMNS,
     *AUDIO_FEATURES,
 )
+# The column order of spotify_songs.csv itself, for writing files that load as a catalog.
+DATASET_COLUMNS: tuple[str, ...] = (
+    "track_id",
+    "track_name",
+    "track_artist",
+    "track_popularity",
+    "track_album_id",
+    "track_album_name",
+    "track_album_release_date",
+    "playlist_name",
+    "playlist_id",
+    "playlist_genre",
+    "playlist_subgenre",
+    *AUDIO_FEATURES,
+)
 UNKNOWN = "Unknown"
 
 
