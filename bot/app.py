@@ -63,6 +63,26 @@ def context_from_message(
     )
 
 
+def context_from_interaction(
+    interaction: discord.Interaction, source: str, followup: bool = False
+) -> RequestContext:
+    """The request behind a slash command or a button; `followup` posts later replies there."""
+
+    async def post_later(reply: Reply) -> None:
+        await interaction.followup.send(embed=to_embed(reply), allowed_mentions=NO_MENTIONS)
+
+    settings = getattr(interaction.client, "settings", None)
+    return RequestContext(
+        guild_id=interaction.guild_id or 0,
+        channel_id=interaction.channel_id or 0,
+        user_id=interaction.user.id,
+        user_name=interaction.user.display_name,
+        is_admin=settings is not None and is_admin(interaction.user, settings),
+        source=source,
+        followup=post_later if followup else None,
+    )
+
+
 class MusicBot(commands.Bot):
     """commands.Bot plus the shared Services; see the module docstring."""
 

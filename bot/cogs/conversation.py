@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from bot.app import context_from_interaction
 from bot.conversation import (
     attach_message,
     find_turn,
@@ -73,19 +74,6 @@ class FollowUpView(discord.ui.View):
         super().__init__(timeout=None)
         for button in BUTTONS:
             self.add_item(FollowUpButton(*button))
-
-
-def context_from_interaction(bot: MusicBot, interaction: discord.Interaction) -> RequestContext:
-    from bot.app import is_admin
-
-    return RequestContext(
-        guild_id=interaction.guild_id or 0,
-        channel_id=interaction.channel_id or 0,
-        user_id=interaction.user.id,
-        user_name=interaction.user.display_name,
-        is_admin=is_admin(interaction.user, bot.settings),
-        source=BUTTON_SOURCE,
-    )
 
 
 class ConversationCog(commands.Cog, name="Conversation"):
@@ -203,7 +191,7 @@ class ConversationCog(commands.Cog, name="Conversation"):
         from bot.app import NO_MENTIONS
 
         message_id = interaction.message.id if interaction.message is not None else None
-        ctx = context_from_interaction(self.bot, interaction)
+        ctx = context_from_interaction(interaction, BUTTON_SOURCE)
         reply = await self.press(ctx, command, text, message_id)
         options: dict[str, Any] = {"embed": to_embed(reply), "allowed_mentions": NO_MENTIONS}
         view = self.bot.reply_view(reply)

@@ -9,34 +9,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.app import context_from_interaction
 from bot.commands import autocomplete_choices
-from bot.core import SLASH, RequestContext
+from bot.core import SLASH
 from bot.render import to_embed
-from bot.replies import Kind, Reply
+from bot.replies import Kind
 
 if TYPE_CHECKING:
     from bot.app import MusicBot
 
 log = logging.getLogger(__name__)
-
-
-def context_from_interaction(bot: MusicBot, interaction: discord.Interaction) -> RequestContext:
-    from bot.app import is_admin
-
-    async def followup(reply: Reply) -> None:
-        await interaction.followup.send(
-            embed=to_embed(reply), allowed_mentions=discord.AllowedMentions.none()
-        )
-
-    return RequestContext(
-        guild_id=interaction.guild_id or 0,
-        channel_id=interaction.channel_id or 0,
-        user_id=interaction.user.id,
-        user_name=interaction.user.display_name,
-        is_admin=is_admin(interaction.user, bot.settings),
-        source=SLASH,
-        followup=followup,
-    )
 
 
 class RecommendCog(commands.Cog, name="Recommend"):
@@ -64,7 +46,7 @@ class RecommendCog(commands.Cog, name="Recommend"):
     @app_commands.describe(song="A song title, 'title - artist', or a Spotify link")
     async def recommend_slash(self, interaction: discord.Interaction, song: str) -> None:
         reply = await self.bot.services.handle(
-            "recommend", context_from_interaction(self.bot, interaction), song
+            "recommend", context_from_interaction(interaction, SLASH, followup=True), song
         )
         # Refusals and "slow down" are only for the asker; answers are for the channel.
         view = self.bot.reply_view(reply)  # the follow-up buttons (issue 7), if any

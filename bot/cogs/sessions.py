@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands, tasks
 
-from bot.core import SLASH, RequestContext, apology
+from bot.app import context_from_interaction
+from bot.core import SLASH, apology
 from bot.feedback import CUSTOM_ID, VoteTarget, record_vote, vote_targets
 from bot.privacy import forget_user, forgotten_reply
 from bot.render import to_embed
@@ -42,16 +43,6 @@ def _bot(interaction: discord.Interaction) -> MusicBot:
     client = interaction.client
     assert isinstance(client, MusicBot)
     return client
-
-
-def _context(interaction: discord.Interaction) -> RequestContext:
-    return RequestContext(
-        guild_id=interaction.guild_id or 0,
-        channel_id=interaction.channel_id or 0,
-        user_id=interaction.user.id,
-        user_name=interaction.user.display_name,
-        source=SLASH,
-    )
 
 
 async def _answer_privately(interaction: discord.Interaction, reply: Reply) -> None:
@@ -92,7 +83,7 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CU
         try:
             reply = await self._vote(bot, interaction)
         except Exception as error:
-            reply = apology("feedback", _context(interaction), error)
+            reply = apology("feedback", context_from_interaction(interaction, SLASH), error)
         await _answer_privately(interaction, reply)
 
     async def _vote(self, bot: MusicBot, interaction: discord.Interaction) -> Reply:
@@ -166,7 +157,7 @@ class ForgetButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=FORG
             try:
                 reply = forgotten_reply(await forget_user(bot.services.db, self.user_id))
             except Exception as error:
-                reply = apology("forgetme", _context(interaction), error)
+                reply = apology("forgetme", context_from_interaction(interaction, SLASH), error)
         # Replace the question (and its buttons) with the answer.
         await interaction.response.edit_message(embed=to_embed(reply), view=None)
 
