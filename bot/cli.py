@@ -42,7 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "evaluate":
         from recommender.evaluation import main as evaluate_main
 
-        return evaluate_main(argv[1:])
+        rest = argv[1:]
+        if not any(a == "--data" or a.startswith("--data=") for a in rest) and not (
+            {"-h", "--help"} & set(rest)
+        ):
+            rest = ["--data", str(_settings().data_path), *rest]  # DATA_PATH, like train
+        return evaluate_main(rest)
     args = build_parser().parse_args(argv)
     handlers = {"run": _run, "chat": _chat, "train": _train, "recommend": _recommend}
     return handlers[args.command](args)

@@ -283,3 +283,15 @@ def test_default_model_beats_popularity_and_audio_knn_on_real_data(dataset_path:
         assert model.b_recall > reports[baseline].b_recall, (baseline, model, reports[baseline])
     assert model.genre > 0.8
     assert inspect.signature(evaluation.default_model).parameters == {}
+
+
+def test_musicbot_evaluate_reads_data_path_when_no_data_is_given(
+    synthetic_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from bot.cli import main as musicbot
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("DATA_PATH", str(synthetic_csv))
+    assert musicbot(["evaluate", "--models", "popularity", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["models"]) == {"popularity"}
