@@ -253,7 +253,7 @@ async def next_(services: Services, ctx: RequestContext, rest: str) -> Reply:
     prefix = services.settings.command_prefix
     count = DEFAULT_NEXT
     if rest:
-        if not rest.isdigit() or not 1 <= int(rest) <= MAX_NEXT:
+        if not rest.isdecimal() or not 1 <= int(rest) <= MAX_NEXT:
             return Reply.error(
                 "How many?",
                 f"A number from 1 to {MAX_NEXT}, e.g. {code(prefix + 'session next 3')}.",

@@ -220,6 +220,8 @@ async def test_session_commands_explain_themselves(bot: MusicBot) -> None:
     assert named[0].name.startswith("Session of ")  # no member's name in it
     assert (await say("!session next", 0)).embeds[0].title.endswith("has no songs yet")
     assert (await say("!session next 99", 0)).embeds[0].title == "How many?"
+    assert (await say("!session next 1000", 0)).embeds[0].title == "How many?"
+    assert (await say("!session next ²", 0)).embeds[0].title == "How many?"  # isdigit, not int
     assert (await say("!session add", 0)).embeds[0].title == "Which song?"
     missing = (await say("!session add zzqxv wubwubwub", 0)).embeds[0]
     assert missing.title.startswith("I couldn't find")

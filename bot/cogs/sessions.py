@@ -76,7 +76,7 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CU
     ) -> FeedbackButton:
         target, value = VoteTarget.from_match(match)
         label = getattr(item, "label", None) or "1"
-        return cls(target, value, int(label) if label.isdigit() else 1)
+        return cls(target, value, int(label) if label.isdecimal() else 1)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         bot = _bot(interaction)
