@@ -17,7 +17,7 @@ import pandas as pd
 
 from recommender import artifacts
 from recommender.data import Catalog, load_catalog
-from recommender.search import TitleIndex, song_keys
+from recommender.search import TitleIndex
 
 SPOTIFY_TRACK_URL = "https://open.spotify.com/track/{}"
 # The model `train` uses unless told otherwise: the one that beats every baseline in
@@ -93,8 +93,8 @@ class Recommender:
         self._years: list[int] = tracks["release_year"].astype(int).tolist()
         self._popularity: list[int] = tracks["track_popularity"].astype(int).tolist()
         self._row_of: dict[str, int] = {tid: i for i, tid in enumerate(self._ids)}
-        self._song_key = song_keys(tracks["track_name"], tracks["track_artist"])
         self._index = TitleIndex(tracks)
+        self._song_key = self._index.keys  # "other versions of the same song" share a key
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -147,6 +147,11 @@ class Recommender:
             return self._row_of[track_id]
         except KeyError:
             raise UnknownTrackError(track_id) from None
+
+    @property
+    def song_keys(self) -> list[str]:
+        """Per catalog row, a key that other versions of the same song share (read-only)."""
+        return self._song_key
 
     def track(self, track_id: str, score: float = 0.0) -> TrackResult:
         return self._result(self.row(track_id), score)
@@ -206,13 +211,12 @@ class Recommender:
     def _top_rows(
         self, scores: np.ndarray, k: int, banned_rows: set[int], banned_keys: set[str]
     ) -> list[int]:
-        picked: list[int] = []
-        seen_keys = set(banned_keys)
+        """The k best rows, one version per song; widen the pool only if dedup empties it."""
         pool = min(len(scores), k * 4 + len(banned_rows) + 8)
         while True:
             candidates = np.argpartition(-scores, pool - 1)[:pool]
             candidates = candidates[np.argsort(-scores[candidates], kind="stable")]
-            picked.clear()
+            picked: list[int] = []
             seen_keys = set(banned_keys)
             for row in candidates.tolist():
                 key = self._song_key[row]

@@ -75,7 +75,9 @@ class TitleIndex:
         self.track_ids: dict[str, int] = {t: i for i, t in enumerate(tracks["track_id"])}
         self.titles = [normalize(n) for n in tracks["track_name"]]
         self.artists = [normalize(a) for a in tracks["track_artist"]]
-        self.keys = song_keys(tracks["track_name"], tracks["track_artist"])
+        self.keys = [
+            f"{base_title(n)}|{a}" for n, a in zip(tracks["track_name"], self.artists, strict=True)
+        ]
         self.popularity = tracks["track_popularity"].to_numpy(dtype=np.float64)
         self.by_title: dict[str, list[int]] = {}
         self.by_base: dict[str, list[int]] = {}
