@@ -94,6 +94,10 @@ class TitleIndex:
     def resolve(self, text: str) -> Match:
         text = str(text).strip()[:MAX_QUERY_CHARS]
         track_id = spotify_track_id(text)
+        if track_id is not None and "spotify" in text.lower():
+            # A link names one track: if it isn't in the catalog, titles that merely look
+            # like the link's letters are no help.
+            return Match(best=self.track_ids.get(track_id), best_score=100.0)
         if track_id is not None and track_id in self.track_ids:
             return Match(best=self.track_ids[track_id], best_score=100.0)
         query = normalize(text)

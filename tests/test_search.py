@@ -139,3 +139,8 @@ def test_versions_share_a_song_key() -> None:
     assert base_title("Bad Guy (with Justin Bieber)") == "bad guy"
     assert normalize("  Beyoncé & JAY-Z ") == "beyonce and jay z"
     assert spotify_track_id("not a link") is None
+
+
+def test_a_spotify_link_outside_the_catalog_gets_no_lookalike_guesses(index: TitleIndex) -> None:
+    match = index.resolve("https://open.spotify.com/track/7ouMYWpwJ422jRcDASZB7P")
+    assert match.best is None and match.suggestions == [] and match.alternatives == []
