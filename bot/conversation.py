@@ -326,6 +326,14 @@ def _number(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _which_one(services: Services, example: str) -> Reply:
+    """The answer to `!like`/`!why` with something that is not a song's number."""
+    prefix = services.settings.command_prefix
+    return Reply.error(
+        "Which one?", f"Give the number of a song in the list, e.g. `{prefix}{example}`."
+    )
+
+
 @command(
     "more",
     summary="the next songs for your last answer, never repeating what you've seen",
@@ -347,10 +355,7 @@ async def more_(services: Services, ctx: RequestContext, text: str) -> Reply:
 async def like_(services: Services, ctx: RequestContext, text: str) -> Reply:
     n = _number(text)
     if n is None:
-        prefix = services.settings.command_prefix
-        return Reply.error(
-            "Which one?", f"Give the number of a song in the list, e.g. `{prefix}like 3`."
-        )
+        return _which_one(services, "like 3")
     k = services.settings.recommend_count
     return await _steer(services, ctx, lambda m, c: like(m, c, n, k), "Songs like")
 
@@ -391,11 +396,8 @@ async def refine_(services: Services, ctx: RequestContext, text: str) -> Reply:
 )
 async def why_(services: Services, ctx: RequestContext, text: str) -> Reply:
     n = _number(text)
-    prefix = services.settings.command_prefix
     if n is None:
-        return Reply.error(
-            "Which one?", f"Give the number of a song in the list, e.g. `{prefix}why 2`."
-        )
+        return _which_one(services, "why 2")
     loaded = await _load(services, ctx)
     if isinstance(loaded, Reply):
         return loaded

@@ -193,6 +193,12 @@ async def test_like_and_why_follow_the_numbers_shown(bot: MusicBot, recommender)
     assert re.search(r"Model similarity \d\.\d\d\.$", why.description)
     out_of_range = (await ask("!like 11", who=0)).embeds[0]
     assert "Pick a number from 1 to 10" in out_of_range.description
+    for typo in ("!like 0", "!why 99"):
+        answer = (await ask(typo, who=0)).embeds[0]
+        assert answer.title == "Which one?" and "from 1 to 10" in answer.description, typo
+    for words in ("!like three", "!why two"):
+        answer = (await ask(words, who=0)).embeds[0]
+        assert answer.title == "Which one?" and "Give the number" in answer.description, words
 
 
 async def test_nothing_to_follow_and_expiry_after_30_minutes(bot: MusicBot) -> None:
