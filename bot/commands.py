@@ -157,7 +157,9 @@ async def history(services: Services, ctx: RequestContext, text: str) -> Reply:
                 f"or use {code(prefix + 'history')} for your own.",
             )
         user_id = int(match.group(1))
-        name = ctx.mentions.get(user_id) or f"<@{user_id}>"
+        # A bare id (or a member who left) has no display name; titles are plain text,
+        # so a raw <@id> would show as-is there.
+        name = ctx.mentions.get(user_id) or f"Member {user_id}"
     own = user_id == ctx.user_id
     rows = await recent_queries(
         services.db, ctx.guild_id, user_id, limit=services.settings.history_count

@@ -184,3 +184,12 @@ async def test_history_lists_at_most_ten_newest_first(services: Services) -> Non
     asked = re.findall(r"“([^”]+)”", "\n".join(line.text for line in reply.lines))
     assert asked == [f"nosuchsong{n}zz" for n in range(11, 1, -1)]
     assert all("not found" in line.note for line in reply.lines)
+
+
+async def test_history_by_bare_id_names_the_member_without_raw_mention(
+    services: Services,
+) -> None:
+    await services.handle("recommend", user(78, CONSOLE), "nosuchsongzz")
+    reply = await services.handle("history", user(79), "123456789012345678")
+    assert reply.title == "Member 123456789012345678 has no queries here yet"
+    assert "<@" not in reply.title
