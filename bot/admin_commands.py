@@ -153,7 +153,10 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
         if last.status == SUCCEEDED:
             ended += f" → {last.model_version}"
         else:
-            ended += f": {_clip((last.error or '?').splitlines()[0], 300)}"
+            detail = (last.error or "?").splitlines()[0]
+            if not ctx.is_admin:  # the reason only: details (file paths, …) are for admins
+                detail = detail.split(": ", 1)[0]
+            ended += f": {_clip(detail, 300)}"
         fields.append(Field("Last retrain", ended))
     if info.schedule.strip().lower() in ("off", "none", "disabled", "never"):
         schedule = "off (RETRAIN_CRON=off)"

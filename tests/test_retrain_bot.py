@@ -197,6 +197,9 @@ async def test_broken_csv_keeps_the_old_model_and_marks_the_run_failed(
     text = "\n".join(f"{f.name}: {f.value}" for f in status.fields)
     assert f"run #{run.id}" in text and "failed" in text and "broken training data" in text
     assert serving in text
+    assert "danceability" not in text  # the detail (it may name files) is for admins
+    admin = await say("!status", ADMIN)
+    assert "danceability" in "\n".join(f.value for f in admin.fields)
 
 
 async def test_a_killed_training_process_fails_the_run_and_keeps_the_model(
