@@ -234,7 +234,12 @@ async def stop_bot(bot: Any) -> None:
     await bot.services.close()
 
 
-async def say(text: str, who: int) -> discord.Message:
+def member(index: int) -> discord.Member:
+    """Config member `index` of dpytest's fake server."""
+    return dpytest.get_config().members[index]
+
+
+async def say(text: str, who: int = 0) -> discord.Message:
     """One command from config member `who`; returns the bot's single answer."""
     await dpytest.message(text, member=who)
     reply = dpytest.get_message()

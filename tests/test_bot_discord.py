@@ -10,11 +10,12 @@ import logging
 import re
 from pathlib import Path
 
-import discord
 import discord.ext.test as dpytest
 import pytest
 import sqlalchemy as sa
 from discord.ext import commands
+from session_support import member
+from session_support import say as ask
 
 from bot import create_bot
 from bot.app import MusicBot
@@ -54,17 +55,6 @@ async def fresh(bot: MusicBot):
     await dpytest.empty_queue()
     yield
     await dpytest.empty_queue()
-
-
-def member(index: int) -> discord.Member:
-    return dpytest.get_config().members[index]
-
-
-async def ask(text: str, who: int = 0) -> discord.Message:
-    await dpytest.message(text, member=who)
-    reply = dpytest.get_message()
-    assert dpytest.sent_queue.empty(), "one command, one message"
-    return reply
 
 
 async def rows(bot: MusicBot, user_id: int) -> list[Query]:
