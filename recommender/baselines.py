@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.data import Catalog
+from recommender.features import audio_features
 
 # The order of the report table; the new default model goes last.
 DEFAULT_ORDER: list[str] = [
@@ -28,13 +29,6 @@ DEFAULT_ORDER: list[str] = [
     "als",
     "hetero-lightgcn",
 ]
-
-
-def audio_matrix(tracks: pd.DataFrame) -> np.ndarray:
-    """Z-scored audio features: the model's own feature code, track columns only."""
-    from recommender.features import audio_features
-
-    return audio_features(tracks)
 
 
 def _recommender_class():  # imported lazily: recommender.py pulls in search/artifacts
@@ -81,7 +75,7 @@ def audio_artist_album_knn(
     catalog: Catalog, *, artist_weight: float = 1.0, album_weight: float = 1.0, **_: Any
 ) -> tuple[Any, dict[str, Any]]:
     """Audio cosine plus a bonus per shared artist and album: the content reference."""
-    audio = audio_matrix(catalog.tracks)
+    audio = audio_features(catalog.tracks)
     audio /= np.maximum(np.linalg.norm(audio, axis=1, keepdims=True), 1e-12)
     artist = pd.factorize(catalog.tracks["track_artist"].str.lower())[0]
     album = pd.factorize(catalog.tracks["track_album_id"])[0]
@@ -102,7 +96,7 @@ def audio_artist_album_knn(
 # -- embedding baselines ------------------------------------------------------------------
 def audio_knn(catalog: Catalog, **_: Any) -> tuple[np.ndarray, dict[str, Any]]:
     """Cosine over z-scored audio features: what the sound alone gives."""
-    return audio_matrix(catalog.tracks), {}
+    return audio_features(catalog.tracks), {}
 
 
 def lightgcn(
