@@ -70,7 +70,7 @@ from typing import Any
 import numpy as np
 
 from recommender.recommender import Recommender, TrackResult
-from recommender.search import normalize, song_keys
+from recommender.search import normalize
 
 PAGE_SIZE = 10
 POOL_SIZE = 500  # songs around the query that refinements choose from
@@ -584,8 +584,7 @@ class _CatalogFacts:
         self.popularity = tracks["track_popularity"].to_numpy(dtype=np.float64)
         self.artists = np.array([normalize(a) for a in tracks["track_artist"]], dtype=object)
         self.titles = np.array([normalize(n) for n in tracks["track_name"]], dtype=object)
-        self.keys = np.array(song_keys(tracks["track_name"], tracks["track_artist"]), dtype=object)
-        self.row_of = {tid: i for i, tid in enumerate(tracks["track_id"])}
+        self.keys = np.array(rec.song_keys, dtype=object)  # the model's, not a second copy
         qualifiers = [_qualifiers(n) for n in tracks["track_name"]]
         album_qualifiers = [_qualifiers(a) for a in tracks["track_album_name"]]
         albums = [normalize(a) for a in tracks["track_album_name"]]
@@ -807,7 +806,7 @@ def recommend(
     pool = _pool(scores, facts_.keys, banned_rows, banned_keys, pool_size)
     baseline = float(scores[pool[:k]].mean()) if len(pool) else 0.0
 
-    excluded_rows = {facts_.row_of[t] for t in exclude if t in facts_.row_of}
+    excluded_rows = {rec.row(t) for t in exclude if t in rec}
     excluded_keys = {facts_.keys[r] for r in excluded_rows}
     not_shown = np.array(
         [r not in excluded_rows and facts_.keys[r] not in excluded_keys for r in pool], dtype=bool
