@@ -14,7 +14,8 @@ import discord.ext.test as dpytest
 import pytest
 import sqlalchemy as sa
 from discord.ext.test import backend, factories
-from session_support import buttons, click, embed_of, start_bot
+from session_support import buttons, click, embed_of, member, start_bot
+from session_support import say as ask
 
 from bot.app import MusicBot
 from bot.cogs.conversation import BUTTONS, ConversationCog
@@ -49,17 +50,6 @@ async def fresh(bot: MusicBot):
     await dpytest.empty_queue()
     yield
     await dpytest.empty_queue()
-
-
-def member(index: int) -> discord.Member:
-    return dpytest.get_config().members[index]
-
-
-async def ask(text: str, who: int = 0) -> discord.Message:
-    await dpytest.message(text, member=who)
-    message = dpytest.get_message()
-    assert dpytest.sent_queue.empty(), "one command, one message"
-    return message
 
 
 async def reply_to(answer: discord.Message, text: str, who: int) -> discord.Message:

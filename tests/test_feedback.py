@@ -12,7 +12,6 @@ import io
 from pathlib import Path
 from urllib.parse import urlparse
 
-import discord
 import discord.ext.test as dpytest
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from session_support import (
     buttons,
     click,
     embed_of,
+    member,
     pick_songs,
     say,
     sent_embed,
@@ -76,10 +76,6 @@ async def fresh(bot: MusicBot):
     await dpytest.empty_queue()
     yield
     await dpytest.empty_queue()
-
-
-def member(index: int) -> discord.Member:
-    return dpytest.get_config().members[index]
 
 
 async def all_rows(bot: MusicBot, model: type, user_id: int | None = None) -> list:
