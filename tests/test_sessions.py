@@ -223,6 +223,7 @@ async def test_session_commands_explain_themselves(bot: MusicBot) -> None:
     assert (await say("!session next 1000", 0)).embeds[0].title == "How many?"
     assert (await say("!session next ²", 0)).embeds[0].title == "How many?"  # isdigit, not int
     assert (await say("!session add", 0)).embeds[0].title == "Which song?"
+    assert (await say("!session add " + "la" * 2500, 0)).embeds[0].title == "That's too long"
     missing = (await say("!session add zzqxv wubwubwub", 0)).embeds[0]
     assert missing.title.startswith("I couldn't find")
     assert "Traceback" not in (missing.description or "")
