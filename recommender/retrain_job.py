@@ -143,19 +143,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         print(f"{FAILURE_PREFIX}out of memory while training", file=sys.stderr, flush=True)
         return EXIT_MEMORY
-    except (ImportError, OSError) as error:
-        if not _looks_like_oom(error):
-            log.exception("training failed")
-            print(f"{FAILURE_PREFIX}{type(error).__name__}: {error}", file=sys.stderr, flush=True)
-            return EXIT_ERROR
-        limit = f" (limit {args.memory_limit_mb} MB)" if args.memory_limit_mb else ""
-        print(
-            f"{FAILURE_PREFIX}out of memory while training{limit}: {error}",
-            file=sys.stderr,
-            flush=True,
-        )
-        return EXIT_MEMORY
     except Exception as error:
+        if isinstance(error, ImportError | OSError) and _looks_like_oom(error):
+            limit = f" (limit {args.memory_limit_mb} MB)" if args.memory_limit_mb else ""
+            print(
+                f"{FAILURE_PREFIX}out of memory while training{limit}: {error}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return EXIT_MEMORY
         log.exception("training failed")
         print(f"{FAILURE_PREFIX}{type(error).__name__}: {error}", file=sys.stderr, flush=True)
         return EXIT_ERROR
