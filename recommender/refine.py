@@ -795,12 +795,13 @@ def recommend(
     Fewer than k when the refinements leave fewer; the note then says so.
     """
     facts_ = facts(rec)
-    seed_rows = [rec.row(t) for t in dict.fromkeys(seeds)]
-    if not seed_rows:
+    unique_seeds = list(dict.fromkeys(seeds))
+    if not unique_seeds:
         raise ValueError("at least one seed track is required")
-    query = [rec.track(t, 1.0) for t in dict.fromkeys(seeds)]
+    seed_rows = [rec.row(t) for t in unique_seeds]
+    query = [rec.track(t, 1.0) for t in unique_seeds]
     label = " + ".join(f"*{t.name}*" for t in query)
-    scores = rec.scores_for_tracks([rec.catalog.tracks["track_id"].iloc[r] for r in seed_rows])
+    scores = rec.scores_for_tracks(unique_seeds)
     banned_keys = {facts_.keys[r] for r in seed_rows}
     banned_rows = set(seed_rows)
     pool = _pool(scores, facts_.keys, banned_rows, banned_keys, pool_size)
