@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.core import RequestContext, Services, command
-from bot.replies import Field, Kind, Reply
+from bot.replies import Field, Kind, Reply, clip
 from bot.retrain import AlreadyRunning, retrainer_for
 from bot.training_models import ADMIN, SUCCEEDED, TrainingRun
 
@@ -75,7 +75,7 @@ def outcome_reply(run: TrainingRun, serving: str) -> Reply:
         )
     return Reply.error(
         f"Retrain #{run.id} failed",
-        f"{_clip(run.error or 'unknown error', 900)}\n\nNothing changed: model **{serving}** "
+        f"{clip(run.error or 'unknown error', 900)}\n\nNothing changed: model **{serving}** "
         f"is still serving (took {took}).",
         data={"run_id": run.id, "error": run.error},
     )
@@ -156,7 +156,7 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
             detail = (last.error or "?").splitlines()[0]
             if not ctx.is_admin:  # the reason only: details (file paths, …) are for admins
                 detail = detail.split(": ", 1)[0]
-            ended += f": {_clip(detail, 300)}"
+            ended += f": {clip(detail, 300)}"
         fields.append(Field("Last retrain", ended))
     if info.schedule.strip().lower() in ("off", "none", "disabled", "never"):
         schedule = "off (RETRAIN_CRON=off)"
@@ -196,7 +196,3 @@ def _parse_time(value: object) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

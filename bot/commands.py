@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from bot.core import MENTION, RequestContext, Services, command
 from bot.queries import recent_queries, record_query
-from bot.replies import Field, Kind, Line, Reply
+from bot.replies import Field, Kind, Line, Reply, clip
 from recommender import Recommender, TrackResult
 
 _MARKDOWN = re.compile(r"([\\*_`~|>\[\]()#-])")
@@ -133,7 +133,7 @@ def autocomplete_choices(services: Services, text: str, limit: int = 25) -> list
     if not services.models.ready or len(text) > services.settings.max_query_chars:
         return []
     return [
-        (_clip(t.label, 100), SPOTIFY_URI.format(t.track_id))
+        (clip(t.label, 100), SPOTIFY_URI.format(t.track_id))
         for t in services.models.current.autocomplete(text, limit=limit)
     ]
 
@@ -179,7 +179,7 @@ async def history(services: Services, ctx: RequestContext, text: str) -> Reply:
                 answer = md(model.track(row.resolved_track_id).label)
         lines.append(
             Line(
-                text=f"“{md(_clip(row.query_text, 80))}”",
+                text=f"“{md(clip(row.query_text, 80))}”",
                 note=f"→ {answer} · {ago(row.created_at, now)}",
             )
         )
@@ -241,7 +241,3 @@ def ago(when: datetime, now: datetime) -> str:
     if seconds < 7 * 86400:
         return f"{int(seconds // 86400)} d ago"
     return when.strftime("%Y-%m-%d")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -63,6 +63,11 @@ class Reply:
         return cls(title=title, description=description, kind=Kind.INFO, **kwargs)
 
 
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, with an ellipsis when cut (user text in titles, fields)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def render_text(reply: Reply) -> str:
     """The reply as terminal text (the console `musicbot chat`, `musicbot recommend`)."""
     title = plain(reply.title)
