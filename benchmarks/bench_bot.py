@@ -28,11 +28,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.core import PREFIX, RequestContext, Services  # noqa: E402
-from bot.model_store import ModelHolder, has_model, load_current_model  # noqa: E402
-from bot.render import to_embed  # noqa: E402
-from bot.replies import Kind, Reply  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.core.dispatch import PREFIX, RequestContext, Services  # noqa: E402
+from bot.core.serving import ModelHolder, has_model, load_current_model  # noqa: E402
+from bot.frontends.embed import to_embed  # noqa: E402
+from bot.core.replies import Kind, Reply  # noqa: E402
+from bot.core.settings import Settings  # noqa: E402
 from recommender import Recommender  # noqa: E402
 
 GOAL_P99_MS = 50.0
@@ -107,7 +107,7 @@ async def bench_handler(services: Services, queries: list[str]) -> dict[str, flo
 async def bench_dpytest(services: Services, queries: list[str]) -> dict[str, float]:
     import discord.ext.test as dpytest
 
-    from bot.app import MusicBot
+    from bot.frontends.discord_app import MusicBot
 
     bot = MusicBot(services.settings, services)
     await bot._async_setup_hook()

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.app import MusicBot
-    from bot.settings import Settings
+    from bot.frontends.discord_app import MusicBot
+    from bot.core.settings import Settings
 
 __all__ = ["create_bot"]
 
 
 def create_bot(settings: Settings | None = None) -> MusicBot:
-    """See `bot.app.create_bot` (imported lazily so `bot.settings` stays light)."""
-    from bot.app import create_bot as _create_bot
+    """See `bot.frontends.discord_app.create_bot` (imported lazily so `bot.core.settings` stays light)."""
+    from bot.frontends.discord_app import create_bot as _create_bot
 
     return _create_bot(settings)

@@ -16,8 +16,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bot.db import create_engine
-from bot.models import Base
+from bot.core.db import create_engine
+from bot.core.tables import Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
@@ -30,7 +30,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from bot.settings import Settings
+    from bot.core.settings import Settings
 
     return Settings().database_url_resolved
 

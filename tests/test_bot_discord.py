@@ -18,12 +18,12 @@ from session_support import member
 from session_support import say as ask
 
 from bot import create_bot
-from bot.app import MusicBot
-from bot.core import CommandSpec, RequestContext
-from bot.models import Query
-from bot.queries import record_query
-from bot.replies import Reply
-from bot.settings import Settings
+from bot.frontends.discord_app import MusicBot
+from bot.core.dispatch import CommandSpec, RequestContext
+from bot.core.tables import Query
+from bot.features.recommend.queries import record_query
+from bot.core.replies import Reply
+from bot.core.settings import Settings
 
 LINK = re.compile(
     r"\[(?P<name>[^\]]*(?:\\\][^\]]*)*)\]\(https://open\.spotify\.com/track/(?P<id>\w+)\)"

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.commands import md
-from bot.core import CONSOLE, PREFIX, SLASH, CommandSpec, Registry, RequestContext, Services
-from bot.model_store import ModelHolder
-from bot.models import Query
-from bot.ratelimit import Cooldowns
-from bot.render import DESCRIPTION_MAX, to_embed
-from bot.replies import Kind, Line, Reply, render_text
-from bot.settings import Settings
+from bot.features.recommend.handlers import md
+from bot.core.dispatch import CONSOLE, PREFIX, SLASH, CommandSpec, Registry, RequestContext, Services
+from bot.core.serving import ModelHolder
+from bot.core.tables import Query
+from bot.core.ratelimit import Cooldowns
+from bot.frontends.embed import DESCRIPTION_MAX, to_embed
+from bot.core.replies import Kind, Line, Reply, render_text
+from bot.core.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -288,7 +288,7 @@ def test_default_model_beats_popularity_and_audio_knn_on_real_data(dataset_path:
 def test_musicbot_evaluate_reads_data_path_when_no_data_is_given(
     synthetic_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    from bot.cli import main as musicbot
+    from bot.frontends.cli import main as musicbot
 
     monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.setenv("DATA_PATH", str(synthetic_csv))

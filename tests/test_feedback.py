@@ -31,17 +31,17 @@ from session_support import (
     training_options,
 )
 
-from bot.app import MusicBot
-from bot.conversation_models import ConversationTurn
-from bot.core import CONSOLE, RequestContext, Services
-from bot.feedback import QUERY, VoteTarget, liked_pairs, record_vote
-from bot.model_store import ModelHolder
-from bot.models import Query
-from bot.privacy import CSV_COLUMNS, forget_user
-from bot.queries import record_query
-from bot.replies import plain
-from bot.session_models import DISLIKE, LIKE, Feedback, SessionEntry
-from bot.training_data import gather_training_rows
+from bot.frontends.discord_app import MusicBot
+from bot.features.followups.tables import ConversationTurn
+from bot.core.dispatch import CONSOLE, RequestContext, Services
+from bot.features.feedback.votes import QUERY, VoteTarget, liked_pairs, record_vote
+from bot.core.serving import ModelHolder
+from bot.core.tables import Query
+from bot.features.privacy.handlers import CSV_COLUMNS, forget_user
+from bot.features.recommend.queries import record_query
+from bot.core.replies import plain
+from bot.features.sessions.tables import DISLIKE, LIKE, Feedback, SessionEntry
+from bot.core.training_data import gather_training_rows
 from recommender import Recommender
 from recommender.data import catalog_from_rows, read_rows
 

@@ -10,8 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from bot.db import alembic_config, upgrade_to_head
-from bot.models import Base
+from bot.core.db import alembic_config, upgrade_to_head
+from bot.core.tables import Base
 
 
 def _sync_url(path: Path) -> str:

@@ -26,10 +26,10 @@ from session_support import (
 )
 
 from bot import create_bot
-from bot.app import MusicBot
-from bot.replies import plain
-from bot.session_models import END_IDLE, Feedback, ListeningSession
-from bot.settings import Settings
+from bot.frontends.discord_app import MusicBot
+from bot.core.replies import plain
+from bot.features.sessions.tables import END_IDLE, Feedback, ListeningSession
+from bot.core.settings import Settings
 from recommender import Recommender
 from recommender.rerank import group_picks, max_per_artist
 

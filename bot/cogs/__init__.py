@@ -1,1 +1,0 @@
-"""discord.py extensions; each module has `async def setup(bot)`. Listed in bot.app.COGS."""

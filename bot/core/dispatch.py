@@ -1,0 +1,274 @@
+"""The handler framework every front end shares: request context, command registry,
+the services a handler may use, and `dispatch`, which applies the common rules (length
+limit, usage hint, cooldown, admin-only, error → apology) before calling a handler.
+
+Add a command (any issue): write `async def handler(services, ctx, text) -> Reply` in a
+module, decorate it with `@command("name", usage=..., summary=..., example=...)`, and list
+the module in `HANDLER_MODULES`. It then works in `musicbot chat`, as a Discord prefix
+command (generic, unless a cog defines a richer one), and shows in `!help`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from bot.core.db import Database
+from bot.core.serving import ModelHolder, ModelNotReady, load_or_train
+from bot.core.ratelimit import Cooldowns
+from bot.core.replies import Kind, Reply
+from bot.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Modules whose import registers handlers. Later issues append theirs here.
+HANDLER_MODULES: list[str] = ["bot.features.recommend.handlers", "bot.features.retrain.handlers", "bot.features.followups.handlers"]
+HANDLER_MODULES += ["bot.features.sessions.handlers", "bot.features.feedback.votes", "bot.features.privacy.handlers"]  # issue 6
+
+CONSOLE = "console"
+PREFIX = "prefix"
+SLASH = "slash"
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who asks, where, and how to answer later; the same for Discord and the console.
+
+    guild_id/channel_id are 0 outside a server (console, direct messages). `mentions`
+    maps the ids of members mentioned in the message to their display names, so handlers
+    can name them without Discord objects. `followup` (when set) posts another Reply to
+    the same place later, e.g. when a long job such as a retrain ends.
+    """
+
+    guild_id: int = 0
+    channel_id: int = 0
+    user_id: int = 0
+    user_name: str = "you"
+    is_admin: bool = False
+    source: str = CONSOLE
+    mentions: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    followup: Callable[[Reply], Awaitable[None]] | None = None
+
+    @property
+    def is_console(self) -> bool:
+        return self.source == CONSOLE
+
+
+Handler = Callable[["Services", RequestContext, str], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A registered command. `usage` is the argument part, e.g. "<song>"."""
+
+    name: str
+    handler: Handler
+    summary: str
+    usage: str = ""
+    examples: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    requires_text: bool = False  # empty text answers with a usage hint
+    cooldown: bool = False  # counts against the per-user flood limit
+    admin_only: bool = False
+    hidden: bool = False  # left out of !help
+    max_chars: int | None = None  # None: settings.max_query_chars
+
+
+class Registry:
+    """Command name (and aliases) → CommandSpec."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, CommandSpec] = {}
+        self._names: dict[str, str] = {}
+
+    def add(self, spec: CommandSpec, replace: bool = False) -> CommandSpec:
+        for name in (spec.name, *spec.aliases):
+            owner = self._names.get(name.lower())
+            if owner is not None and owner != spec.name and not replace:
+                raise ValueError(f"command name {name!r} is already used by {owner!r}")
+        old = self._specs.get(spec.name)
+        if old is not None:
+            if not replace:
+                raise ValueError(f"command {spec.name!r} is already registered")
+            for name in (old.name, *old.aliases):
+                self._names.pop(name.lower(), None)
+        self._specs[spec.name] = spec
+        for name in (spec.name, *spec.aliases):
+            self._names[name.lower()] = spec.name
+        return spec
+
+    def remove(self, name: str) -> CommandSpec | None:
+        spec = self.get(name)
+        if spec is not None:
+            del self._specs[spec.name]
+            for alias in (spec.name, *spec.aliases):
+                self._names.pop(alias.lower(), None)
+        return spec
+
+    def get(self, name: str) -> CommandSpec | None:
+        canonical = self._names.get(name.lower())
+        return None if canonical is None else self._specs[canonical]
+
+    def specs(self) -> list[CommandSpec]:
+        return list(self._specs.values())
+
+    def copy(self) -> Registry:
+        clone = Registry()
+        for spec in self.specs():
+            clone.add(spec)
+        return clone
+
+
+REGISTRY = Registry()
+
+
+def command(name: str, **options: Any) -> Callable[[Handler], Handler]:
+    """Register a handler in the default registry (see the module docstring)."""
+
+    def decorate(handler: Handler) -> Handler:
+        REGISTRY.add(CommandSpec(name=name, handler=handler, **options), replace=True)
+        return handler
+
+    return decorate
+
+
+def load_handlers() -> Registry:
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)
+    return REGISTRY
+
+
+class Services:
+    """What handlers use: settings, the model holder, the database, flood control.
+
+    One per process. `start()` does the async start-up (migrations, model) for both the
+    Discord bot's setup_hook and the console.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        models: ModelHolder | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.models = models or ModelHolder()
+        self.db = Database(settings.database_url_resolved)
+        self.cooldowns = Cooldowns(settings.cooldown_rate, settings.cooldown_seconds)
+        # A copy, so one bot adding or removing a command never changes another's.
+        self.registry = registry or load_handlers().copy()
+        self.started_at = datetime.now(UTC)
+        # Other features keep their per-process objects here (scheduler, views, ...).
+        self.extras: dict[str, Any] = {}
+
+    async def start(self, progress: bool = False, say: Callable[[str], None] | None = None) -> None:
+        """Upgrade the database to head, then load (or train once) the model."""
+        await self.db.upgrade()
+        if not self.models.ready:
+            model = await asyncio.to_thread(load_or_train, self.settings, progress, say)
+            self.models.swap(model)
+        single_threaded_blas()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def handle(self, name: str, ctx: RequestContext, text: str = "") -> Reply:
+        return await dispatch(self, name, ctx, text)
+
+
+def single_threaded_blas() -> None:
+    """Serve with one BLAS thread per process.
+
+    A request does one small matrix-vector product (28k x 64); OpenBLAS waking a second
+    thread for it costs more than it saves: similar() took ~16 ms with two threads on a
+    busy 2-core machine and ~1 ms with one. Set after any start-up training, which uses
+    torch's own thread pool anyway.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an optional speed-up, never a reason not to start
+        return
+    threadpool_limits(1, user_api="blas")
+
+
+MENTION = re.compile(r"<@!?(\d{15,21})>")
+
+
+async def dispatch(services: Services, name: str, ctx: RequestContext, text: str = "") -> Reply:
+    """Run command `name` for `ctx`, applying the shared rules. Never raises."""
+    prefix = services.settings.command_prefix
+    spec = services.registry.get(name)
+    if spec is None:
+        return Reply.error(
+            "Unknown command", f"`{prefix}{name[:40]}` isn't a command. Try `{prefix}help`."
+        )
+    text = (text or "").strip()
+    limit = spec.max_chars or services.settings.max_query_chars
+    if len(text) > limit:
+        return Reply.error(
+            "That's too long",
+            f"Please keep it under {limit} characters (that was {len(text)}).",
+        )
+    if spec.requires_text and not text:
+        return usage_reply(spec, prefix)
+    if spec.admin_only and not ctx.is_admin:
+        return Reply.error(
+            "Admins only", f"`{prefix}{spec.name}` needs Manage Server or an admin role."
+        )
+    if spec.cooldown and not ctx.is_console:
+        wait = services.cooldowns.hit(ctx.user_id)
+        if wait:
+            return Reply.info(
+                "Slow down a little",
+                f"You're asking faster than I can keep up. Try again in {wait:.0f}s."
+                if wait >= 1
+                else "You're asking faster than I can keep up. Try again in a second.",
+                data={"retry_after": wait},
+            )
+    try:
+        return await spec.handler(services, ctx, text)
+    except ModelNotReady:
+        return Reply.info("Warming up", "The model is still loading; try again in a moment.")
+    except Exception:
+        return apology(name, ctx)
+
+
+def apology(name: str, ctx: RequestContext, error: BaseException | None = None) -> Reply:
+    """Log the traceback with a short reference and answer without any detail.
+
+    Call it inside an `except` block, or pass the exception.
+    """
+    ref = secrets.token_hex(3)
+    log.error(
+        "command %r failed [ref %s] (source=%s guild=%s channel=%s user=%s)",
+        name,
+        ref,
+        ctx.source,
+        ctx.guild_id,
+        ctx.channel_id,
+        ctx.user_id,
+        exc_info=error if error is not None else True,
+    )
+    return Reply.error(
+        "Sorry, something went wrong",
+        f"That one failed on my side and has been logged (ref `{ref}`). Please try again.",
+        data={"error_ref": ref},
+    )
+
+
+def usage_reply(spec: CommandSpec, prefix: str) -> Reply:
+    lines = [f"`{prefix}{spec.name} {spec.usage}`".replace(" `", "`") + f": {spec.summary}"]
+    if spec.examples:
+        lines.append("e.g. " + ", ".join(f"`{prefix}{spec.name} {ex}`" for ex in spec.examples))
+    return Reply(
+        title=f"How to use {prefix}{spec.name}", description="\n".join(lines), kind=Kind.INFO
+    )

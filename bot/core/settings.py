@@ -1,0 +1,118 @@
+"""Every knob the bot reads, in one place (environment variables and `.env`).
+
+`recommender/` reads no settings; the bot passes plain values down. `.env.example`
+documents each field; keep the two in step (a test checks that).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from recommender.recommender import DEFAULT_MODEL
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASET = REPO_ROOT.parent / "shared" / "data" / "spotify_songs.csv"
+
+
+def _default_data_path() -> Path:
+    """The shared copy of the dataset when it exists (dev and CI), else one under ./data."""
+    return SHARED_DATASET if SHARED_DATASET.exists() else Path("data") / "spotify_songs.csv"
+
+
+class Settings(BaseSettings):
+    """Bot configuration. Names are the environment variable names (case-insensitive)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # `DATA_PATH=` in .env means "use the default", as .env.example shows.
+        env_ignore_empty=True,
+    )
+
+    # -- Discord -------------------------------------------------------------------------
+    discord_token: SecretStr | None = None
+    command_prefix: str = "!"
+    # Members with one of these role ids count as admins (besides Manage Server).
+    admin_role_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    # -- storage -------------------------------------------------------------------------
+    data_dir: Path = Path("data")
+    # Empty means: a SQLite file under DATA_DIR (see `database_url_resolved`).
+    database_url: str = ""
+    data_path: Path = Field(default_factory=_default_data_path)
+    # If DATA_PATH is missing, fetch the public TidyTuesday copy there (sha256 checked).
+    download_dataset: bool = True
+    model_dir: Path = Path("models")
+    # Model used when MODEL_DIR holds none and the bot trains one at start-up.
+    train_model: str = DEFAULT_MODEL
+
+    # -- behaviour -----------------------------------------------------------------------
+    max_query_chars: int = 200
+    # Per-user flood control: at most COOLDOWN_RATE recommend queries per COOLDOWN_SECONDS.
+    cooldown_rate: int = 3
+    cooldown_seconds: float = 10.0
+    recommend_count: int = 10
+    history_count: int = 10
+    log_level: str = "INFO"
+
+    # -- retraining (issue 4; bot/retrain.py) --------------------------------------------
+    # Crontab schedule in UTC ("minute hour day month weekday"), or "off".
+    retrain_cron: str = "0 4 * * 1"
+    # A run that takes longer is stopped and marked failed; the old model stays.
+    retrain_timeout_seconds: float = Field(default=3600.0, gt=0)
+    # Previous model versions kept besides the current one (for rollback).
+    retrain_keep_versions: int = Field(default=3, ge=0)
+    # Training epochs for retrains; empty = the trainer's default.
+    retrain_epochs: int | None = Field(default=None, ge=1)
+    # Address-space cap for the training process in MB; 0 = none.
+    retrain_memory_limit_mb: int = Field(default=0, ge=0)
+    # Channel id where scheduled runs post their outcome; empty = only logs and !status.
+    retrain_channel_id: int | None = None
+
+    # -- group sessions (issue 6; bot/sessions.py) ---------------------------------------
+    # A session nobody adds to or asks about for this long ends by itself.
+    session_idle_hours: float = Field(default=6.0, gt=0)
+
+    @field_validator("admin_role_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        """Accept `1,2,3` (how people write it in .env) as well as a JSON list."""
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(" ", "").split(",") if part]
+        return value
+
+    @field_validator("retrain_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        """Refuse a bad schedule at start-up rather than silently never retraining."""
+        from bot.features.retrain.schedule import parse_cron
+
+        parse_cron(value)  # raises ValueError with a readable message
+        return value.strip()
+
+    @field_validator("command_prefix")
+    @classmethod
+    def _prefix_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("COMMAND_PREFIX must not be blank")
+        return value.strip()
+
+    @property
+    def database_url_resolved(self) -> str:
+        """DATABASE_URL, or the default SQLite file `DATA_DIR/musicbot.db`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'musicbot.db').resolve()}"
+
+    @property
+    def token(self) -> str | None:
+        """The raw token, only for `bot.run`; the SecretStr keeps it out of reprs and logs."""
+        if self.discord_token is None:
+            return None
+        raw = self.discord_token.get_secret_value().strip()
+        return raw or None

@@ -1,0 +1,189 @@
+"""👍/👎 on recommended tracks: what a button carries, storing a vote, and 👍 as training pairs.
+
+A button carries only ids (`VoteTarget` ↔ its custom_id), so it keeps working after a
+restart; the vote itself is validated against the database (the query or session must
+exist in that server, the track must be one it recommended) and stored as one row per
+member, track and message: voting again changes that row.
+
+Training (`liked_pairs`): per server, each (song asked about, recommended track) pair
+with more 👍 than 👎 becomes a two-track community playlist. A 👎 never makes a pair.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.db import Database
+from bot.core.tables import Query, utcnow
+from bot.features.sessions.tables import DISLIKE, LIKE, Feedback, ListeningSession
+from bot.core.settings import Settings
+from bot.core.training_data import playlist_rows, training_source
+
+QUERY = "q"
+SESSION = "s"
+LIKE_PLAYLIST_PREFIX = "community:like:"
+# Discord custom_ids hold at most 100 characters; track ids are 22.
+CUSTOM_ID = re.compile(
+    r"fb:(?P<kind>[qs]):(?P<ref>\d{1,19}):(?P<track>[A-Za-z0-9]{1,32})"
+    r":(?P<seed>[A-Za-z0-9]{1,32}):(?P<value>[ud])"
+)
+
+
+@dataclass(frozen=True)
+class VoteTarget:
+    """What a feedback button is about: a pick of a query (q) or of a session (s)."""
+
+    kind: str
+    ref: int
+    track_id: str
+    seed_track_id: str
+
+    def custom_id(self, value: int) -> str | None:
+        """The button's custom_id, or None when the ids cannot be encoded."""
+        text = (
+            f"fb:{self.kind}:{self.ref}:{self.track_id}:{self.seed_track_id}:"
+            f"{'u' if value == LIKE else 'd'}"
+        )
+        return text if CUSTOM_ID.fullmatch(text) and len(text) <= 100 else None
+
+    @classmethod
+    def parse(cls, custom_id: str) -> tuple[VoteTarget, int] | None:
+        match = CUSTOM_ID.fullmatch(custom_id)
+        if match is None:
+            return None
+        return cls.from_match(match)
+
+    @classmethod
+    def from_match(cls, match: re.Match[str]) -> tuple[VoteTarget, int]:
+        value = LIKE if match["value"] == "u" else DISLIKE
+        return cls(match["kind"], int(match["ref"]), match["track"], match["seed"]), value
+
+
+def vote_targets(data: Mapping[str, Any]) -> list[VoteTarget]:
+    """The picks of a reply that can be voted on (from `Reply.data`), best first.
+
+    A recommendation carries query_id + seed_track_id + track_ids; a session's picks carry
+    session_id + track_ids + seed_track_ids (each pick's closest session song).
+    """
+    tracks = data.get("track_ids")
+    if not isinstance(tracks, list) or not tracks:
+        return []
+    query_id, seed = data.get("query_id"), data.get("seed_track_id")
+    if isinstance(query_id, int) and isinstance(seed, str):
+        return [VoteTarget(QUERY, query_id, str(t), seed) for t in tracks]
+    session_id, seeds = data.get("session_id"), data.get("seed_track_ids")
+    if isinstance(session_id, int) and isinstance(seeds, list):
+        return [
+            VoteTarget(SESSION, session_id, str(t), str(s))
+            for t, s in zip(tracks, seeds, strict=False)
+        ]
+    return []
+
+
+@dataclass(frozen=True)
+class VoteOutcome:
+    ok: bool
+    previous: int | None = None  # the member's earlier vote on it, if any
+    reason: str = ""
+
+
+async def record_vote(
+    db: Database,
+    *,
+    target: VoteTarget,
+    value: int,
+    guild_id: int,
+    channel_id: int,
+    message_id: int,
+    user_id: int,
+) -> VoteOutcome:
+    """Store (or change) a member's vote; refuses votes that match no answer we gave."""
+    async with db.writing() as session:
+        query_id: int | None = None
+        session_id: int | None = None
+        seed: str | None
+        if target.kind == QUERY:
+            query = await session.get(Query, target.ref)
+            if (
+                query is None
+                or query.guild_id != guild_id
+                or target.track_id not in (query.recommended_track_ids or [])
+            ):
+                return VoteOutcome(False, reason="That answer is no longer stored.")
+            query_id, seed = query.id, query.resolved_track_id
+        else:
+            listening = await session.get(ListeningSession, target.ref)
+            if listening is None or listening.guild_id != guild_id:
+                return VoteOutcome(False, reason="That session is no longer stored.")
+            session_id, seed = listening.id, target.seed_track_id
+        existing = await session.scalar(
+            select(Feedback).where(
+                Feedback.message_id == message_id,
+                Feedback.user_id == user_id,
+                Feedback.track_id == target.track_id,
+            )
+        )
+        if existing is not None:
+            previous = existing.value
+            existing.value = value
+            existing.updated_at = utcnow()
+            return VoteOutcome(True, previous=previous)
+        session.add(
+            Feedback(
+                guild_id=guild_id,
+                channel_id=channel_id,
+                message_id=message_id,
+                user_id=user_id,
+                query_id=query_id,
+                session_id=session_id,
+                seed_track_id=seed,
+                track_id=target.track_id,
+                value=value,
+            )
+        )
+        try:
+            await session.flush()
+        except IntegrityError:  # a double click raced us; the other insert counts
+            return VoteOutcome(True, previous=value)
+    return VoteOutcome(True)
+
+
+# -- training data ----------------------------------------------------------------------
+async def liked_pairs(session: AsyncSession) -> list[tuple[int, str, str]]:
+    """(guild, seed track, liked track) with more 👍 than 👎 in that server."""
+    net = func.sum(Feedback.value)
+    result = await session.execute(
+        select(Feedback.guild_id, Feedback.seed_track_id, Feedback.track_id)
+        .where(Feedback.seed_track_id.is_not(None))
+        .group_by(Feedback.guild_id, Feedback.seed_track_id, Feedback.track_id)
+        .having(net > 0)
+        .order_by(Feedback.guild_id, Feedback.seed_track_id, Feedback.track_id)
+    )
+    return [(guild, str(seed), str(track)) for guild, seed, track in result if seed != track]
+
+
+@training_source("likes")
+async def liked_pair_playlists(
+    settings: Settings, session: AsyncSession, base: pd.DataFrame
+) -> pd.DataFrame:
+    """Each 👍 pair as a two-track playlist `community:like:<n>` (👎 never adds one)."""
+    parts = []
+    for number, (_guild, seed, track) in enumerate(await liked_pairs(session), 1):
+        rows = playlist_rows(
+            base,
+            [seed, track],
+            f"{LIKE_PLAYLIST_PREFIX}{number}",
+            "liked together",
+            subgenre="like",
+        )
+        if len(rows) == 2:
+            parts.append(rows)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

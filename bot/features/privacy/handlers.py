@@ -1,0 +1,227 @@
+"""People's data: `!forgetme` (delete what the bot stored about you) and admin `!export`.
+
+`!forgetme` first says what it will delete and asks for a confirmation (a button on
+Discord, `!forgetme confirm` in the console). It deletes the caller's queries, session
+songs and votes in every server, and unlinks what pointed at them: other members' votes
+on the caller's answers lose their seed song, sessions the caller started forget who
+started them. Retraining reads the database, so the next model no longer uses any of it.
+
+`!export` gives a server its ended sessions (the community playlists the model learns
+from) as a CSV in the dataset's schema, anonymised: no member ids or names, playlist ids
+numbered per export.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, delete, func, select, update
+
+from bot.features.recommend.handlers import code
+from bot.features.followups.handlers import forget_user as forget_conversations
+from bot.features.followups.tables import ConversationTurn
+from bot.core.dispatch import RequestContext, Services, command
+from bot.core.db import Database
+from bot.core.tables import Query
+from bot.core.replies import Kind, Reply
+from bot.features.sessions.tables import Feedback, ListeningSession, SessionEntry
+from bot.features.sessions.handlers import CommunityPlaylist, community_playlists
+from recommender import Recommender
+from recommender.data import DATASET_COLUMNS
+
+# The dataset's own column order (spotify_songs.csv), so an export drops in as a catalog.
+CSV_COLUMNS = DATASET_COLUMNS
+INTEGER_COLUMNS = frozenset({"track_popularity", "key", "mode", "duration_ms"})
+CONFIRM_WORDS = frozenset({"confirm", "yes"})
+
+
+@dataclass(frozen=True)
+class UserRows:
+    """How many rows of each kind belong to one member."""
+
+    queries: int = 0
+    session_entries: int = 0
+    feedback: int = 0
+    conversations: int = 0  # issue 7's follow-up state (bot/conversation.py)
+
+    @property
+    def total(self) -> int:
+        return self.queries + self.session_entries + self.feedback + self.conversations
+
+    def describe(self) -> str:
+        def n(count: int, one: str, many: str) -> str:
+            return f"{count} {one if count == 1 else many}"
+
+        return ", ".join(
+            (
+                n(self.queries, "query", "queries"),
+                n(self.session_entries, "session song", "session songs"),
+                n(self.feedback, "vote", "votes"),
+                n(self.conversations, "follow-up", "follow-ups"),
+            )
+        )
+
+
+async def count_user_rows(db: Database, user_id: int) -> UserRows:
+    async with db.session() as session:
+
+        async def count(model: type, column: Any) -> int:
+            statement = select(func.count()).select_from(model).where(column == user_id)
+            return int(await session.scalar(statement) or 0)
+
+        return UserRows(
+            queries=await count(Query, Query.user_id),
+            session_entries=await count(SessionEntry, SessionEntry.user_id),
+            feedback=await count(Feedback, Feedback.user_id),
+            conversations=await count(ConversationTurn, ConversationTurn.user_id),
+        )
+
+
+async def forget_user(db: Database, user_id: int) -> UserRows:
+    """Delete a member's queries, session songs and votes (one transaction); unlink the rest."""
+    async with db.writing() as session:
+        own_queries = select(Query.id).where(Query.user_id == user_id)
+        # Other members' votes on this member's answers: keep the vote, drop the link to
+        # what this member asked (the seed song would say it).
+        await session.execute(
+            update(Feedback)
+            .where(Feedback.query_id.in_(own_queries), Feedback.user_id != user_id)
+            .values(query_id=None, seed_track_id=None)
+        )
+        entries = (
+            await session.execute(
+                select(SessionEntry.session_id, SessionEntry.track_id).where(
+                    SessionEntry.user_id == user_id
+                )
+            )
+        ).all()
+        for session_id, track_id in entries:
+            await session.execute(
+                update(Feedback)
+                .where(and_(Feedback.session_id == session_id, Feedback.seed_track_id == track_id))
+                .values(seed_track_id=None)
+            )
+        feedback = await session.execute(delete(Feedback).where(Feedback.user_id == user_id))
+        removed_entries = await session.execute(
+            delete(SessionEntry).where(SessionEntry.user_id == user_id)
+        )
+        await session.execute(
+            update(ListeningSession)
+            .where(ListeningSession.started_by == user_id)
+            .values(started_by=0)
+        )
+        queries = await session.execute(delete(Query).where(Query.user_id == user_id))
+        removed = UserRows(
+            queries=queries.rowcount or 0,  # type: ignore[attr-defined]
+            session_entries=removed_entries.rowcount or 0,  # type: ignore[attr-defined]
+            feedback=feedback.rowcount or 0,  # type: ignore[attr-defined]
+        )
+    conversations = await forget_conversations(db, user_id)
+    return replace(removed, conversations=conversations)
+
+
+def forgotten_reply(rows: UserRows) -> Reply:
+    total = rows.total
+    return Reply(
+        title="Done: I forgot you",
+        description=(
+            f"Deleted {total} {'row' if total == 1 else 'rows'} ({rows.describe()}). "
+            "The next model is trained without them."
+        ),
+        data={"deleted": total, "deleted_rows": rows.__dict__},
+    )
+
+
+@command("forgetme", summary="delete everything I stored about you (asks first)")
+async def forgetme(services: Services, ctx: RequestContext, text: str) -> Reply:
+    rows = await count_user_rows(services.db, ctx.user_id)
+    if rows.total == 0:
+        return Reply.info("I have nothing stored about you", "No queries, session songs or votes.")
+    if ctx.is_console and text.strip().lower() in CONFIRM_WORDS:
+        return forgotten_reply(await forget_user(services.db, ctx.user_id))
+    how = (
+        f"Type {code(services.settings.command_prefix + 'forgetme confirm')} to go ahead."
+        if ctx.is_console
+        else "Press **Delete my data** to go ahead; only you can."
+    )
+    return Reply.info(
+        "Delete what I stored about you?",
+        f"This deletes your {rows.describe()} in every server, for good. {how}",
+        data={"forget_user_id": ctx.user_id, "rows": rows.total},
+    )
+
+
+# -- export ------------------------------------------------------------------------------
+def export_csv(model: Recommender, playlists: Sequence[CommunityPlaylist]) -> str:
+    """Playlists as CSV text in the dataset's schema; tracks the model lacks are skipped."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for number, playlist in enumerate(playlists, 1):
+        known = [t for t in dict.fromkeys(playlist.track_ids) if t in model]
+        if not known:
+            continue
+        table = model.track_table(known)
+        for record in table.to_dict("records"):
+            record.update(
+                playlist_name=playlist.name,
+                playlist_id=f"session-{number}",
+                playlist_genre="community",
+                playlist_subgenre="session",
+            )
+            writer.writerow([_cell(column, record.get(column, "")) for column in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _cell(column: str, value: object) -> str:
+    if column in INTEGER_COLUMNS and isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@command(
+    "export",
+    summary="this server's ended sessions as a CSV in the dataset's schema (anonymised)",
+    admin_only=True,
+)
+async def export(services: Services, ctx: RequestContext, text: str) -> Reply:
+    model = services.models.current
+    async with services.db.session() as session:
+        playlists = await community_playlists(
+            session, services.settings.session_idle_hours, guild_id=ctx.guild_id
+        )
+    if not playlists:
+        return Reply.info(
+            "Nothing to export yet",
+            "Ended sessions with 3 or more songs are exported; none here so far.",
+        )
+    content = (await asyncio.to_thread(export_csv, model, playlists)).encode("utf-8")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    filename = f"sessions-{stamp}.csv"
+    songs = sum(len(p.track_ids) for p in playlists)
+    description = (
+        f"{len(playlists)} {'session' if len(playlists) == 1 else 'sessions'}, {songs} songs, "
+        "in the spotify_songs.csv schema; no member names or ids."
+    )
+    if ctx.is_console:
+        path = services.settings.data_dir / "exports" / filename
+        await asyncio.to_thread(_write, path, content)
+        description += f"\nSaved to {path}."
+    return Reply(
+        title="Session playlists export",
+        description=description,
+        kind=Kind.OK,
+        data={"attachment": {"filename": filename, "content": content}},
+    )
+
+
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)

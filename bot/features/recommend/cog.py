@@ -1,0 +1,74 @@
+"""`/recommend` (slash, with song autocomplete) over the same handler as `!recommend`."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.frontends.discord_app import context_from_interaction
+from bot.features.recommend.handlers import autocomplete_choices
+from bot.core.dispatch import SLASH
+from bot.frontends.embed import to_embed
+from bot.core.replies import Kind
+
+if TYPE_CHECKING:
+    from bot.frontends.discord_app import MusicBot
+
+log = logging.getLogger(__name__)
+
+
+class RecommendCog(commands.Cog, name="Recommend"):
+    def __init__(self, bot: MusicBot) -> None:
+        self.bot = bot
+        self._synced = False
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Publish the slash commands once per process, after every cog has added its own.
+
+        Only a logged-in bot has an application id, so tests (dpytest) never reach Discord.
+        A failure is logged and the prefix commands keep working.
+        """
+        if self._synced or self.bot.application_id is None:
+            return
+        self._synced = True
+        try:
+            synced = await self.bot.tree.sync()
+            log.info("slash commands published: %s", ", ".join(c.name for c in synced))
+        except discord.HTTPException:
+            log.exception("could not publish the slash commands; prefix commands still work")
+
+    @app_commands.command(name="recommend", description="Ten songs like the one you name")
+    @app_commands.describe(song="A song title, 'title - artist', or a Spotify link")
+    async def recommend_slash(self, interaction: discord.Interaction, song: str) -> None:
+        reply = await self.bot.services.handle(
+            "recommend", context_from_interaction(interaction, SLASH, followup=True), song
+        )
+        # Refusals and "slow down" are only for the asker; answers are for the channel.
+        view = self.bot.reply_view(reply)  # the follow-up buttons (issue 7), if any
+        callback = await interaction.response.send_message(
+            embed=to_embed(reply),
+            ephemeral=reply.kind is not Kind.OK,
+            allowed_mentions=discord.AllowedMentions.none(),
+            **({"view": view} if view is not None else {}),
+        )
+        message = getattr(callback, "resource", None)
+        if view is not None and isinstance(message, discord.InteractionMessage):
+            self.bot.dispatch("reply_sent", reply, message)  # replies/buttons need its id
+
+    @recommend_slash.autocomplete("song")
+    async def song_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=name, value=value)
+            for name, value in autocomplete_choices(self.bot.services, current)
+        ]
+
+
+async def setup(bot: MusicBot) -> None:
+    await bot.add_cog(RecommendCog(bot))

@@ -1,0 +1,198 @@
+"""`retrain` and `status`: handlers for every front end (Discord prefix, console).
+
+`retrain` answers at once with the run number and posts the outcome through
+`ctx.followup` (the same channel) when the run ends. The scheduler itself lives in the
+admin cog (bot/cogs/admin.py), since only the Discord bot runs one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.core.dispatch import RequestContext, Services, command
+from bot.core.replies import Field, Kind, Reply, clip
+from bot.features.retrain.retrainer import AlreadyRunning, retrainer_for
+from bot.features.retrain.tables import ADMIN, SUCCEEDED, TrainingRun
+
+
+def when(moment: datetime | None, now: datetime | None = None) -> str:
+    """`2026-11-27 04:00 UTC (3 min ago)`; readable in a terminal and on Discord."""
+    if moment is None:
+        return "never"
+    now = now or datetime.now(UTC)
+    seconds = (now - moment).total_seconds()
+    span = abs(seconds)
+    if span < 60:
+        rel = f"{int(span)} s"
+    elif span < 3600:
+        rel = f"{int(span // 60)} min"
+    elif span < 2 * 86400:
+        rel = f"{span / 3600:.1f} h"
+    else:
+        rel = f"{span / 86400:.1f} days"
+    rel = f"{rel} ago" if seconds >= 0 else f"in {rel}"
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({rel})"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def who(run: TrainingRun) -> str:
+    if run.trigger != ADMIN:
+        return "the schedule"
+    return f"<@{run.user_id}>" if run.user_id else "an admin (console)"
+
+
+def outcome_reply(run: TrainingRun, serving: str) -> Reply:
+    """What the channel sees when a run ends."""
+    metrics = run.metrics or {}
+    took = duration(metrics.get("duration_seconds"))
+    if run.status == SUCCEEDED:
+        counts = metrics.get("counts", {})
+        fields = [
+            Field("Data", _counts(counts, metrics.get("sources", {})), inline=True),
+            Field(
+                "Training",
+                f"{duration(metrics.get('train_seconds'))}"
+                + (f", final loss {metrics['final_loss']:.4f}" if "final_loss" in metrics else ""),
+                inline=True,
+            ),
+        ]
+        return Reply(
+            title=f"Retrain #{run.id} finished",
+            description=f"Model **{run.model_version}** is live (took {took}); "
+            f"it replaced {metrics.get('previous_version') or 'nothing'}.",
+            fields=fields,
+            data={"run_id": run.id, "model_version": run.model_version},
+        )
+    return Reply.error(
+        f"Retrain #{run.id} failed",
+        f"{clip(run.error or 'unknown error', 900)}\n\nNothing changed: model **{serving}** "
+        f"is still serving (took {took}).",
+        data={"run_id": run.id, "error": run.error},
+    )
+
+
+@command(
+    "retrain",
+    summary="train a new model now from the latest data (admins)",
+    admin_only=True,
+)
+async def retrain(services: Services, ctx: RequestContext, text: str) -> Reply:
+    retrainer = retrainer_for(services)
+    followup = ctx.followup
+
+    async def notify(run: TrainingRun) -> None:
+        if followup is not None:
+            serving = services.models.current.version if services.models.ready else "none"
+            await followup(outcome_reply(run, serving))
+
+    try:
+        run = await retrainer.start(ADMIN, user_id=ctx.user_id or None, notify=notify)
+    except AlreadyRunning as busy:
+        where = " (in another bot process)" if busy.elsewhere else ""
+        return Reply.info(
+            "Already retraining",
+            f"A retrain is already running since {when(busy.since)}{where}"
+            + (f", run #{busy.run_id}" if busy.run_id else "")
+            + ". I won't start another one.",
+            data={"run_id": busy.run_id},
+        )
+    assert run is not None
+    serving = services.models.current.version if services.models.ready else "none"
+    return Reply.info(
+        "Retraining started",
+        f"Retraining started, run #{run.id}. Recommendations keep using model **{serving}** "
+        "until the new one is ready and checked"
+        + ("; I'll post the result here." if followup is not None else "."),
+        data={"run_id": run.id},
+    )
+
+
+@command("status", summary="the model, its data, the last and next retrain, uptime")
+async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
+    retrainer = retrainer_for(services)
+    info = await retrainer.status()
+    now = datetime.now(UTC)
+    fields: list[Field] = []
+    if services.models.ready:
+        model = services.models.current
+        meta = model.metadata
+        created = _parse_time(meta.get("created_at"))
+        fields.append(
+            Field(
+                "Model",
+                f"**{model.version}** ({meta.get('model', '?')}), trained {when(created, now)}"
+                f" in {duration(meta.get('train_seconds'))}",
+            )
+        )
+        fields.append(Field("Data", _counts(meta.get("counts", {}), {})))
+    else:
+        fields.append(Field("Model", "still loading"))
+    if info.running is not None:
+        fields.append(
+            Field(
+                "Retraining now",
+                f"run #{info.running.id} by {who(info.running)}, "
+                f"since {when(info.running.started_at, now)}",
+            )
+        )
+    last = info.last_finished
+    if last is None:
+        fields.append(Field("Last retrain", "none yet"))
+    else:
+        ended = f"run #{last.id} by {who(last)} {last.status} {when(last.finished_at, now)}"
+        if last.status == SUCCEEDED:
+            ended += f" → {last.model_version}"
+        else:
+            detail = (last.error or "?").splitlines()[0]
+            if not ctx.is_admin:  # the reason only: details (file paths, …) are for admins
+                detail = detail.split(": ", 1)[0]
+            ended += f": {clip(detail, 300)}"
+        fields.append(Field("Last retrain", ended))
+    if info.schedule.strip().lower() in ("off", "none", "disabled", "never"):
+        schedule = "off (RETRAIN_CRON=off)"
+    elif not info.scheduled_here:
+        schedule = f"`{info.schedule}` UTC; not scheduled in this process"
+    else:
+        schedule = f"{when(info.next_run, now)} (`{info.schedule}` UTC)"
+    fields.append(Field("Next scheduled retrain", schedule))
+    fields.append(Field("Uptime", duration((now - services.started_at).total_seconds())))
+    return Reply(
+        title="Status",
+        fields=fields,
+        kind=Kind.INFO,
+        data={
+            "model_version": services.models.current.version if services.models.ready else None,
+            "running_run_id": info.running.id if info.running else None,
+            "last_run_id": last.id if last else None,
+            "next_run": info.next_run.isoformat() if info.next_run else None,
+        },
+    )
+
+
+def _counts(counts: dict[str, int], sources: dict[str, int]) -> str:
+    text = (
+        f"{counts.get('rows', '?')} rows, {counts.get('tracks', '?')} tracks, "
+        f"{counts.get('playlists', '?')} playlists"
+    )
+    community = sum(n for name, n in sources.items() if name != "data_path")
+    if community:
+        text += f" ({community} community rows)"
+    return text
+
+
+def _parse_time(value: object) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

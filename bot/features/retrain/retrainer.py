@@ -1,0 +1,445 @@
+"""Retraining while the bot serves: single flight, a database lease, records, hot swap.
+
+One `Retrainer` per process (in `services.extras`). A run:
+
+1. takes the lease row in the database (so two bot processes never train at once; a
+   holder that dies lets it expire) and records a `training_runs` row, status running;
+2. gathers the training rows (`bot.core.training_data.gather_training_rows`);
+3. trains in a child process (recommender/retrain_job.py) so the event loop, and with it
+   `!recommend`, keeps answering with the old model;
+4. loads and sanity-checks the new version, switches MODEL_DIR's pointer atomically and
+   swaps the in-memory model (`ModelHolder.swap`); prunes old versions;
+5. records succeeded (version, metrics) or failed (one-line reason, stderr tail) and
+   releases the lease. Any failure keeps the old model current and served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.core.serving import model_store
+from bot.core.tables import utcnow
+from bot.features.retrain.schedule import is_due
+from bot.core.training_data import gather_training_rows
+from bot.features.retrain.tables import (
+    ADMIN,
+    FAILED,
+    RUNNING,
+    SCHEDULE,
+    SUCCEEDED,
+    TrainingLease,
+    TrainingRun,
+)
+from recommender.data import DataError
+from recommender.retrain_job import TrainingJob, train_and_publish
+
+if TYPE_CHECKING:
+    from bot.core.dispatch import Services
+    from bot.features.retrain.schedule import RetrainScheduler
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "retrain"
+LEASE_SECONDS = 300.0  # a holder that stops renewing loses the lease after this
+HEARTBEAT_SECONDS = 60.0
+INTERRUPTED = "interrupted: the bot stopped before the run finished"
+_LOSS = re.compile(r"loss (\d+(?:\.\d+)?)")
+
+Notify = Callable[[TrainingRun], Awaitable[None]]
+
+
+class AlreadyRunning(RuntimeError):
+    """A run is in progress (here or in another bot process sharing the database)."""
+
+    def __init__(self, run_id: int | None, since: datetime | None, elsewhere: bool) -> None:
+        self.run_id = run_id
+        self.since = since
+        self.elsewhere = elsewhere
+        where = " in another bot process" if elsewhere else ""
+        super().__init__(f"a retrain is already running{where} since {since} (run #{run_id})")
+
+
+@dataclass
+class RetrainStatus:
+    """What `!status` shows about training."""
+
+    running: TrainingRun | None
+    last_finished: TrainingRun | None
+    next_run: datetime | None
+    schedule: str  # the RETRAIN_CRON text, or "off"
+    scheduled_here: bool  # False in the console, where no scheduler runs
+
+
+class Retrainer:
+    """Starts, runs and records retrains for one bot process."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+    ) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.store = model_store(services.settings)
+        self.lease_seconds = lease_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.scheduler: RetrainScheduler | None = None  # set by the admin cog
+        self.scheduled_notify: Notify | None = None  # where scheduled runs report (cog)
+        self.job: TrainingJob | None = None  # the training child while one runs
+        self._task: asyncio.Task[TrainingRun] | None = None
+        self._run_id: int | None = None
+        self._since: datetime | None = None
+        self._start_lock = asyncio.Lock()
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def task(self) -> asyncio.Task[TrainingRun] | None:
+        """The task of the current (or last) run; awaiting it gives the finished record."""
+        return self._task
+
+    async def last_run(self, finished_only: bool = False) -> TrainingRun | None:
+        async with self.services.db.session() as session:
+            query = select(TrainingRun).order_by(TrainingRun.id.desc()).limit(1)
+            if finished_only:
+                query = query.where(TrainingRun.status != RUNNING)
+            return await session.scalar(query)
+
+    async def get_run(self, run_id: int) -> TrainingRun | None:
+        async with self.services.db.session() as session:
+            return await session.get(TrainingRun, run_id)
+
+    async def status(self) -> RetrainStatus:
+        async with self.services.db.session() as session:
+            running = await session.scalar(
+                select(TrainingRun)
+                .where(TrainingRun.status == RUNNING)
+                .order_by(TrainingRun.id.desc())
+                .limit(1)
+            )
+            finished = await session.scalar(
+                select(TrainingRun)
+                .where(TrainingRun.status != RUNNING)
+                .order_by(TrainingRun.id.desc())
+                .limit(1)
+            )
+        scheduler = self.scheduler
+        return RetrainStatus(
+            running=running,
+            last_finished=finished,
+            next_run=scheduler.next_run_time() if scheduler is not None else None,
+            schedule=self.settings.retrain_cron,
+            scheduled_here=scheduler is not None and scheduler.running,
+        )
+
+    # -- starting ------------------------------------------------------------------------
+    async def start(
+        self,
+        trigger: str = ADMIN,
+        user_id: int | None = None,
+        notify: Notify | None = None,
+        only_if_due: CronTrigger | None = None,
+    ) -> TrainingRun | None:
+        """Record a run and start it in the background; returns its record at once.
+
+        Raises AlreadyRunning when a run is in progress here or holds the lease
+        elsewhere. With `only_if_due` (scheduled runs), returns None without training
+        when no cron slot lies after the latest recorded run (the coalescing rule).
+        `notify` is awaited with the finished record (e.g. to post in a channel).
+        """
+        async with self._start_lock:  # two admins at the same instant: one run
+            return await self._start(trigger, user_id, notify, only_if_due)
+
+    async def _start(
+        self,
+        trigger: str,
+        user_id: int | None,
+        notify: Notify | None,
+        only_if_due: CronTrigger | None,
+    ) -> TrainingRun | None:
+        if self.running:
+            raise AlreadyRunning(self._run_id, self._since, elsewhere=False)
+        lease = await self._acquire_lease()
+        if lease is not None:
+            raise AlreadyRunning(lease.run_id, lease.acquired_at, elsewhere=True)
+        try:
+            await self._fail_orphans()
+            if only_if_due is not None:
+                last = await self.last_run()
+                if not is_due(only_if_due, last.started_at if last else None):
+                    log.info(
+                        "scheduled retrain skipped: run #%s already covers this slot",
+                        last.id if last else "?",
+                    )
+                    await self._release_lease()
+                    return None
+            async with self.services.db.writing() as session:
+                run = TrainingRun(
+                    trigger=trigger,
+                    user_id=user_id,
+                    status=RUNNING,
+                    started_at=utcnow(),
+                    metrics={},
+                )
+                session.add(run)
+                await session.flush()
+                await session.execute(
+                    update(TrainingLease)
+                    .where(TrainingLease.name == LEASE_NAME, TrainingLease.holder == self.holder)
+                    .values(run_id=run.id)
+                )
+        except BaseException:
+            await self._release_lease()
+            raise
+        self._run_id, self._since = run.id, run.started_at
+        self._task = asyncio.create_task(self._execute(run.id, notify), name=f"retrain-{run.id}")
+        log.info(
+            "retrain run #%d started (%s)",
+            run.id,
+            trigger if user_id is None else f"{trigger} {user_id}",
+        )
+        return run
+
+    async def fire_scheduled(self) -> None:
+        """The APScheduler job: start a scheduled run if one is due and none is running."""
+        trigger = self.scheduler.trigger if self.scheduler is not None else None
+        if trigger is None:
+            return
+        try:
+            await self.start(SCHEDULE, notify=self.scheduled_notify, only_if_due=trigger)
+        except AlreadyRunning as busy:
+            log.info("scheduled retrain skipped: %s", busy)
+        except Exception:
+            log.exception("could not start the scheduled retrain")
+
+    async def missed_while_down(self, trigger: CronTrigger, now: datetime | None = None) -> bool:
+        """Did a slot pass since the latest run (or, with none, since the model was made)?"""
+        last = await self.last_run()
+        reference = last.started_at if last is not None else self._model_created_at()
+        return reference is not None and is_due(trigger, reference, now)
+
+    def _model_created_at(self) -> datetime | None:
+        if not self.services.models.ready:
+            return None
+        created = self.services.models.current.metadata.get("created_at")
+        try:
+            value = datetime.fromisoformat(str(created))
+        except ValueError:
+            return None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    async def recover(self) -> int:
+        """At start-up: mark runs left `running` by a dead process as failed.
+
+        Only when the lease is free (a live process may be training right now).
+        """
+        if await self._acquire_lease() is not None:
+            return 0
+        try:
+            return await self._fail_orphans()
+        finally:
+            await self._release_lease()
+
+    async def shutdown(self) -> None:
+        """Stop a run in progress (its child is killed; the run is recorded as failed)."""
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- running -------------------------------------------------------------------------
+    async def _execute(self, run_id: int, notify: Notify | None) -> TrainingRun:
+        started = time.monotonic()
+        heartbeat = asyncio.create_task(self._heartbeat())
+        workdir = self.store.root / ".runs" / f"run-{run_id}"
+        cancelled = False
+        values: dict[str, Any]
+        try:
+            try:
+                values = await self._train(workdir)
+            except asyncio.CancelledError:
+                cancelled = True
+                values = {"status": FAILED, "error": INTERRUPTED}
+            except DataError as error:
+                values = {"status": FAILED, "error": f"broken training data: {error}"}
+            except Exception as error:
+                log.exception("retrain run #%d failed", run_id)
+                values = {"status": FAILED, "error": f"{type(error).__name__}: {error}"}
+            metrics = values.setdefault("metrics", {})
+            metrics["duration_seconds"] = round(time.monotonic() - started, 1)
+            # Recorded before the lease is released: nobody may take this run for dead.
+            run = await self._finish(run_id, values)
+        finally:
+            heartbeat.cancel()
+            self.job = None
+            shutil.rmtree(workdir, ignore_errors=True)
+            with contextlib.suppress(Exception):
+                await self._release_lease()
+        if cancelled:
+            raise asyncio.CancelledError
+        if run.status == SUCCEEDED:
+            log.info("retrain run #%d succeeded: model %s", run_id, run.model_version)
+        else:
+            log.warning("retrain run #%d failed: %s", run_id, run.error)
+        if notify is not None:
+            try:
+                await notify(run)
+            except Exception:
+                log.exception("could not report the outcome of retrain run #%d", run_id)
+        return run
+
+    async def _train(self, workdir: Path) -> dict[str, Any]:
+        async with self.services.db.session() as session:
+            gathered = await gather_training_rows(self.settings, session)
+        data = await asyncio.to_thread(gathered.to_csv, workdir)
+        previous = self.services.models.current if self.services.models.ready else None
+        memory = self.settings.retrain_memory_limit_mb or None
+        self.job = TrainingJob(
+            data,
+            self.store.new_version_dir(),
+            model=self.settings.train_model,
+            epochs=self.settings.retrain_epochs,
+            timeout=self.settings.retrain_timeout_seconds,
+            memory_limit_mb=memory,
+            drop_env=("DISCORD_TOKEN",),
+        )
+        outcome = await train_and_publish(
+            self.store,
+            data,
+            reference=previous,
+            keep=self.settings.retrain_keep_versions,
+            job=self.job,
+        )
+        result = outcome.job.result
+        metrics: dict[str, Any] = {
+            "sources": gathered.sources,
+            "counts": result.get("counts", {}),
+            "train_seconds": result.get("train_seconds"),
+            "params": result.get("params", {}),
+            "previous_version": previous.version if previous is not None else None,
+        }
+        losses = _LOSS.findall(outcome.job.stderr_tail)
+        if losses:
+            metrics["final_loss"] = float(losses[-1])
+        if not outcome.ok or outcome.model is None:
+            return {
+                "status": FAILED,
+                "error": outcome.error or "unknown failure",
+                "log_tail": outcome.job.stderr_tail[-4000:] or None,
+                "metrics": metrics,
+            }
+        self.services.models.swap(outcome.model)
+        metrics["pruned"] = outcome.pruned
+        return {"status": SUCCEEDED, "model_version": outcome.version, "metrics": metrics}
+
+    async def _finish(self, run_id: int, values: dict[str, Any]) -> TrainingRun:
+        async with self.services.db.writing() as session:
+            run = await session.get(TrainingRun, run_id)
+            assert run is not None
+            run.finished_at = utcnow()
+            for key, value in values.items():
+                setattr(run, key, value)
+        return run
+
+    # -- the lease -----------------------------------------------------------------------
+    async def _acquire_lease(self) -> TrainingLease | None:
+        """Take the lease; None on success, else the row of whoever holds it."""
+        for _ in range(3):
+            now = utcnow()
+            expires = now + timedelta(seconds=self.lease_seconds)
+            async with self.services.db.writing() as session:
+                taken = await session.execute(
+                    update(TrainingLease)
+                    .where(
+                        TrainingLease.name == LEASE_NAME,
+                        TrainingLease.expires_at < now,
+                    )
+                    .values(holder=self.holder, acquired_at=now, expires_at=expires, run_id=None)
+                )
+                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                    return None
+                holder = await session.get(TrainingLease, LEASE_NAME)
+            if holder is not None:
+                return holder
+            try:
+                async with self.services.db.writing() as session:
+                    session.add(
+                        TrainingLease(
+                            name=LEASE_NAME, holder=self.holder, acquired_at=now, expires_at=expires
+                        )
+                    )
+                return None
+            except IntegrityError:
+                continue  # another process inserted it first; look again
+        raise RuntimeError("could not read or take the training lease")
+
+    async def _release_lease(self) -> None:
+        async with self.services.db.writing() as session:
+            await session.execute(
+                update(TrainingLease)
+                .where(TrainingLease.name == LEASE_NAME, TrainingLease.holder == self.holder)
+                .values(expires_at=utcnow() - timedelta(seconds=1), run_id=None)
+            )
+
+    async def _heartbeat(self) -> None:
+        """Renew the lease while training, so only a dead holder's lease expires."""
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                async with self.services.db.writing() as session:
+                    renewed = await session.execute(
+                        update(TrainingLease)
+                        .where(
+                            TrainingLease.name == LEASE_NAME, TrainingLease.holder == self.holder
+                        )
+                        .values(expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
+                    )
+                if renewed.rowcount != 1:  # type: ignore[attr-defined]
+                    log.warning("lost the training lease (expired and taken over)")
+            except Exception:
+                log.exception("could not renew the training lease")
+
+    async def _fail_orphans(self) -> int:
+        """Runs still marked running but not ours: their process died. Needs the lease."""
+        async with self.services.db.writing() as session:
+            result = await session.execute(
+                update(TrainingRun)
+                .where(TrainingRun.status == RUNNING)
+                .values(status=FAILED, error=INTERRUPTED, finished_at=utcnow())
+            )
+            count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if count:
+            log.warning("marked %d interrupted retrain run(s) as failed", count)
+        return count
+
+
+def retrainer_for(services: Services) -> Retrainer:
+    """The process's Retrainer, created on first use."""
+    retrainer = services.extras.get("retrainer")
+    if retrainer is None:
+        retrainer = services.extras["retrainer"] = Retrainer(services)
+    return retrainer

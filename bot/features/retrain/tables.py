@@ -1,0 +1,63 @@
+"""Tables for retraining: every run's record, and the lease that serialises runs.
+
+Imported by bot/models.py so they share `Base.metadata` (Alembic and the schema test read
+it). Migration: migrations/versions/0002_training_runs.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.core.tables import Base, RowId, UTCDateTime, utcnow
+
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+
+SCHEDULE = "schedule"  # the RETRAIN_CRON schedule (including the catch-up at start-up)
+ADMIN = "admin"  # `!retrain`; `user_id` says who
+
+
+class TrainingRun(Base):
+    """One retrain, scheduled or asked for: when, by whom, how it ended, what it made."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # SCHEDULE or ADMIN
+    user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the admin
+    status: Mapped[str] = mapped_column(String(16), default=RUNNING)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A one-line reason people read (channel, !status); `log_tail` is the trainer's stderr.
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    log_tail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # train_seconds, duration, counts (rows/tracks/playlists/...), data sources, params.
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_training_runs_started_at", "started_at"),)
+
+    def __repr__(self) -> str:
+        return f"<TrainingRun #{self.id} {self.trigger} {self.status}>"
+
+
+class TrainingLease(Base):
+    """Who may train right now. One row per lease name; a holder renews it while training.
+
+    A database row rather than a file lock, so two bot processes on different hosts that
+    share the database still never train at once. An expired lease (its holder died) can
+    be taken over.
+    """
+
+    __tablename__ = "training_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    run_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,456 @@
+"""Group listening sessions: `!session start|add|next|show|end` as front-end-free handlers.
+
+One open session per channel, kept in the database (bot/session_models.py), so a restart
+loses nothing. A session nobody touched for SESSION_IDLE_HOURS ends by itself: every
+session command first closes the idle ones of its channel, the Discord cog sweeps all
+channels periodically, and retraining counts an idle session as ended even if no sweep
+ran yet. Ended sessions with at least `MIN_PLAYLIST_SONGS` songs become community
+playlists for the next retrain (`session_playlists` below).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.features.recommend.handlers import code, md
+from bot.core.dispatch import RequestContext, Services, command
+from bot.core.db import Database
+from bot.core.tables import utcnow
+from bot.core.replies import Field, Kind, Line, Reply
+from bot.features.sessions.tables import END_COMMAND, END_IDLE, ListeningSession, SessionEntry
+from bot.core.settings import Settings
+from bot.core.training_data import playlist_rows, training_source
+from recommender import Recommender, TrackResult
+from recommender.rerank import group_picks
+
+MIN_PLAYLIST_SONGS = 3  # an ended session with fewer songs teaches the model nothing
+DEFAULT_NEXT = 5
+MAX_NEXT = 10
+MAX_NAME = 100
+SESSION_PLAYLIST_PREFIX = "community:session:"
+USAGE = "start [name] | add <song> | next [n] | show | end"
+
+
+# -- storage -----------------------------------------------------------------------------
+async def end_idle_sessions(
+    db: Database, idle_hours: float, channel_id: int | None = None, now: datetime | None = None
+) -> list[ListeningSession]:
+    """End open sessions idle for `idle_hours` (in one channel, or everywhere)."""
+    now = now or utcnow()
+    cutoff = now - timedelta(hours=idle_hours)
+    condition = and_(
+        ListeningSession.ended_at.is_(None), ListeningSession.last_activity_at < cutoff
+    )
+    if channel_id is not None:
+        condition = and_(condition, ListeningSession.channel_id == channel_id)
+    async with db.writing() as session:
+        stale = list((await session.scalars(select(ListeningSession).where(condition))).all())
+        for row in stale:
+            row.ended_at = now
+            row.end_reason = END_IDLE
+            row.open_channel_id = None
+    return stale
+
+
+async def open_session(db: Database, channel_id: int) -> ListeningSession | None:
+    async with db.session() as session:
+        return await session.scalar(
+            select(ListeningSession).where(ListeningSession.open_channel_id == channel_id)
+        )
+
+
+async def session_entries(db: Database, session_id: int) -> list[SessionEntry]:
+    async with db.session() as session:
+        result = await session.scalars(
+            select(SessionEntry)
+            .where(SessionEntry.session_id == session_id)
+            .order_by(SessionEntry.added_at, SessionEntry.id)
+        )
+        return list(result.all())
+
+
+async def touch(db: Database, session_id: int) -> None:
+    async with db.writing() as session:
+        await session.execute(
+            update(ListeningSession)
+            .where(ListeningSession.id == session_id)
+            .values(last_activity_at=utcnow())
+        )
+
+
+# -- handler -----------------------------------------------------------------------------
+@command(
+    "session",
+    usage=USAGE,
+    summary="listen together: start a session, everyone adds songs, I pick what plays next",
+    examples=("start friday mix", "add bad guy", "next", "show", "end"),
+    requires_text=True,
+)
+async def session_command(services: Services, ctx: RequestContext, text: str) -> Reply:
+    verb, _, rest = text.strip().partition(" ")
+    verb, rest = verb.lower(), rest.strip()
+    action = ACTIONS.get(verb)
+    if action is None:
+        prefix = services.settings.command_prefix
+        return Reply.error(
+            "What should the session do?",
+            f"Use {code(f'{prefix}session {USAGE}')}, e.g. {code(prefix + 'session start')}.",
+        )
+    ended = await end_idle_sessions(
+        services.db, services.settings.session_idle_hours, ctx.channel_id
+    )
+    reply = await action(services, ctx, rest)
+    if ended and verb != "start":
+        hours = f"{services.settings.session_idle_hours:g}"
+        reply.description = (
+            f"(“{md(ended[0].name)}” ended by itself after {hours} h without activity.)\n"
+            + reply.description
+        ).strip()
+    return reply
+
+
+async def start(services: Services, ctx: RequestContext, rest: str) -> Reply:
+    prefix = services.settings.command_prefix
+    # The default name carries no member's name: names go into exports and training data.
+    name = " ".join(rest.split())[:MAX_NAME] or f"Session of {utcnow():%b} {utcnow().day}"
+    current = await open_session(services.db, ctx.channel_id)
+    if current is not None:
+        return _already_open(current, prefix)
+    now = utcnow()
+    row = ListeningSession(
+        guild_id=ctx.guild_id,
+        channel_id=ctx.channel_id,
+        open_channel_id=ctx.channel_id,
+        name=name,
+        started_by=ctx.user_id,
+        started_at=now,
+        last_activity_at=now,
+    )
+    try:
+        async with services.db.writing() as session:
+            session.add(row)
+    except IntegrityError:  # someone else started one in the same instant
+        current = await open_session(services.db, ctx.channel_id)
+        if current is not None:
+            return _already_open(current, prefix)
+        raise
+    return Reply(
+        title=f"Session started: {name}",
+        description=(
+            f"Everyone can add songs with {code(prefix + 'session add <song>')}; "
+            f"{code(prefix + 'session next')} picks what plays next for the whole group, "
+            f"{code(prefix + 'session end')} closes it."
+        ),
+        data={"session_id": row.id},
+    )
+
+
+def _already_open(current: ListeningSession, prefix: str) -> Reply:
+    return Reply.info(
+        "A session is already running here",
+        f"“{md(current.name)}” is open. Add songs with {code(prefix + 'session add <song>')} "
+        f"or close it with {code(prefix + 'session end')} first.",
+        data={"session_id": current.id},
+    )
+
+
+async def _require_open(services: Services, ctx: RequestContext) -> ListeningSession | Reply:
+    current = await open_session(services.db, ctx.channel_id)
+    if current is None:
+        prefix = services.settings.command_prefix
+        return Reply.info(
+            "No session is running here",
+            f"Start one with {code(prefix + 'session start [name]')}.",
+        )
+    return current
+
+
+async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
+    prefix = services.settings.command_prefix
+    if not rest:
+        return Reply.info(
+            "Which song?", f"e.g. {code(prefix + 'session add bad guy - billie eilish')}"
+        )
+    current = await _require_open(services, ctx)
+    if isinstance(current, Reply):
+        return current
+    model = services.models.current
+    resolution = model.resolve(rest)
+    if resolution.best is None:
+        shown = rest if len(rest) <= 60 else rest[:57] + "..."
+        lines = [
+            Line(
+                text=f"{md(s.name)} — {md(s.artist)}",
+                note=f"· try {code(f'{prefix}session add {s.name} - {s.artist}')}",
+            )
+            for s in resolution.suggestions[:3]
+        ]
+        return Reply.error(
+            f"I couldn't find “{shown}”",
+            "Did you mean:" if lines else "Try the title and the artist, or a Spotify link.",
+            lines=lines,
+        )
+    best = resolution.best
+    entries = await session_entries(services.db, current.id)
+    duplicate = next((e for e in entries if _same_song(model, e.track_id, best)), None)
+    if duplicate is not None:
+        return Reply.info(
+            "Already in the session",
+            f"**{md(best.name)}** — {md(best.artist)} was added by "
+            f"{md(duplicate.user_name)}; pick another song.",
+            data={"session_id": current.id, "track_id": best.track_id},
+        )
+    try:
+        async with services.db.writing() as session:
+            session.add(
+                SessionEntry(
+                    session_id=current.id,
+                    user_id=ctx.user_id,
+                    user_name=ctx.user_name[:100],
+                    track_id=best.track_id,
+                )
+            )
+            await session.execute(
+                update(ListeningSession)
+                .where(ListeningSession.id == current.id)
+                .values(last_activity_at=utcnow())
+            )
+    except IntegrityError:  # the same song added twice at once
+        return Reply.info("Already in the session", f"**{md(best.name)}** is already in it.")
+    count = len(entries) + 1
+    return Reply(
+        title=f"Added to {current.name}",
+        description=(
+            f"**{md(best.name)}** — {md(best.artist)} (song {count}). "
+            f"{code(prefix + 'session next')} suggests what to play next."
+        ),
+        data={"session_id": current.id, "track_id": best.track_id},
+    )
+
+
+def _same_song(model: Recommender, track_id: str, candidate: TrackResult) -> bool:
+    """The same track, or another version of the same song (same title and artist)."""
+    if track_id == candidate.track_id:
+        return True
+    if track_id not in model:
+        return False
+    other = model.track(track_id)
+    return (other.name.casefold(), other.artist.casefold()) == (
+        candidate.name.casefold(),
+        candidate.artist.casefold(),
+    )
+
+
+async def next_(services: Services, ctx: RequestContext, rest: str) -> Reply:
+    prefix = services.settings.command_prefix
+    count = DEFAULT_NEXT
+    if rest:
+        if not rest.isdecimal() or not 1 <= int(rest) <= MAX_NEXT:
+            return Reply.error(
+                "How many?",
+                f"A number from 1 to {MAX_NEXT}, e.g. {code(prefix + 'session next 3')}.",
+            )
+        count = int(rest)
+    current = await _require_open(services, ctx)
+    if isinstance(current, Reply):
+        return current
+    entries = await session_entries(services.db, current.id)
+    model = services.models.current
+    known = [e for e in entries if e.track_id in model]
+    if not known:
+        return Reply.info(
+            f"{current.name} has no songs yet",
+            f"Add some with {code(prefix + 'session add <song>')} first.",
+        )
+    picks = group_picks(
+        model, [e.track_id for e in known], k=count, exclude=[e.track_id for e in entries]
+    )
+    await touch(services.db, current.id)
+    adder = {e.track_id: e for e in known}
+    lines = []
+    for pick in picks:
+        seed = adder[pick.closest_seed]
+        seed_name = model.track(seed.track_id).name
+        lines.append(
+            Line(
+                text=md(pick.track.name),
+                url=pick.track.url,
+                note=f"— {md(pick.track.artist)} · closest to {md(seed_name)} "
+                f"(added by {md(seed.user_name)})",
+            )
+        )
+    listeners = len({e.user_id for e in entries})
+    return Reply(
+        title=f"Up next for {current.name}",
+        description=(
+            f"For all {len(known)} songs from {listeners} "
+            f"{'listener' if listeners == 1 else 'listeners'}, artists spread out."
+            + ("" if picks else "\n\nI have nothing new to suggest for these songs.")
+        ),
+        lines=lines,
+        footer=f"👍/👎 teach the next model · model {model.version}",
+        data={
+            "session_id": current.id,
+            "track_ids": [p.track.track_id for p in picks],
+            "seed_track_ids": [p.closest_seed for p in picks],
+        },
+    )
+
+
+async def show(services: Services, ctx: RequestContext, rest: str) -> Reply:
+    prefix = services.settings.command_prefix
+    current = await _require_open(services, ctx)
+    if isinstance(current, Reply):
+        return current
+    entries = await session_entries(services.db, current.id)
+    model = services.models.current
+    if not entries:
+        return Reply.info(
+            f"{current.name}: no songs yet", f"Add one with {code(prefix + 'session add <song>')}."
+        )
+    lines = [
+        Line(
+            text=md(_label(model, e.track_id)),
+            url=model.track(e.track_id).url if e.track_id in model else None,
+            note=f"· added by {md(e.user_name)}",
+        )
+        for e in entries
+    ]
+    listeners = len({e.user_id for e in entries})
+    return Reply(
+        title=f"{current.name}: {len(entries)} {'song' if len(entries) == 1 else 'songs'}",
+        description=f"{listeners} {'listener' if listeners == 1 else 'listeners'} so far.",
+        lines=lines,
+        kind=Kind.INFO,
+        data={"session_id": current.id, "track_ids": [e.track_id for e in entries]},
+    )
+
+
+async def end(services: Services, ctx: RequestContext, rest: str) -> Reply:
+    current = await _require_open(services, ctx)
+    if isinstance(current, Reply):
+        return current
+    async with services.db.writing() as session:
+        row = await session.get(ListeningSession, current.id)
+        if row is None or row.ended_at is not None:
+            return Reply.info("That session has already ended")
+        row.ended_at = utcnow()
+        row.end_reason = END_COMMAND
+        row.open_channel_id = None
+    entries = await session_entries(services.db, current.id)
+    return summary_reply(services.models.current, current, entries)
+
+
+def summary_reply(
+    model: Recommender, current: ListeningSession, entries: Sequence[SessionEntry]
+) -> Reply:
+    """The closing summary: songs, listeners, top artists, and what the data is used for."""
+    listeners = Counter(e.user_name for e in entries)
+    artists = Counter(model.track(e.track_id).artist for e in entries if e.track_id in model)
+    minutes = max(
+        int(((current.ended_at or utcnow()) - current.started_at).total_seconds() // 60), 0
+    )
+    fields = [
+        Field(name="Songs", value=str(len(entries)), inline=True),
+        Field(name="Listeners", value=str(len(listeners)), inline=True),
+        Field(name="Length", value=f"{minutes} min", inline=True),
+    ]
+    if listeners:
+        fields.append(
+            Field(
+                name="Who added",
+                value=", ".join(f"{md(name)} ({n})" for name, n in listeners.most_common(10)),
+            )
+        )
+    if artists:
+        fields.append(
+            Field(
+                name="Top artists",
+                value=", ".join(f"{md(a)} ({n})" for a, n in artists.most_common(3)),
+            )
+        )
+    if len(entries) >= MIN_PLAYLIST_SONGS:
+        note = "It becomes a community playlist the next model learns from."
+    else:
+        note = f"Sessions with {MIN_PLAYLIST_SONGS}+ songs become playlists the model learns from."
+    return Reply(
+        title=f"Session ended: {current.name}",
+        description=f"Thanks for listening together! {note}",
+        fields=fields,
+        kind=Kind.INFO,
+        data={"session_id": current.id, "songs": len(entries), "listeners": len(listeners)},
+    )
+
+
+def _label(model: Recommender, track_id: str) -> str:
+    return model.track(track_id).label if track_id in model else track_id
+
+
+ACTIONS = {"start": start, "add": add, "next": next_, "show": show, "end": end, "stop": end}
+
+
+# -- training data ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class CommunityPlaylist:
+    session_id: int
+    guild_id: int
+    name: str
+    track_ids: list[str]
+
+
+async def community_playlists(
+    session: AsyncSession, idle_hours: float, guild_id: int | None = None
+) -> list[CommunityPlaylist]:
+    """Ended sessions (or idle past SESSION_IDLE_HOURS) with MIN_PLAYLIST_SONGS+ songs.
+
+    Read-only, so a retrain sees an idle session as ended even before a sweep closed it.
+    """
+    cutoff = utcnow() - timedelta(hours=idle_hours)
+    ended = or_(ListeningSession.ended_at.is_not(None), ListeningSession.last_activity_at < cutoff)
+    big_enough = (
+        select(SessionEntry.session_id)
+        .group_by(SessionEntry.session_id)
+        .having(func.count(SessionEntry.id) >= MIN_PLAYLIST_SONGS)
+    )
+    query = select(ListeningSession).where(ended, ListeningSession.id.in_(big_enough))
+    if guild_id is not None:
+        query = query.where(ListeningSession.guild_id == guild_id)
+    sessions = list((await session.scalars(query.order_by(ListeningSession.id))).all())
+    if not sessions:
+        return []
+    entries = await session.execute(
+        select(SessionEntry.session_id, SessionEntry.track_id)
+        .where(SessionEntry.session_id.in_([s.id for s in sessions]))
+        .order_by(SessionEntry.added_at, SessionEntry.id)
+    )
+    tracks: dict[int, list[str]] = {}
+    for session_id, track_id in entries:
+        tracks.setdefault(session_id, []).append(track_id)
+    return [CommunityPlaylist(s.id, s.guild_id, s.name, tracks.get(s.id, [])) for s in sessions]
+
+
+@training_source("sessions")
+async def session_playlists(
+    settings: Settings, session: AsyncSession, base: pd.DataFrame
+) -> pd.DataFrame:
+    """Every ended session with 3+ songs as one playlist `community:session:<id>`."""
+    parts = [
+        playlist_rows(
+            base,
+            playlist.track_ids,
+            f"{SESSION_PLAYLIST_PREFIX}{playlist.session_id}",
+            playlist.name,
+            subgenre="session",
+        )
+        for playlist in await community_playlists(session, settings.session_idle_hours)
+    ]
+    parts = [p for p in parts if len(p) >= 2]  # one known song links nothing
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

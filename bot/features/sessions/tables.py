@@ -1,0 +1,103 @@
+"""Tables for group listening sessions and 👍/👎 feedback (issue 6).
+
+Imported by bot/models.py so they share `Base.metadata` (Alembic and the schema test read
+it). Migration: migrations/versions/0004_sessions_feedback.py.
+
+Everything a restart must not lose is here: the open session of a channel, who added
+which song, and every vote. Buttons carry only ids; the rows are the truth.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.core.tables import Base, RowId, SnowflakeId, UTCDateTime, utcnow
+
+END_COMMAND = "command"  # `!session end`
+END_IDLE = "idle"  # nobody touched it for SESSION_IDLE_HOURS
+
+LIKE = 1
+DISLIKE = -1
+
+
+class ListeningSession(Base):
+    """One group session in one channel, open until ended or idle."""
+
+    __tablename__ = "listening_sessions"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(SnowflakeId)
+    channel_id: Mapped[int] = mapped_column(SnowflakeId)
+    # The channel id while the session is open, NULL once ended: a unique column that
+    # lets the database itself refuse a second open session in a channel (NULLs never
+    # collide, on SQLite and PostgreSQL alike).
+    open_channel_id: Mapped[int | None] = mapped_column(SnowflakeId, nullable=True, unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    started_by: Mapped[int] = mapped_column(SnowflakeId)  # 0 after that member's !forgetme
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+    __table_args__ = (Index("ix_listening_sessions_guild_ended", "guild_id", "ended_at"),)
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+    def __repr__(self) -> str:
+        return f"<ListeningSession #{self.id} channel={self.channel_id} {self.name!r}>"
+
+
+class SessionEntry(Base):
+    """One song in a session and who added it (deleted by that member's !forgetme)."""
+
+    __tablename__ = "session_entries"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("listening_sessions.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(SnowflakeId, index=True)
+    user_name: Mapped[str] = mapped_column(String(100))
+    track_id: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("session_id", "track_id"),)
+
+
+class Feedback(Base):
+    """One member's 👍 (+1) or 👎 (-1) on one recommended track of one message.
+
+    `query_id` or `session_id` says which answer it was; `seed_track_id` is the song the
+    pick was recommended for (the query's song, or the session song it is closest to):
+    a 👍 becomes the training pair (seed_track_id, track_id).
+    """
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(SnowflakeId)
+    channel_id: Mapped[int] = mapped_column(SnowflakeId)
+    message_id: Mapped[int] = mapped_column(SnowflakeId)
+    user_id: Mapped[int] = mapped_column(SnowflakeId, index=True)
+    query_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queries.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("listening_sessions.id", ondelete="SET NULL"), nullable=True
+    )
+    seed_track_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    track_id: Mapped[str] = mapped_column(String(64))
+    value: Mapped[int] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        # One vote per member per track per message; voting again changes it.
+        UniqueConstraint("message_id", "user_id", "track_id", name="uq_feedback_vote"),
+        Index("ix_feedback_guild_value", "guild_id", "value"),
+    )

@@ -1,0 +1,167 @@
+"""`musicbot` command line: run, chat, train, recommend, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+NO_TOKEN = (
+    "musicbot: DISCORD_TOKEN is not set. Copy .env.example to .env and fill it in "
+    "(or export DISCORD_TOKEN), or try the bot locally with `musicbot chat`."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="musicbot", description="A Discord bot that recommends music."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="start the Discord bot (needs DISCORD_TOKEN)")
+    sub.add_parser("chat", help="talk to the bot in this terminal (reads stdin)")
+
+    train = sub.add_parser("train", help="train a model on a CSV and save it")
+    train.add_argument("--data", type=Path, help="spotify_songs.csv (default: DATA_PATH)")
+    train.add_argument("--out", type=Path, help="model directory (default: MODEL_DIR)")
+    train.add_argument("--model", default=None, help="trainer name (default: TRAIN_MODEL)")
+    train.add_argument("--seed", type=int, default=0)
+
+    rec = sub.add_parser("recommend", help="print songs like one song (no Discord, no DB)")
+    rec.add_argument("song", nargs="+", help='e.g. "bad guy" or a Spotify link')
+    rec.add_argument("--model", type=Path, help="model directory (default: MODEL_DIR)")
+    rec.add_argument("-k", type=int, default=10, help="how many (default 10)")
+
+    # `evaluate` belongs to recommender/evaluation.py; its arguments are passed through.
+    sub.add_parser("evaluate", help="hold-out evaluation against baselines (see --help)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "evaluate":
+        from recommender.evaluation import main as evaluate_main
+
+        rest = argv[1:]
+        if not any(a == "--data" or a.startswith("--data=") for a in rest) and not (
+            {"-h", "--help"} & set(rest)
+        ):
+            rest = ["--data", str(_settings().data_path), *rest]  # DATA_PATH, like train
+        return evaluate_main(rest)
+    args = build_parser().parse_args(argv)
+    handlers = {"run": _run, "chat": _chat, "train": _train, "recommend": _recommend}
+    return handlers[args.command](args)
+
+
+def _settings():  # noqa: ANN202 - imported lazily so `musicbot --help` is instant
+    from pydantic import ValidationError
+
+    from bot.core.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
+        )
+        raise SystemExit(f"musicbot: bad setting ({problems}); see .env.example") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _settings()
+    token = settings.token
+    if token is None:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    import discord
+
+    from bot.frontends.discord_app import create_bot
+    from bot.core.logs import setup_logging
+    from recommender import DataError
+    from recommender.artifacts import ArtifactError
+
+    setup_logging(settings.log_level, secrets=[token])
+    bot = create_bot(settings)
+    try:
+        bot.run(token, log_handler=None)
+    except discord.LoginFailure:
+        print("musicbot: Discord rejected DISCORD_TOKEN; check it in .env.", file=sys.stderr)
+        return 1
+    except (DataError, ArtifactError) as error:
+        # Raised by setup_hook: no model and no usable DATA_PATH, or a damaged model.
+        print(f"musicbot: cannot start: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from bot.frontends.console import chat
+    from bot.core.logs import setup_logging
+
+    settings = _settings()
+    # The terminal is the conversation: only warnings and errors go to stderr.
+    setup_logging("WARNING", secrets=[settings.token or ""])
+    try:
+        return asyncio.run(chat(settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _train(args: argparse.Namespace) -> int:
+    from recommender import DataError, Recommender
+
+    settings = _settings()
+    data = args.data or settings.data_path
+    out = args.out or settings.model_dir
+    name = args.model or settings.train_model
+    print(f"Training {name} on {data} ...", file=sys.stderr)
+    try:
+        model = Recommender.train(data, model=name, seed=args.seed, progress=True)
+    except (DataError, ValueError) as error:
+        print(f"musicbot train: {error}", file=sys.stderr)
+        return 1
+    if args.out is None:  # MODEL_DIR: a new version behind the `current` pointer
+        from bot.core.serving import save_new_model
+
+        out = save_new_model(settings, model)
+    else:
+        model.save(out)
+    counts = model.metadata.get("counts", {})
+    print(
+        f"Saved model {model.version} to {out} ({counts.get('tracks')} tracks, "
+        f"{model.metadata.get('train_seconds')}s)."
+    )
+    return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from bot.features.recommend.handlers import not_found_reply, recommendations_reply
+    from bot.core.serving import load_current_model
+    from bot.core.replies import render_text
+    from recommender import Recommender
+    from recommender.artifacts import ArtifactError
+
+    settings = _settings()
+    directory = args.model or settings.model_dir
+    try:
+        model = Recommender.load(directory) if args.model else load_current_model(settings)
+    except ArtifactError as error:
+        print(f"musicbot recommend: {error}; train one with `musicbot train`.", file=sys.stderr)
+        return 1
+    text = " ".join(args.song).strip()
+    resolution = model.resolve(text)
+    prefix = settings.command_prefix
+    if resolution.best is None:
+        print(render_text(not_found_reply(text, resolution.suggestions[:3], prefix, 0)))
+        return 1
+    picks = model.similar(resolution.best.track_id, k=args.k)
+    print(
+        render_text(
+            recommendations_reply(model, resolution.best, resolution.alternatives, picks, prefix, 0)
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""`musicbot chat`: the bot in a terminal, through the same handlers as Discord.
+
+Reads lines from stdin (a terminal or a pipe): a bare line asks for recommendations, a
+line starting with the prefix (or `/`) runs that command, `quit`/`exit`/EOF leaves.
+It is not in a server: guild 0, channel 0, one local user (id 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from typing import TextIO
+
+from bot.core.dispatch import CONSOLE, RequestContext, Services
+from bot.core.replies import Reply, render_text
+from bot.core.settings import Settings
+from recommender import DataError
+from recommender.artifacts import ArtifactError
+
+QUIT_WORDS = frozenset({"quit", "exit", ":q", "bye"})
+CONSOLE_USER_ID = 0
+
+
+def parse_line(line: str, prefix: str) -> tuple[str, str]:
+    """(command, text) for one typed line; a bare line means `recommend`."""
+    for marker in (prefix, "/"):
+        if line.startswith(marker) and len(line) > len(marker):
+            name, _, text = line[len(marker) :].partition(" ")
+            return name.lower(), text.strip()
+    return "recommend", line
+
+
+def console_context(user_name: str | None = None) -> RequestContext:
+    try:
+        name = user_name or getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        name = "you"
+    return RequestContext(user_id=CONSOLE_USER_ID, user_name=name, is_admin=True, source=CONSOLE)
+
+
+async def chat(
+    settings: Settings,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    services: Services | None = None,
+) -> int:
+    """Run the console until quit/EOF; returns the process exit code."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    interactive = stdin.isatty()
+
+    def say(text: str) -> None:
+        print(text, file=stdout, flush=True)
+
+    services = services or Services(settings)
+    try:
+        try:
+            await services.start(progress=True, say=say)
+        except (DataError, ArtifactError, OSError) as error:
+            # No model and no usable dataset, or a damaged model: say what, not a traceback.
+            print(f"musicbot chat: cannot start: {error}", file=sys.stderr, flush=True)
+            return 1
+        ctx = console_context()
+
+        async def followup(reply: Reply) -> None:
+            say(render_text(reply) + "\n")
+
+        ctx = RequestContext(**{**ctx.__dict__, "followup": followup})
+        prefix = settings.command_prefix
+        say(f"Type a song for recommendations, {prefix}help for commands, quit to leave.")
+        while True:
+            if interactive:
+                print("> ", end="", file=stdout, flush=True)
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:  # EOF
+                break
+            line = line.strip()
+            if not line:
+                continue
+            if line.lower() in QUIT_WORDS:
+                break
+            if not interactive:
+                say(f"> {line}")
+            name, text = parse_line(line, prefix)
+            reply = await services.handle(name, ctx, text)
+            say(render_text(reply) + "\n")
+    finally:
+        await services.close()
+    say("Bye!")
+    return 0
