@@ -29,10 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bot.core.dispatch import PREFIX, RequestContext, Services  # noqa: E402
-from bot.core.serving import ModelHolder, has_model, load_current_model  # noqa: E402
-from bot.frontends.embed import to_embed  # noqa: E402
 from bot.core.replies import Kind, Reply  # noqa: E402
+from bot.core.serving import ModelHolder, has_model, load_current_model  # noqa: E402
 from bot.core.settings import Settings  # noqa: E402
+from bot.frontends.embed import to_embed  # noqa: E402
 from recommender import Recommender  # noqa: E402
 
 GOAL_P99_MS = 50.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.frontends.discord_app import MusicBot
     from bot.core.settings import Settings
+    from bot.frontends.discord_app import MusicBot
 
 __all__ = ["create_bot"]
 

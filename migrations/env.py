@@ -18,11 +18,13 @@ from sqlalchemy.engine import Connection
 
 from bot.core.db import create_engine
 from bot.core.tables import Base
+from bot.features import import_tables
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name)
 
+import_tables()
 target_metadata = Base.metadata
 
 

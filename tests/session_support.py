@@ -29,8 +29,8 @@ from discord.ext.test import factories as facts
 from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
 from bot import create_bot
-from bot.frontends.discord_app import MusicBot
 from bot.core.settings import Settings
+from bot.frontends.discord_app import MusicBot
 from recommender import Recommender
 from recommender.data import read_rows
 

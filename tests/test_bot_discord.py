@@ -18,12 +18,12 @@ from session_support import member
 from session_support import say as ask
 
 from bot import create_bot
-from bot.frontends.discord_app import MusicBot
 from bot.core.dispatch import CommandSpec, RequestContext
-from bot.core.tables import Query
-from bot.features.recommend.queries import record_query
 from bot.core.replies import Reply
 from bot.core.settings import Settings
+from bot.features.recommend.queries import record_query
+from bot.features.recommend.tables import Query
+from bot.frontends.discord_app import MusicBot
 
 LINK = re.compile(
     r"\[(?P<name>[^\]]*(?:\\\][^\]]*)*)\]\(https://open\.spotify\.com/track/(?P<id>\w+)\)"

@@ -10,14 +10,22 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.features.recommend.handlers import md
-from bot.core.dispatch import CONSOLE, PREFIX, SLASH, CommandSpec, Registry, RequestContext, Services
-from bot.core.serving import ModelHolder
-from bot.core.tables import Query
+from bot.core.dispatch import (
+    CONSOLE,
+    PREFIX,
+    SLASH,
+    CommandSpec,
+    Registry,
+    RequestContext,
+    Services,
+)
 from bot.core.ratelimit import Cooldowns
-from bot.frontends.embed import DESCRIPTION_MAX, to_embed
 from bot.core.replies import Kind, Line, Reply, render_text
+from bot.core.serving import ModelHolder
 from bot.core.settings import Settings
+from bot.core.text import md
+from bot.features.recommend.tables import Query
+from bot.frontends.embed import DESCRIPTION_MAX, to_embed
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from bot import create_bot
-from bot.frontends.console import chat, parse_line
-from bot.core.dispatch import Services
 from bot.core.db import alembic_config
+from bot.core.dispatch import Services
 from bot.core.logs import REDACTED, setup_logging
 from bot.core.serving import has_model, load_current_model
 from bot.core.settings import Settings
+from bot.frontends.console import chat, parse_line
 
 REPO = Path(__file__).resolve().parents[1]
 MUSICBOT = Path(sys.executable).with_name("musicbot")
@@ -68,7 +68,7 @@ async def test_setup_hook_migrates_and_loads_the_saved_model_without_training(
         head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
         assert _alembic_head(tmp_path / "data" / "musicbot.db") == head
         assert bot.services.models.current.version == recommender.version
-        assert {c.name for c in bot.features.recommend.handlers} >= {"recommend", "history", "help"}
+        assert {c.name for c in bot.commands} >= {"recommend", "history", "help"}
         assert bot.get_cog("Recommend") is not None
     finally:
         await bot.services.close()

@@ -17,14 +17,14 @@ from discord.ext.test import backend, factories
 from session_support import buttons, click, embed_of, member, start_bot
 from session_support import say as ask
 
-from bot.frontends.discord_app import MusicBot
-from bot.features.followups.cog import BUTTONS, ConversationCog
-from bot.frontends.console import chat
-from bot.features.followups.handlers import TTL, forget_user, purge_expired, route_reply_text
-from bot.features.followups.tables import ConversationTurn
 from bot.core.dispatch import RequestContext, Services
 from bot.core.replies import Reply
 from bot.core.settings import Settings
+from bot.features.followups.cog import BUTTONS, ConversationCog
+from bot.features.followups.handlers import TTL, forget_user, purge_expired, route_reply_text
+from bot.features.followups.tables import ConversationTurn
+from bot.frontends.console import chat
+from bot.frontends.discord_app import MusicBot
 
 LINK = re.compile(r"\]\(https://open\.spotify\.com/track/(\w+)\)")
 BAD_GUY = "2Fxmhks0bxGSBdJ92vM42m"
@@ -324,7 +324,7 @@ async def test_a_restart_keeps_the_conversation(bot: MusicBot, trained_model_dir
     ctx = RequestContext(
         guild_id=first.guild.id, channel_id=first.channel.id, user_id=member(2).id, source="prefix"
     )
-    restarted = Services(bot.core.settings)  # a new process: same database, model from disk
+    restarted = Services(bot.settings)  # a new process: same database, model from disk
     await restarted.start()
     try:
         reply = await restarted.handle("more", ctx, "")

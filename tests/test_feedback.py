@@ -31,17 +31,18 @@ from session_support import (
     training_options,
 )
 
-from bot.frontends.discord_app import MusicBot
-from bot.features.followups.tables import ConversationTurn
 from bot.core.dispatch import CONSOLE, RequestContext, Services
-from bot.features.feedback.votes import QUERY, VoteTarget, liked_pairs, record_vote
 from bot.core.serving import ModelHolder
-from bot.core.tables import Query
+from bot.core.text import plain
+from bot.core.training_data import gather_training_rows
+from bot.features.feedback.tables import DISLIKE, LIKE, Feedback
+from bot.features.feedback.votes import QUERY, VoteTarget, liked_pairs, record_vote
+from bot.features.followups.tables import ConversationTurn
 from bot.features.privacy.handlers import CSV_COLUMNS, forget_user
 from bot.features.recommend.queries import record_query
-from bot.core.replies import plain
-from bot.features.sessions.tables import DISLIKE, LIKE, Feedback, SessionEntry
-from bot.core.training_data import gather_training_rows
+from bot.features.recommend.tables import Query
+from bot.features.sessions.tables import SessionEntry
+from bot.frontends.discord_app import MusicBot
 from recommender import Recommender
 from recommender.data import catalog_from_rows, read_rows
 

@@ -12,6 +12,9 @@ from alembic.script import ScriptDirectory
 
 from bot.core.db import alembic_config, upgrade_to_head
 from bot.core.tables import Base
+from bot.features import import_tables
+
+import_tables()
 
 
 def _sync_url(path: Path) -> str:

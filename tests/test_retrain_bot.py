@@ -20,13 +20,13 @@ from pydantic import ValidationError
 from retrain_support import quick_model, write_broken_csv, write_small_csv
 
 from bot import create_bot
-from bot.frontends.discord_app import MusicBot, is_admin
 from bot.core.dispatch import Services
 from bot.core.serving import model_store, save_new_model
+from bot.core.settings import Settings
 from bot.features.retrain.retrainer import AlreadyRunning, Retrainer, retrainer_for
 from bot.features.retrain.schedule import is_due, parse_cron
-from bot.core.settings import Settings
 from bot.features.retrain.tables import FAILED, RUNNING, SCHEDULE, SUCCEEDED, TrainingRun
+from bot.frontends.discord_app import MusicBot, is_admin
 
 ADMIN_ROLE_ID = 424242424242424242
 NEVER_SOON = "0 4 1 1 *"  # Jan 1st: no slot falls inside a test run
@@ -119,9 +119,9 @@ async def finished(bot: MusicBot) -> TrainingRun:
 
 async def test_only_admins_may_retrain(bot: MusicBot) -> None:
     members = dpytest.get_config().members
-    assert not is_admin(members[MEMBER], bot.core.settings)
-    assert is_admin(members[ADMIN], bot.core.settings)  # role in ADMIN_ROLE_IDS
-    assert is_admin(members[MANAGER], bot.core.settings)  # Manage Server permission
+    assert not is_admin(members[MEMBER], bot.settings)
+    assert is_admin(members[ADMIN], bot.settings)  # role in ADMIN_ROLE_IDS
+    assert is_admin(members[MANAGER], bot.settings)  # Manage Server permission
     before = await runs(bot.services)
 
     refused = await say("!retrain", MEMBER)
@@ -166,7 +166,7 @@ async def test_recommend_answers_during_a_retrain_then_the_new_model_serves(
     assert run.model_version in outcome.description
     new = bot.services.models.current
     assert new.version == run.model_version != old.version
-    assert model_store(bot.core.settings).current_version() == new.version
+    assert model_store(bot.settings).current_version() == new.version
     after = await say(ask, MEMBER)
     assert new.version in after.footer.text
     assert len(await runs(bot.services)) == run_id  # the refused second !retrain started nothing
@@ -175,14 +175,14 @@ async def test_recommend_answers_during_a_retrain_then_the_new_model_serves(
 async def test_broken_csv_keeps_the_old_model_and_marks_the_run_failed(
     bot: MusicBot, data: dict[str, Path]
 ) -> None:
-    store = model_store(bot.core.settings)
+    store = model_store(bot.settings)
     serving, versions = bot.services.models.current.version, store.versions()
-    bot.core.settings.data_path = data["broken"]
+    bot.settings.data_path = data["broken"]
     try:
         started = await say("!retrain", MANAGER)
         run = await finished(bot)
     finally:
-        bot.core.settings.data_path = data["small"]
+        bot.settings.data_path = data["small"]
     outcome = dpytest.get_message().embeds[0]
 
     assert started.title == "Retraining started"
@@ -222,7 +222,7 @@ async def test_a_killed_training_process_fails_the_run_and_keeps_the_model(
     assert run.status == FAILED and "killed (SIGKILL; out of memory?)" in run.error
     assert outcome.title == f"Retrain #{run.id} failed"
     assert bot.services.models.current.version == serving
-    assert model_store(bot.core.settings).current_version() == serving
+    assert model_store(bot.settings).current_version() == serving
 
 
 async def test_scheduled_outcomes_are_posted_in_retrain_channel_id(
@@ -230,15 +230,15 @@ async def test_scheduled_outcomes_are_posted_in_retrain_channel_id(
 ) -> None:
     retrainer = retrainer_for(bot.services)
     channel = dpytest.get_config().channels[0]
-    bot.core.settings.retrain_channel_id = channel.id
-    bot.core.settings.data_path = data["broken"]  # a quick run; the outcome is what matters
+    bot.settings.retrain_channel_id = channel.id
+    bot.settings.data_path = data["broken"]  # a quick run; the outcome is what matters
     try:
         run = await retrainer.start(SCHEDULE, notify=retrainer.scheduled_notify)
         assert run is not None
         await finished(bot)
     finally:
-        bot.core.settings.data_path = data["small"]
-        bot.core.settings.retrain_channel_id = None
+        bot.settings.data_path = data["small"]
+        bot.settings.retrain_channel_id = None
     posted = dpytest.get_message()
 
     assert posted.channel.id == channel.id

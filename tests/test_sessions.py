@@ -26,10 +26,11 @@ from session_support import (
 )
 
 from bot import create_bot
-from bot.frontends.discord_app import MusicBot
-from bot.core.replies import plain
-from bot.features.sessions.tables import END_IDLE, Feedback, ListeningSession
 from bot.core.settings import Settings
+from bot.core.text import plain
+from bot.features.feedback.tables import Feedback
+from bot.features.sessions.tables import END_IDLE, ListeningSession
+from bot.frontends.discord_app import MusicBot
 from recommender import Recommender
 from recommender.rerank import group_picks, max_per_artist
 

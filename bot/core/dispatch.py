@@ -4,14 +4,13 @@ limit, usage hint, cooldown, admin-only, error → apology) before calling a han
 
 Add a command (any issue): write `async def handler(services, ctx, text) -> Reply` in a
 module, decorate it with `@command("name", usage=..., summary=..., example=...)`, and list
-the module in `HANDLER_MODULES`. It then works in `musicbot chat`, as a Discord prefix
+the module in `bot.features.HANDLERS`. It then works in `musicbot chat`, as a Discord prefix
 command (generic, unless a cog defines a richer one), and shows in `!help`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import re
 import secrets
@@ -22,16 +21,12 @@ from types import MappingProxyType
 from typing import Any
 
 from bot.core.db import Database
-from bot.core.serving import ModelHolder, ModelNotReady, load_or_train
 from bot.core.ratelimit import Cooldowns
 from bot.core.replies import Kind, Reply
+from bot.core.serving import ModelHolder, ModelNotReady, load_or_train
 from bot.core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# Modules whose import registers handlers. Later issues append theirs here.
-HANDLER_MODULES: list[str] = ["bot.features.recommend.handlers", "bot.features.retrain.handlers", "bot.features.followups.handlers"]
-HANDLER_MODULES += ["bot.features.sessions.handlers", "bot.features.feedback.votes", "bot.features.privacy.handlers"]  # issue 6
 
 CONSOLE = "console"
 PREFIX = "prefix"
@@ -141,8 +136,9 @@ def command(name: str, **options: Any) -> Callable[[Handler], Handler]:
 
 
 def load_handlers() -> Registry:
-    for module in HANDLER_MODULES:
-        importlib.import_module(module)
+    from bot.features import import_handlers  # the features register into REGISTRY
+
+    import_handlers()
     return REGISTRY
 
 

@@ -7,10 +7,11 @@ front end shows the same answer.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from bot.core.text import plain
 
 
 class Kind(StrEnum):
@@ -63,11 +64,6 @@ class Reply:
         return cls(title=title, description=description, kind=Kind.INFO, **kwargs)
 
 
-def clip(text: str, limit: int) -> str:
-    """At most `limit` characters, with an ellipsis when cut (user text in titles, fields)."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def render_text(reply: Reply) -> str:
     """The reply as terminal text (the console `musicbot chat`, `musicbot recommend`)."""
     title = plain(reply.title)
@@ -90,17 +86,3 @@ def render_text(reply: Reply) -> str:
     if reply.footer:
         out.append(f"\n{plain(reply.footer)}")
     return "\n".join(out)
-
-
-_UNESCAPE = re.compile(r"\\([\\*_`~|>\[\]()#-])")
-
-
-def plain(text: str) -> str:
-    """Discord markdown → terminal text: drop bold/code marks, keep escaped characters."""
-    out: list[str] = []
-    for part in re.split(r"(\\.)", text):
-        if _UNESCAPE.fullmatch(part):
-            out.append(part[1])
-        else:
-            out.append(part.replace("**", "").replace("`", ""))
-    return "".join(out)

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recommender.recommender import DEFAULT_MODEL
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATASET = REPO_ROOT.parent / "shared" / "data" / "spotify_songs.csv"
 
 

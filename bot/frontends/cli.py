@@ -75,8 +75,8 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     import discord
 
-    from bot.frontends.discord_app import create_bot
     from bot.core.logs import setup_logging
+    from bot.frontends.discord_app import create_bot
     from recommender import DataError
     from recommender.artifacts import ArtifactError
 
@@ -95,8 +95,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from bot.frontends.console import chat
     from bot.core.logs import setup_logging
+    from bot.frontends.console import chat
 
     settings = _settings()
     # The terminal is the conversation: only warnings and errors go to stderr.
@@ -135,9 +135,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from bot.features.recommend.handlers import not_found_reply, recommendations_reply
-    from bot.core.serving import load_current_model
     from bot.core.replies import render_text
+    from bot.core.serving import load_current_model
+    from bot.features.recommend.handlers import not_found_reply, recommendations_reply
     from recommender import Recommender
     from recommender.artifacts import ArtifactError
 

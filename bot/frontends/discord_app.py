@@ -2,7 +2,7 @@
 start-up (migrations, model, cogs, prefix commands) happens in `setup_hook`.
 
 Extension points:
-- `COGS`: extension modules loaded in setup_hook (each has `async def setup(bot)`).
+- `bot.features.COGS`: extension modules loaded in setup_hook (each has `async def setup(bot)`).
 - every command registered in `bot.core.dispatch` gets a prefix command here unless a cog already
   defines one with that name (define one when a command needs Discord-only features).
 - `bot.services` is the `Services` the handlers use (settings, models holder, db, ...).
@@ -18,18 +18,15 @@ import discord
 from discord.ext import commands
 
 from bot.core.dispatch import PREFIX, CommandSpec, RequestContext, Services, apology, usage_reply
-from bot.frontends.embed import to_embed
 from bot.core.replies import Reply
 from bot.core.settings import Settings
+from bot.features import COGS
+from bot.frontends.embed import to_embed
 
 log = logging.getLogger(__name__)
 
 # Sent with every message too, so no code path can forget it.
 NO_MENTIONS = discord.AllowedMentions.none()
-
-# Extensions loaded at start-up, in order. Later issues append theirs.
-COGS: list[str] = ["bot.features.recommend.cog", "bot.features.retrain.cog", "bot.features.followups.cog"]
-COGS.append("bot.features.sessions.cog")  # issue 6: 👍/👎, !forgetme button, !export file, idle sweep
 
 
 def is_admin(author: discord.abc.User, settings: Settings) -> bool:
@@ -56,7 +53,7 @@ def context_from_message(
         channel_id=channel.id,
         user_id=author.id,
         user_name=author.display_name,
-        is_admin=is_admin(author, bot.core.settings),
+        is_admin=is_admin(author, bot.settings),
         source=source,
         mentions={m.id: m.display_name for m in message.mentions},
         followup=followup,
@@ -80,6 +77,19 @@ def context_from_interaction(
         is_admin=settings is not None and is_admin(interaction.user, settings),
         source=source,
         followup=post_later if followup else None,
+    )
+
+
+def bot_of(interaction: discord.Interaction) -> MusicBot:
+    client = interaction.client
+    assert isinstance(client, MusicBot)
+    return client
+
+
+async def answer_privately(interaction: discord.Interaction, reply: Reply) -> None:
+    """An answer only the member who clicked sees (refusals, vote receipts)."""
+    await interaction.response.send_message(
+        embed=to_embed(reply), ephemeral=True, allowed_mentions=NO_MENTIONS
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import discord
 
 from bot.core.replies import Kind, Reply
+from bot.core.text import clip
 
 COLOURS = {
     Kind.OK: discord.Colour(0x1DB954),  # Spotify green
@@ -20,10 +21,6 @@ TITLE_MAX, DESCRIPTION_MAX, FIELD_NAME_MAX, FIELD_VALUE_MAX, FOOTER_MAX, FIELDS_
     2048,
     25,
 )
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def line_markdown(number: int, text: str, url: str | None, note: str) -> str:

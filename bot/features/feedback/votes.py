@@ -22,10 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database
-from bot.core.tables import Query, utcnow
-from bot.features.sessions.tables import DISLIKE, LIKE, Feedback, ListeningSession
 from bot.core.settings import Settings
+from bot.core.tables import utcnow
 from bot.core.training_data import playlist_rows, training_source
+from bot.features.feedback.tables import DISLIKE, LIKE, Feedback
+from bot.features.recommend.tables import Query
+from bot.features.sessions.tables import ListeningSession
 
 QUERY = "q"
 SESSION = "s"

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.frontends.discord_app import context_from_interaction
+from bot.core.dispatch import RequestContext
+from bot.core.replies import Kind, Reply
 from bot.features.followups.handlers import (
     attach_message,
     find_turn,
@@ -23,9 +24,8 @@ from bot.features.followups.handlers import (
     route_reply_text,
     warm_up,
 )
-from bot.core.dispatch import RequestContext
+from bot.frontends.discord_app import context_from_interaction
 from bot.frontends.embed import to_embed
-from bot.core.replies import Kind, Reply
 
 if TYPE_CHECKING:
     from bot.frontends.discord_app import MusicBot

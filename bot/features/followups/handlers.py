@@ -23,13 +23,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-# bot.features.recommend.handlers first: its handlers register before these, so `!help` lists them first.
-from bot.features.recommend.handlers import md, not_found_reply, recommendations_reply
-from bot.features.followups.tables import ConversationTurn
-from bot.core.dispatch import RequestContext, Services, command
 from bot.core.db import Database
-from bot.features.recommend.queries import record_query
+from bot.core.dispatch import RequestContext, Services, command
 from bot.core.replies import Kind, Line, Reply
+from bot.core.text import md
+from bot.features.followups.tables import ConversationTurn
+
+# bot.features.recommend.handlers first: its handlers register before these, so `!help` lists them first.
+from bot.features.recommend.handlers import not_found_reply, recommendations_reply
+from bot.features.recommend.queries import record_query
 from recommender import Recommender, TrackResult
 from recommender.refine import (
     Answer,

@@ -24,15 +24,16 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, select, update
 
-from bot.features.recommend.handlers import code
+from bot.core.db import Database
+from bot.core.dispatch import RequestContext, Services, command
+from bot.core.replies import Kind, Reply
+from bot.core.text import code
+from bot.features.feedback.tables import Feedback
 from bot.features.followups.handlers import forget_user as forget_conversations
 from bot.features.followups.tables import ConversationTurn
-from bot.core.dispatch import RequestContext, Services, command
-from bot.core.db import Database
-from bot.core.tables import Query
-from bot.core.replies import Kind, Reply
-from bot.features.sessions.tables import Feedback, ListeningSession, SessionEntry
+from bot.features.recommend.tables import Query
 from bot.features.sessions.handlers import CommunityPlaylist, community_playlists
+from bot.features.sessions.tables import ListeningSession, SessionEntry
 from recommender import Recommender
 from recommender.data import DATASET_COLUMNS
 

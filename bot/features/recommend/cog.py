@@ -9,11 +9,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.frontends.discord_app import context_from_interaction
-from bot.features.recommend.handlers import autocomplete_choices
 from bot.core.dispatch import SLASH
-from bot.frontends.embed import to_embed
 from bot.core.replies import Kind
+from bot.features.recommend.handlers import autocomplete_choices
+from bot.frontends.discord_app import context_from_interaction
+from bot.frontends.embed import to_embed
 
 if TYPE_CHECKING:
     from bot.frontends.discord_app import MusicBot

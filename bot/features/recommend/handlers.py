@@ -1,4 +1,4 @@
-"""The bot's core commands as front-end-free handlers: recommend, history, help.
+"""The bot's core commands as front-end-free handlers: recommend and history.
 
 Each handler takes (services, ctx, text) and returns a Reply; Discord (prefix and slash)
 and the console call them through `bot.core.dispatch.dispatch`, which has already applied the
@@ -11,22 +11,12 @@ import re
 from datetime import UTC, datetime
 
 from bot.core.dispatch import MENTION, RequestContext, Services, command
+from bot.core.replies import Kind, Line, Reply
+from bot.core.text import ago, clip, code, md
 from bot.features.recommend.queries import recent_queries, record_query
-from bot.core.replies import Field, Kind, Line, Reply, clip
 from recommender import Recommender, TrackResult
 
-_MARKDOWN = re.compile(r"([\\*_`~|>\[\]()#-])")
 SPOTIFY_URI = "spotify:track:{}"
-
-
-def md(text: str) -> str:
-    """Escape Discord markdown in catalog or user text (the console unescapes it)."""
-    return _MARKDOWN.sub(r"\\\1", text)
-
-
-def code(text: str) -> str:
-    """Inline code that cannot be broken out of by backticks in the text."""
-    return "`" + text.replace("`", "ʼ") + "`"
 
 
 def hint_command(prefix: str, track: TrackResult) -> str:
@@ -45,7 +35,9 @@ def hint_command(prefix: str, track: TrackResult) -> str:
     cooldown=True,
 )
 async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply:
-    from bot.features.followups import handlers as conversation  # issue 7's follow-ups; it imports this module
+    from bot.features.followups import (
+        handlers as conversation,  # issue 7's follow-ups; it imports this module
+    )
 
     # "bad guy but more chill without remixes": inline refinements.
     refined = await conversation.recommend_refined(services, ctx, text)
@@ -190,54 +182,3 @@ async def history(services: Services, ctx: RequestContext, text: str) -> Reply:
         footer="newest first",
         data={"user_id": user_id, "query_ids": [row.id for row in rows]},
     )
-
-
-# -- help --------------------------------------------------------------------------------
-@command("help", usage="[command]", summary="this list", aliases=("commands",))
-async def help_(services: Services, ctx: RequestContext, text: str) -> Reply:
-    prefix = services.settings.command_prefix
-    wanted = text.removeprefix(prefix).strip()
-    if wanted:
-        spec = services.registry.get(wanted)
-        if spec is None:
-            return Reply.error("Unknown command", f"There is no {code(prefix + wanted)}.")
-        examples = [code(f"{prefix}{spec.name} {ex}".strip()) for ex in spec.examples]
-        return Reply.info(
-            f"{prefix}{spec.name} {spec.usage}".strip(),
-            spec.summary
-            + (
-                f"\nAlso: {', '.join(code(prefix + a) for a in spec.aliases)}"
-                if spec.aliases
-                else ""
-            )
-            + (f"\nExamples: {', '.join(examples)}" if examples else ""),
-        )
-    fields = []
-    for spec in services.registry.specs():
-        if spec.hidden or (spec.admin_only and not ctx.is_admin):
-            continue
-        example = next((ex for ex in spec.examples if ex), "")
-        value = spec.summary[:1].upper() + spec.summary[1:] + "."
-        if example:
-            value += f"\ne.g. {code(f'{prefix}{spec.name} {example}')}"
-        fields.append(Field(name=f"{prefix}{spec.name} {spec.usage}".strip(), value=value))
-    description = "I recommend music from a graph of 471 Spotify playlists."
-    if not ctx.is_console:
-        description += " `/recommend` works too, with song suggestions as you type."
-    else:
-        description = "Type a song to get recommendations, or a command below. `quit` leaves."
-    return Reply.info("What I can do", description, fields=fields)
-
-
-# -- helpers -----------------------------------------------------------------------------
-def ago(when: datetime, now: datetime) -> str:
-    seconds = max((now - when).total_seconds(), 0)
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h ago"
-    if seconds < 7 * 86400:
-        return f"{int(seconds // 86400)} d ago"
-    return when.strftime("%Y-%m-%d")

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from bot.core.dispatch import RequestContext
 from bot.core.db import Database
-from bot.core.tables import Query
+from bot.core.dispatch import RequestContext
+from bot.features.recommend.tables import Query
 
 
 async def record_query(

@@ -16,10 +16,10 @@ import discord
 from discord.ext import commands
 
 from bot.features.retrain.handlers import outcome_reply
-from bot.frontends.embed import to_embed
 from bot.features.retrain.retrainer import retrainer_for
 from bot.features.retrain.schedule import RetrainScheduler, parse_cron
 from bot.features.retrain.tables import TrainingRun
+from bot.frontends.embed import to_embed
 
 if TYPE_CHECKING:
     from bot.frontends.discord_app import MusicBot

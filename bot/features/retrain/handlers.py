@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.core.dispatch import RequestContext, Services, command
-from bot.core.replies import Field, Kind, Reply, clip
+from bot.core.replies import Field, Kind, Reply
+from bot.core.text import clip
 from bot.features.retrain.retrainer import AlreadyRunning, retrainer_for
 from bot.features.retrain.tables import ADMIN, SUCCEEDED, TrainingRun
 

@@ -36,8 +36,8 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core.serving import model_store
 from bot.core.tables import utcnow
-from bot.features.retrain.schedule import is_due
 from bot.core.training_data import gather_training_rows
+from bot.features.retrain.schedule import is_due
 from bot.features.retrain.tables import (
     ADMIN,
     FAILED,

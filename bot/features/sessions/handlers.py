@@ -20,14 +20,14 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.features.recommend.handlers import code, md
-from bot.core.dispatch import RequestContext, Services, command
 from bot.core.db import Database
-from bot.core.tables import utcnow
+from bot.core.dispatch import RequestContext, Services, command
 from bot.core.replies import Field, Kind, Line, Reply
-from bot.features.sessions.tables import END_COMMAND, END_IDLE, ListeningSession, SessionEntry
 from bot.core.settings import Settings
+from bot.core.tables import utcnow
+from bot.core.text import code, md
 from bot.core.training_data import playlist_rows, training_source
+from bot.features.sessions.tables import END_COMMAND, END_IDLE, ListeningSession, SessionEntry
 from recommender import Recommender, TrackResult
 from recommender.rerank import group_picks
 

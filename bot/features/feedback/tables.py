@@ -1,0 +1,47 @@
+"""The `feedback` table: 👍/👎 on recommended songs (migration 0004_sessions_feedback)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.core.tables import Base, RowId, SnowflakeId, UTCDateTime, utcnow
+
+LIKE = 1
+DISLIKE = -1
+
+
+class Feedback(Base):
+    """One member's 👍 (+1) or 👎 (-1) on one recommended track of one message.
+
+    `query_id` or `session_id` says which answer it was; `seed_track_id` is the song the
+    pick was recommended for (the query's song, or the session song it is closest to):
+    a 👍 becomes the training pair (seed_track_id, track_id).
+    """
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(SnowflakeId)
+    channel_id: Mapped[int] = mapped_column(SnowflakeId)
+    message_id: Mapped[int] = mapped_column(SnowflakeId)
+    user_id: Mapped[int] = mapped_column(SnowflakeId, index=True)
+    query_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queries.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("listening_sessions.id", ondelete="SET NULL"), nullable=True
+    )
+    seed_track_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    track_id: Mapped[str] = mapped_column(String(64))
+    value: Mapped[int] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        # One vote per member per track per message; voting again changes it.
+        UniqueConstraint("message_id", "user_id", "track_id", name="uq_feedback_vote"),
+        Index("ix_feedback_guild_value", "guild_id", "value"),
+    )
