@@ -1,14 +1,20 @@
 """Async database engine, sessions, and schema upgrades (Alembic) for the bot.
 
 The event loop never blocks on the database: everything goes through SQLAlchemy's async
-engine (aiosqlite for SQLite). `DATABASE_URL` picks the backend; nothing here is
-SQLite-only except the pragmas, which only run on SQLite connections.
+engine (aiosqlite for SQLite, asyncpg for PostgreSQL). `DATABASE_URL` picks the backend;
+nothing here is SQLite-only except the pragmas and the in-process write queue.
+
+A database that cannot be opened at start-up (PostgreSQL down, a read-only directory, a
+full disk) raises `DatabaseUnavailable`, whose message is the one line an operator needs:
+what failed, naming DATABASE_URL, and the likely fix. The traceback goes to the debug log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,7 +23,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -35,7 +42,10 @@ def ensure_sqlite_dir(url: str) -> None:
     """Create the directory of a SQLite file so a fresh checkout starts without setup."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        directory = Path(parsed.database).expanduser().parent
+        if directory.exists() and not directory.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(directory))
+        directory.mkdir(parents=True, exist_ok=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -83,6 +93,64 @@ async def upgrade_to_head_async(url: str, revision: str = "head") -> None:
     await asyncio.to_thread(upgrade_to_head, url, revision)
 
 
+class DatabaseUnavailable(OSError):
+    """The database in DATABASE_URL cannot be opened; `str()` is one line with the fix."""
+
+
+# PostgreSQL's error codes for "no such database" and "who are you" (SQLSTATE classes).
+_NO_SUCH_DATABASE = "3D000"
+_BAD_LOGIN = ("28000", "28P01")
+
+
+def unavailable_message(url: str, error: BaseException) -> str:
+    """One line: which database failed to open, why, and what to do about it."""
+    parsed = make_url(url)
+    reason = _reason(error)
+    if parsed.get_backend_name() == "sqlite":
+        where = parsed.database or "(in memory)"
+        fix = (
+            "free some disk space"
+            if "full" in reason or getattr(error, "errno", None) == errno.ENOSPC
+            else "point DATABASE_URL (or DATA_DIR) at a writable directory"
+        )
+        return f"DATABASE_URL: cannot open the SQLite database {where} ({reason}); {fix}."
+    server = _server(parsed)
+    code = getattr(getattr(error, "orig", None), "sqlstate", None)
+    if code == _NO_SUCH_DATABASE:
+        return (
+            f"DATABASE_URL: PostgreSQL at {server} has no database {parsed.database!r}; "
+            f"create it (createdb {parsed.database}) or fix the name in DATABASE_URL."
+        )
+    if code in _BAD_LOGIN:
+        return (
+            f"DATABASE_URL: PostgreSQL at {server} refused the login ({reason}); "
+            "fix the user or password in DATABASE_URL."
+        )
+    if isinstance(error, OSError | TimeoutError):
+        return (
+            f"DATABASE_URL: cannot reach PostgreSQL at {server} ({reason}); "
+            "start the server, or point DATABASE_URL at a running one."
+        )
+    return f"DATABASE_URL: cannot open the database at {server} ({reason}); check DATABASE_URL."
+
+
+def _server(url: URL) -> str:
+    return f"{url.host or 'localhost'}:{url.port or 5432}"
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, DBAPIError):
+        error = error.orig or error
+    if isinstance(error, OSError) and error.errno and error.errno > 0:
+        return os.strerror(error.errno).lower()
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 class Database:
     """The engine and a session factory; one per process, closed on shutdown."""
 
@@ -116,8 +184,26 @@ class Database:
             yield session
 
     async def upgrade(self) -> None:
-        """Bring the schema to head (creates a SQLite file and its directory if needed)."""
-        await upgrade_to_head_async(self.url)
+        """Bring the schema to head (creates a SQLite file and its directory if needed).
+
+        Raises DatabaseUnavailable when the database cannot be opened or written.
+        """
+        try:
+            # Connect here first: a failure then surfaces in this loop with its real
+            # cause, not from inside Alembic's own event loop in a worker thread.
+            ensure_sqlite_dir(self.url)
+            async with self.engine.connect():
+                pass
+        except (OSError, TimeoutError, DBAPIError) as error:
+            raise self._unavailable(error) from error
+        try:
+            await upgrade_to_head_async(self.url)
+        except (OSError, OperationalError) as error:  # e.g. the disk filled up meanwhile
+            raise self._unavailable(error) from error
+
+    def _unavailable(self, error: BaseException) -> DatabaseUnavailable:
+        log.debug("cannot open the database", exc_info=error)
+        return DatabaseUnavailable(unavailable_message(self.url, error))
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -10,12 +10,21 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from recommender.recommender import DEFAULT_MODEL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATASET = REPO_ROOT.parent / "shared" / "data" / "spotify_songs.csv"
+
+DATABASE_URL_EXAMPLES = (
+    "sqlite:///data/musicbot.db or postgresql://user:password@host:5432/musicbot"
+)
+# The async driver each supported database is reached with (both ship with the bot).
+ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
 
 def _default_data_path() -> Path:
@@ -42,7 +51,8 @@ class Settings(BaseSettings):
 
     # -- storage -------------------------------------------------------------------------
     data_dir: Path = Path("data")
-    # Empty means: a SQLite file under DATA_DIR (see `database_url_resolved`).
+    # Empty means: a SQLite file under DATA_DIR (see `database_url_resolved`). Ordinary
+    # URLs (sqlite:///x.db, postgresql://...) are turned into their async-driver form.
     database_url: str = ""
     data_path: Path = Field(default_factory=_default_data_path)
     # If DATA_PATH is missing, fetch the public TidyTuesday copy there (sha256 checked).
@@ -95,6 +105,11 @@ class Settings(BaseSettings):
         parse_cron(value)  # raises ValueError with a readable message
         return value.strip()
 
+    @field_validator("database_url")
+    @classmethod
+    def _async_database_url(cls, value: str) -> str:
+        return async_database_url(value)
+
     @field_validator("command_prefix")
     @classmethod
     def _prefix_not_blank(cls, value: str) -> str:
@@ -116,3 +131,36 @@ class Settings(BaseSettings):
             return None
         raw = self.discord_token.get_secret_value().strip()
         return raw or None
+
+
+def async_database_url(value: str) -> str:
+    """`value` with the async driver the bot uses: sqlite:///x.db → sqlite+aiosqlite:///x.db,
+    postgresql:// or postgres:// → postgresql+asyncpg://; "" stays "" (the default file).
+
+    A URL that does not parse, or names a database the bot cannot use, is refused with a
+    message that says how to write it (never echoing the value: it may hold a password).
+    """
+    value = value.strip()
+    if not value:
+        return value
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise PydanticCustomError(
+            "database_url", f"not a database URL; write it like {DATABASE_URL_EXAMPLES}"
+        ) from None
+    backend = url.get_backend_name()
+    backend = "postgresql" if backend == "postgres" else backend
+    if backend not in ASYNC_DRIVERS:
+        raise PydanticCustomError(
+            "database_url",
+            "{backend} is not supported; use SQLite or PostgreSQL, e.g. {examples}",
+            {"backend": repr(backend), "examples": DATABASE_URL_EXAMPLES},
+        )
+    url = url.set(drivername=ASYNC_DRIVERS[backend])
+    if "sslmode" in url.query and "ssl" not in url.query:
+        # libpq's spelling (what hosting providers hand out); asyncpg calls it `ssl`.
+        url = url.update_query_dict({"ssl": url.query["sslmode"]}).difference_update_query(
+            ["sslmode"]
+        )
+    return url.render_as_string(hide_password=False)

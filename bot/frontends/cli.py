@@ -75,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     import discord
 
+    from bot.core.db import DatabaseUnavailable
     from bot.core.logs import setup_logging
     from bot.frontends.discord_app import create_bot
     from recommender import DataError
@@ -87,8 +88,9 @@ def _run(args: argparse.Namespace) -> int:
     except discord.LoginFailure:
         print("musicbot: Discord rejected DISCORD_TOKEN; check it in .env.", file=sys.stderr)
         return 1
-    except (DataError, ArtifactError) as error:
-        # Raised by setup_hook: no model and no usable DATA_PATH, or a damaged model.
+    except (DataError, ArtifactError, DatabaseUnavailable) as error:
+        # Raised by setup_hook: no model and no usable DATA_PATH, a damaged model, or a
+        # database that cannot be opened.
         print(f"musicbot: cannot start: {error}", file=sys.stderr)
         return 1
     return 0
