@@ -154,6 +154,7 @@ async def record_vote(
         try:
             await session.flush()
         except IntegrityError:  # a double click raced us; the other insert counts
+            await session.rollback()  # PostgreSQL refuses anything more in this transaction
             return VoteOutcome(True, previous=value)
     return VoteOutcome(True)
 
