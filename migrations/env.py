@@ -1,7 +1,7 @@
 """Alembic environment for the bot's database (async engines, SQLite and PostgreSQL).
 
 Three ways in:
-- the bot at start-up (bot/db.py `upgrade_to_head`, in a worker thread: this env runs
+- the bot at start-up (bot/core/db.py `upgrade_to_head`, in a worker thread: this env runs
   its own event loop with `asyncio.run`);
 - a test or tool that already holds a sync Connection passes it as
   `config.attributes["connection"]`;

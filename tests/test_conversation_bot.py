@@ -21,8 +21,9 @@ from bot.core.dispatch import RequestContext, Services
 from bot.core.replies import Reply
 from bot.core.settings import Settings
 from bot.features.followups.cog import BUTTONS, ConversationCog
-from bot.features.followups.handlers import TTL, forget_user, purge_expired, route_reply_text
+from bot.features.followups.handlers import TTL, purge_expired, route_reply_text
 from bot.features.followups.tables import ConversationTurn
+from bot.features.privacy.handlers import forget_user
 from bot.frontends.console import chat
 from bot.frontends.discord_app import MusicBot
 
@@ -212,7 +213,7 @@ async def test_forgetting_a_member_deletes_their_conversations(bot: MusicBot) ->
     await ask("!recommend Africa - TOTO", who=1)
     assert await turns(bot, member(1).id)
     others = len(await turns(bot, member(0).id))
-    assert await forget_user(bot.services.db, member(1).id) >= 1
+    assert (await forget_user(bot.services.db, member(1).id)).conversations >= 1
     assert await turns(bot, member(1).id) == []
     assert len(await turns(bot, member(0).id)) == others
     assert (await ask("!more", who=1)).embeds[0].title == "Nothing to follow up yet"

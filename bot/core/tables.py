@@ -1,6 +1,10 @@
 """What every table shares: the declarative `Base` (one `Base.metadata`), the UTC
 datetime type and the id column types.
 
+`Mapped[datetime]` is always a UTC datetime and `Mapped[dict[...]]` / `Mapped[list[...]]`
+a JSON column (`Base.type_annotation_map`), so tables name a column type only where it
+differs (ids, lengths).
+
 Each feature declares its tables in its own `tables.py` on this Base;
 `bot.features.import_tables()` imports them all, so Alembic's env and the schema test see
 every table and a model added without a migration fails the test.
@@ -11,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -53,6 +57,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
 
 
 # Discord ids are 64-bit snowflakes: BIGINT on PostgreSQL; SQLite needs INTEGER for

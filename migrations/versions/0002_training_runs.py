@@ -4,7 +4,7 @@ Revision ID: 0002_training_runs
 Revises: 0001_queries
 Create Date: 2026-11-27
 
-Models: bot/training_models.py (issue 4).
+Tables: bot/features/retrain/tables.py.
 """
 
 from __future__ import annotations

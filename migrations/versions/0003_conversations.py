@@ -4,7 +4,7 @@ Revision ID: 0003_conversations
 Revises: 0002_training_runs
 Create Date: 2026-11-27
 
-Models: bot/conversation_models.py (issue 7).
+Tables: bot/features/followups/tables.py.
 """
 
 from __future__ import annotations

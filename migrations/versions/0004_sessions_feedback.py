@@ -4,7 +4,7 @@ Revision ID: 0004_sessions_feedback
 Revises: 0003_conversations
 Create Date: 2026-11-27
 
-Models: bot/session_models.py (issue 6).
+Tables: bot/features/sessions/tables.py, bot/features/feedback/tables.py.
 """
 
 from __future__ import annotations

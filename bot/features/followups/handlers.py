@@ -97,15 +97,6 @@ async def purge_expired(db: Database) -> int:
         return int(result.rowcount or 0)
 
 
-async def forget_user(db: Database, user_id: int) -> int:
-    """Delete every conversation row of one member (for `!forgetme`); returns how many."""
-    async with db.writing() as session:
-        result = await session.execute(
-            delete(ConversationTurn).where(ConversationTurn.user_id == user_id)
-        )
-        return int(result.rowcount or 0)
-
-
 def warm_up(model: Recommender) -> None:
     """Build the per-model lookups refinements and `why` use (about a second), ahead of
     the first follow-up rather than during it."""

@@ -1,11 +1,10 @@
-"""The `conversations` table: one row per answer a follow-up can steer (issue 7).
+"""The `conversations` table: one row per answer a follow-up can steer.
 
 Each answer the bot shows (a `!recommend`, `!more`, `!refine`, `!like`, a button press)
 gets a row with the plain-data `recommender.refine.Conversation` state, so a follow-up
 typed later, a reply to that very message or a button under it all find their state —
 also after a restart. Rows expire after 30 minutes; expired ones are deleted on the next
-write. Imported by bot/models.py so it shares `Base.metadata`.
-Migration: migrations/versions/0003_conversations.py.
+write. Migration: migrations/versions/0003_conversations.py.
 """
 
 from __future__ import annotations
@@ -13,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, String
+from sqlalchemy import BigInteger, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.core.tables import Base, RowId, SnowflakeId, UTCDateTime, utcnow
+from bot.core.tables import Base, RowId, SnowflakeId, utcnow
 
 
 class ConversationTurn(Base):
@@ -31,10 +30,10 @@ class ConversationTurn(Base):
     # The bot's message showing this answer, once sent (replies and buttons find it by id).
     message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # recommender.refine.Conversation.to_dict(): seeds, refinements, shown, last, earlier.
-    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[dict[str, Any]]
     model_version: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
 
     __table_args__ = (
         # "my last answer here": newest row per member and channel.

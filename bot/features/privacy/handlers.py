@@ -17,19 +17,18 @@ import asyncio
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 
 from bot.core.db import Database
 from bot.core.dispatch import RequestContext, Services, command
 from bot.core.replies import Kind, Reply
 from bot.core.text import code
 from bot.features.feedback.tables import Feedback
-from bot.features.followups.handlers import forget_user as forget_conversations
 from bot.features.followups.tables import ConversationTurn
 from bot.features.recommend.tables import Query
 from bot.features.sessions.handlers import CommunityPlaylist, community_playlists
@@ -50,7 +49,7 @@ class UserRows:
     queries: int = 0
     session_entries: int = 0
     feedback: int = 0
-    conversations: int = 0  # issue 7's follow-up state (bot/conversation.py)
+    conversations: int = 0  # follow-up state (what `!more` and replies continue from)
 
     @property
     def total(self) -> int:
@@ -70,62 +69,53 @@ class UserRows:
         )
 
 
+# The tables whose rows belong to a member, by their name in UserRows.
+MEMBER_TABLES: tuple[tuple[str, Any], ...] = (
+    ("queries", Query),
+    ("session_entries", SessionEntry),
+    ("feedback", Feedback),
+    ("conversations", ConversationTurn),
+)
+
+
 async def count_user_rows(db: Database, user_id: int) -> UserRows:
     async with db.session() as session:
-
-        async def count(model: type, column: Any) -> int:
-            statement = select(func.count()).select_from(model).where(column == user_id)
-            return int(await session.scalar(statement) or 0)
-
         return UserRows(
-            queries=await count(Query, Query.user_id),
-            session_entries=await count(SessionEntry, SessionEntry.user_id),
-            feedback=await count(Feedback, Feedback.user_id),
-            conversations=await count(ConversationTurn, ConversationTurn.user_id),
+            **{
+                name: int(
+                    await session.scalar(select(func.count()).where(table.user_id == user_id)) or 0
+                )
+                for name, table in MEMBER_TABLES
+            }
         )
 
 
 async def forget_user(db: Database, user_id: int) -> UserRows:
-    """Delete a member's queries, session songs and votes (one transaction); unlink the rest."""
+    """Delete a member's rows in every server, in one transaction.
+
+    Other members' rows stay but stop naming this member: their votes lose a seed song
+    this member asked about or added (and, through ON DELETE SET NULL, the link to this
+    member's answer); sessions this member started no longer say who started them.
+    """
     async with db.writing() as session:
-        own_queries = select(Query.id).where(Query.user_id == user_id)
-        # Other members' votes on this member's answers: keep the vote, drop the link to
-        # what this member asked (the seed song would say it).
         await session.execute(
             update(Feedback)
-            .where(Feedback.query_id.in_(own_queries), Feedback.user_id != user_id)
-            .values(query_id=None, seed_track_id=None)
-        )
-        entries = (
-            await session.execute(
-                select(SessionEntry.session_id, SessionEntry.track_id).where(
-                    SessionEntry.user_id == user_id
-                )
+            .where(
+                Feedback.query.has(Query.user_id == user_id)
+                | Feedback.seed_entry.has(SessionEntry.user_id == user_id)
             )
-        ).all()
-        for session_id, track_id in entries:
-            await session.execute(
-                update(Feedback)
-                .where(and_(Feedback.session_id == session_id, Feedback.seed_track_id == track_id))
-                .values(seed_track_id=None)
-            )
-        feedback = await session.execute(delete(Feedback).where(Feedback.user_id == user_id))
-        removed_entries = await session.execute(
-            delete(SessionEntry).where(SessionEntry.user_id == user_id)
+            .values(seed_track_id=None)
         )
         await session.execute(
             update(ListeningSession)
             .where(ListeningSession.started_by == user_id)
             .values(started_by=0)
         )
-        queries = await session.execute(delete(Query).where(Query.user_id == user_id))
-        removed = UserRows(
-            queries=queries.rowcount or 0,  # type: ignore[attr-defined]
-            session_entries=removed_entries.rowcount or 0,  # type: ignore[attr-defined]
-            feedback=feedback.rowcount or 0,  # type: ignore[attr-defined]
-        )
-    conversations = await forget_conversations(db, user_id)
-    return replace(removed, conversations=conversations)
+        removed: dict[str, int] = {}
+        for name, table in MEMBER_TABLES:
+            result = await session.execute(delete(table).where(table.user_id == user_id))
+            removed[name] = result.rowcount  # type: ignore[attr-defined]
+    return UserRows(**removed)
 
 
 def forgotten_reply(rows: UserRows) -> Reply:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.core.tables import Base, RowId, SnowflakeId, UTCDateTime, utcnow
+from bot.core.tables import Base, RowId, SnowflakeId, utcnow
 
 
 class Query(Base):
@@ -23,9 +23,9 @@ class Query(Base):
     source: Mapped[str] = mapped_column(String(16), default="prefix")
     query_text: Mapped[str] = mapped_column(Text)
     resolved_track_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    recommended_track_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    recommended_track_ids: Mapped[list[str]] = mapped_column(default=list)
     model_version: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
         # `!history`: a member's newest queries within one server.

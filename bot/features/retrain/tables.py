@@ -1,7 +1,6 @@
 """Tables for retraining: every run's record, and the lease that serialises runs.
 
-Imported by bot/models.py so they share `Base.metadata` (Alembic and the schema test read
-it). Migration: migrations/versions/0002_training_runs.py.
+Migration: migrations/versions/0002_training_runs.py.
 """
 
 from __future__ import annotations
@@ -9,10 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, String, Text
+from sqlalchemy import BigInteger, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.core.tables import Base, RowId, UTCDateTime, utcnow
+from bot.core.tables import Base, RowId, utcnow
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -31,13 +30,13 @@ class TrainingRun(Base):
     trigger: Mapped[str] = mapped_column(String(16))  # SCHEDULE or ADMIN
     user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the admin
     status: Mapped[str] = mapped_column(String(16), default=RUNNING)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
     # A one-line reason people read (channel, !status); `log_tail` is the trainer's stderr.
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     log_tail: Mapped[str | None] = mapped_column(Text, nullable=True)
     # train_seconds, duration, counts (rows/tracks/playlists/...), data sources, params.
-    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_training_runs_started_at", "started_at"),)
@@ -59,5 +58,5 @@ class TrainingLease(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     run_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
