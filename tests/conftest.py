@@ -111,6 +111,14 @@ class PostgresServer:
         self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self.databases.remove(name)
 
+    def disconnect_all(self, url: str) -> None:
+        """End every connection to that database, as a server restart would."""
+        name = make_url(url).database
+        self._admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )
+
     def drop_all(self) -> None:
         for name in list(self.databases):
             self.drop_database(self.url.set(database=name).render_as_string())

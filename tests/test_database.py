@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.core.db import Database
-from bot.core.settings import Settings
+from bot.core.settings import Settings, async_database_url
 from bot.features.feedback.tables import DISLIKE, LIKE, Feedback
 from bot.features.feedback.votes import QUERY, VoteTarget, record_vote
 from bot.features.followups.tables import ConversationTurn
@@ -179,6 +179,20 @@ async def test_a_double_click_stores_one_vote(db: Database) -> None:
     assert [(v.message_id, v.user_id, v.value) for v in votes] == [
         (message_id, BIG_ID, LIKE) for message_id in range(BIG_ID, BIG_ID + 5)
     ]
+
+
+async def test_connections_the_server_dropped_are_replaced_not_failed(postgres_server) -> None:
+    """After a PostgreSQL restart the pool holds dead connections; requests still work."""
+    url = postgres_server.create_database()
+    db = Database(async_database_url(url))
+    try:
+        await db.upgrade()
+        assert await count_user_rows(db, ANA) == UserRows()  # leaves a pooled connection
+        postgres_server.disconnect_all(url)
+        assert await count_user_rows(db, ANA) == UserRows()
+    finally:
+        await db.close()
+        postgres_server.drop_database(url)
 
 
 ANA, BEN = 11, 12

@@ -64,6 +64,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     Lazy: nothing touches the disk or network until the first connection.
     """
+    if make_url(url).get_backend_name() != "sqlite":
+        # A server restarted since a pooled connection was opened: test it before use,
+        # rather than failing the request that happens to get it.
+        kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
