@@ -42,7 +42,7 @@ class ListeningSession(Base):
         back_populates="listening_session",
         cascade="all, delete-orphan",
         passive_deletes=True,
-        order_by="SessionEntry.added_at",
+        order_by=lambda: (SessionEntry.added_at, SessionEntry.id),
     )
 
     __table_args__ = (Index("ix_listening_sessions_guild_ended", "guild_id", "ended_at"),)
