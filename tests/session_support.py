@@ -82,10 +82,13 @@ def pick_songs(model: Recommender, count: int) -> list[tuple[str, str]]:
     raise AssertionError("not enough distinct songs in the small catalog")
 
 
-def settings_for(data_dir: Path, data_path: Path, model_dir: Path, **extra: Any) -> Settings:
+def settings_for(
+    data_dir: Path, data_path: Path, model_dir: Path, *, database_url: str, **extra: Any
+) -> Settings:
     return Settings(
         _env_file=None,
         data_dir=data_dir,
+        database_url=database_url,
         data_path=data_path,
         model_dir=model_dir,
         retrain_cron="off",

@@ -31,11 +31,12 @@ LINK = re.compile(
 
 
 @pytest.fixture(scope="module")
-async def bot(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path):
+async def bot(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path, database_url: str):
     data_dir = tmp_path_factory.mktemp("botdata")
     settings = Settings(
         _env_file=None,
         data_dir=data_dir,
+        database_url=database_url,
         model_dir=trained_model_dir,
         cooldown_rate=3,
         cooldown_seconds=60,

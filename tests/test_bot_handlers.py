@@ -29,10 +29,11 @@ from bot.frontends.embed import DESCRIPTION_MAX, to_embed
 
 
 @pytest.fixture(scope="module")
-async def services(tmp_path_factory: pytest.TempPathFactory, recommender):
+async def services(tmp_path_factory: pytest.TempPathFactory, recommender, database_url: str):
     settings = Settings(
         _env_file=None,
         data_dir=tmp_path_factory.mktemp("handlers"),
+        database_url=database_url,
         model_dir=Path("/nonexistent"),  # the model comes from the holder
         cooldown_rate=2,
         cooldown_seconds=60,

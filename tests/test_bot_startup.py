@@ -36,14 +36,6 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _alembic_head(db_file: Path) -> str:
-    engine = sa.create_engine(f"sqlite:///{db_file}")
-    with engine.connect() as connection:
-        version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    engine.dispose()
-    return version
-
-
 def test_create_bot_touches_nothing_and_sets_safe_defaults(
     tmp_path: Path, trained_model_dir: Path
 ) -> None:
@@ -58,15 +50,16 @@ def test_create_bot_touches_nothing_and_sets_safe_defaults(
 
 
 async def test_setup_hook_migrates_and_loads_the_saved_model_without_training(
-    tmp_path: Path, trained_model_dir: Path, recommender
+    tmp_path: Path, trained_model_dir: Path, recommender, fresh_database_url: str
 ) -> None:
-    settings = _settings(tmp_path, trained_model_dir)
+    settings = _settings(tmp_path, trained_model_dir, database_url=fresh_database_url)
     bot = create_bot(settings)
     await bot._async_setup_hook()
     await bot.setup_hook()
     try:
         head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-        assert _alembic_head(tmp_path / "data" / "musicbot.db") == head
+        async with bot.services.db.session() as session:
+            assert await session.scalar(sa.text("SELECT version_num FROM alembic_version")) == head
         assert bot.services.models.current.version == recommender.version
         assert {c.name for c in bot.commands} >= {"recommend", "history", "help"}
         assert bot.get_cog("Recommend") is not None
@@ -158,11 +151,12 @@ def test_console_lines_map_to_commands() -> None:
 
 
 async def test_chat_runs_the_same_handlers_and_keeps_history(
-    tmp_path: Path, trained_model_dir: Path
+    tmp_path: Path, trained_model_dir: Path, fresh_database_url: str
 ) -> None:
     stdin = io.StringIO("bad guy\n\n!history\n!help\n" + "x" * 250 + "\nquit\nhello\n")
     stdout = io.StringIO()
-    code = await chat(_settings(tmp_path, trained_model_dir), stdin=stdin, stdout=stdout)
+    settings = _settings(tmp_path, trained_model_dir, database_url=fresh_database_url)
+    code = await chat(settings, stdin=stdin, stdout=stdout)
     out = stdout.getvalue()
     assert code == 0
     assert out.startswith("Loaded model ")

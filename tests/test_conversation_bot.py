@@ -31,15 +31,21 @@ LINK = re.compile(r"\]\(https://open\.spotify\.com/track/(\w+)\)")
 BAD_GUY = "2Fxmhks0bxGSBdJ92vM42m"
 
 
-def _settings(data_dir: Path, model_dir: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=data_dir, model_dir=model_dir, cooldown_rate=1000)
+def _settings(data_dir: Path, model_dir: Path, database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=data_dir,
+        database_url=database_url,
+        model_dir=model_dir,
+        cooldown_rate=1000,
+    )
 
 
 @pytest.fixture(scope="module")
-async def bot(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path):
+async def bot(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path, database_url: str):
     # session_support.start_bot: dpytest's server first, so the persistent buttons that
     # setup_hook registers land on it, and sent components are kept for `click`.
-    settings = _settings(tmp_path_factory.mktemp("conversation"), trained_model_dir)
+    settings = _settings(tmp_path_factory.mktemp("conversation"), trained_model_dir, database_url)
     bot = await start_bot(settings, members=3)
     yield bot
     await dpytest.empty_queue()
@@ -338,7 +344,7 @@ async def test_a_restart_keeps_the_conversation(bot: MusicBot, trained_model_dir
 
 
 async def test_console_chat_supports_the_same_follow_ups(
-    tmp_path: Path, trained_model_dir: Path
+    tmp_path: Path, trained_model_dir: Path, fresh_database_url: str
 ) -> None:
     lines = [
         "bad guy but more chill without remixes",
@@ -353,7 +359,7 @@ async def test_console_chat_supports_the_same_follow_ups(
     ]
     stdout = io.StringIO()
     code = await chat(
-        _settings(tmp_path / "data", trained_model_dir),
+        _settings(tmp_path / "data", trained_model_dir, fresh_database_url),
         stdin=io.StringIO("\n".join(lines) + "\n"),
         stdout=stdout,
     )

@@ -52,11 +52,15 @@ UPDATE_MESSAGE = 7
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, dataset_path: Path):
+def world(tmp_path_factory: pytest.TempPathFactory, dataset_path: Path, database_url: str):
     csv_path, model_dir = small_model(dataset_path)
     model = Recommender.load(model_dir)
     settings = settings_for(
-        tmp_path_factory.mktemp("feedback"), csv_path, model_dir, admin_role_ids=[ADMIN_ROLE_ID]
+        tmp_path_factory.mktemp("feedback"),
+        csv_path,
+        model_dir,
+        database_url=database_url,
+        admin_role_ids=[ADMIN_ROLE_ID],
     )
     return {"settings": settings, "model": model, "songs": pick_songs(model, 6)}
 
@@ -247,10 +251,12 @@ def mean_rank(model: Recommender, ids: list[str]) -> float:
     return float(np.mean(ranks))
 
 
-async def test_a_retrain_learns_from_sessions_and_likes(tmp_path: Path, dataset_path: Path) -> None:
+async def test_a_retrain_learns_from_sessions_and_likes(
+    tmp_path: Path, dataset_path: Path, fresh_database_url: str
+) -> None:
     csv_path, model_dir = small_model(dataset_path)
     before = Recommender.load(model_dir)
-    settings = settings_for(tmp_path, csv_path, model_dir)
+    settings = settings_for(tmp_path, csv_path, model_dir, database_url=fresh_database_url)
     services = Services(settings, models=ModelHolder(before))
     await services.start()
     try:

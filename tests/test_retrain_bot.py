@@ -39,10 +39,13 @@ def data(dataset_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     return {"small": small, "broken": write_broken_csv(small, folder / "broken.csv")}
 
 
-def make_settings(root: Path, data: dict[str, Path], **extra: object) -> Settings:
+def make_settings(
+    root: Path, data: dict[str, Path], *, database_url: str, **extra: object
+) -> Settings:
     """A bot whose MODEL_DIR holds a quick model over the small CSV (no start-up training)."""
     options: dict[str, object] = {
         "data_dir": root / "data",
+        "database_url": database_url,
         "model_dir": root / "models",
         "data_path": data["small"],
         "retrain_epochs": 2,
@@ -74,10 +77,11 @@ async def runs(services: Services) -> list[TrainingRun]:
 
 
 @pytest.fixture(scope="module")
-async def bot(tmp_path_factory: pytest.TempPathFactory, data: dict[str, Path]):
+async def bot(tmp_path_factory: pytest.TempPathFactory, data: dict[str, Path], database_url: str):
     settings = make_settings(
         tmp_path_factory.mktemp("retrain-bot"),
         data,
+        database_url=database_url,
         admin_role_ids=[ADMIN_ROLE_ID],
         retrain_cron=NEVER_SOON,
     )
@@ -258,9 +262,11 @@ async def test_status_shows_model_data_schedule_and_uptime(bot: MusicBot) -> Non
 
 
 async def test_scheduled_job_fires_through_apscheduler_and_coalesces(
-    tmp_path: Path, data: dict[str, Path]
+    tmp_path: Path, data: dict[str, Path], fresh_database_url: str
 ) -> None:
-    bot = await start_bot(make_settings(tmp_path, data, retrain_cron=NEVER_SOON))
+    bot = await start_bot(
+        make_settings(tmp_path, data, database_url=fresh_database_url, retrain_cron=NEVER_SOON)
+    )
     try:
         retrainer = retrainer_for(bot.services)
         scheduler = retrainer.scheduler
@@ -291,11 +297,13 @@ async def test_scheduled_job_fires_through_apscheduler_and_coalesces(
 
 
 async def test_slots_missed_while_down_run_once_after_restart(
-    tmp_path: Path, data: dict[str, Path]
+    tmp_path: Path, data: dict[str, Path], fresh_database_url: str
 ) -> None:
     # Default schedule (Mondays 04:00 UTC); broken data keeps the runs short: this test
     # is about how many runs happen, not how they end.
-    settings = make_settings(tmp_path, data, data_path=data["broken"])
+    settings = make_settings(
+        tmp_path, data, database_url=fresh_database_url, data_path=data["broken"]
+    )
     first = await start_bot(settings)
     month_ago = datetime.now(UTC) - timedelta(days=30)
     async with first.services.db.writing() as session:
@@ -336,9 +344,13 @@ def retrainer_idle(bot: MusicBot) -> bool:
     return retrainer_for(bot.services).task is None
 
 
-async def test_two_processes_never_train_at_once(tmp_path: Path, data: dict[str, Path]) -> None:
+async def test_two_processes_never_train_at_once(
+    tmp_path: Path, data: dict[str, Path], fresh_database_url: str
+) -> None:
     """Two Services on one database stand for two bot processes; the lease row decides."""
-    settings = make_settings(tmp_path, data, data_path=data["broken"])  # a quick run
+    settings = make_settings(  # broken data: a quick run
+        tmp_path, data, database_url=fresh_database_url, data_path=data["broken"]
+    )
     one, two = Services(settings), Services(settings)
     await one.start()
     await two.start()

@@ -40,11 +40,13 @@ LINK = re.compile(
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, dataset_path: Path):
+def world(tmp_path_factory: pytest.TempPathFactory, dataset_path: Path, database_url: str):
     csv, model_dir = small_model(dataset_path)
     model = Recommender.load(model_dir)
     return {
-        "settings": settings_for(tmp_path_factory.mktemp("sessions"), csv, model_dir),
+        "settings": settings_for(
+            tmp_path_factory.mktemp("sessions"), csv, model_dir, database_url=database_url
+        ),
         "model": model,
         "songs": pick_songs(model, 4),
     }
