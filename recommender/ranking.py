@@ -100,12 +100,13 @@ def top_k(
 
 def _best_first(scores: np.ndarray, size: int) -> np.ndarray:
     """Positions of the `size` best scores (and any tied with the last), best first."""
+    negated = -scores
     if size < len(scores):
-        cut = np.partition(-scores, size - 1)[size - 1]
-        positions = np.flatnonzero(-scores <= cut)
+        cut = np.partition(negated, size - 1)[size - 1]
+        positions = np.flatnonzero(negated <= cut)
     else:
         positions = np.arange(len(scores))
-    return positions[np.lexsort((positions, -scores[positions]))]
+    return positions[np.lexsort((positions, negated[positions]))]
 
 
 def _walk(

@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
+from catalog_support import track_row
 
+from recommender import Recommender
+from recommender.data import catalog_from_rows
 from recommender.ranking import ArtistCap, top_k
+from recommender.rerank import group_picks
 
 # Rows 0..7. Songs: rows 1 and 2 are versions of one song (code 1), so are 4 and 5.
 SCORES = np.array([0.9, 0.8, 0.95, 0.1, 0.7, 0.75, 0.6, 0.5])
@@ -84,3 +89,45 @@ def test_pool_widens_when_versions_and_caps_use_it_up() -> None:
     assert len(set(songs[ranked.rows])) == 10
     assert Counter(artists[ranked.rows].tolist())[0] == 2
     assert list(ranked.scores) == sorted(ranked.scores, reverse=True)
+
+
+# -- on the real catalog -------------------------------------------------------------------
+def test_similar_with_an_artist_cap_spreads_artists(recommender) -> None:
+    query = recommender.resolve("bad guy - Billie Eilish").best
+    plain = recommender.similar(query.track_id, k=10)
+    capped = recommender.similar(
+        query.track_id, k=10, artist_cap=ArtistCap(per_artist=2, per_query_artist=1)
+    )
+    assert len(capped) == 10
+    by_artist = Counter(r.artist for r in capped)
+    assert by_artist["Billie Eilish"] <= 1
+    assert max(by_artist.values()) <= 2
+    assert Counter(r.artist for r in plain)["Billie Eilish"] > 1  # the cap did something
+    assert [r.score for r in capped] == sorted((r.score for r in capped), reverse=True)
+
+
+# -- group picks ---------------------------------------------------------------------------
+def _tiny_model(tracks: list[tuple[str, str, tuple[float, float]]]) -> Recommender:
+    frame = pd.DataFrame(
+        [track_row(f"{i:022d}", name, artist) for i, (name, artist, _) in enumerate(tracks)]
+    )
+    embeddings = np.array([vector for _, _, vector in tracks], dtype=np.float32)
+    return Recommender(catalog_from_rows(frame), embeddings)
+
+
+def test_group_picks_never_hold_two_versions_of_one_song() -> None:
+    """Each listener's closest song is one version of the same song: only one is picked."""
+    model = _tiny_model(
+        [
+            ("Seed One", "Ann", (1.0, 0.0)),
+            ("Seed Two", "Bob", (0.0, 1.0)),
+            ("Song X", "Xavier", (1.0, 0.3)),
+            ("Song X - Remastered 2011", "Xavier", (0.3, 1.0)),
+            *((f"Filler {i}", f"Artist {i}", (-1.0, 0.1 * i)) for i in range(6)),
+        ]
+    )
+    seeds = [model.index.track_ids[0], model.index.track_ids[1]]
+    picks = group_picks(model, seeds, k=4)
+    names = [p.track.name for p in picks]
+    assert len(picks) == 4
+    assert sum(name.startswith("Song X") for name in names) == 1, names
