@@ -1,6 +1,7 @@
 """Music recommendations from a playlist–track graph. Knows nothing of Discord."""
 
 from recommender.data import Catalog, DataError, load_catalog
+from recommender.ranking import ArtistCap
 from recommender.recommender import (
     DEFAULT_MODEL,
     Recommender,
@@ -11,6 +12,7 @@ from recommender.recommender import (
 
 __all__ = [
     "DEFAULT_MODEL",
+    "ArtistCap",
     "Catalog",
     "DataError",
     "Recommender",

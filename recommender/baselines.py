@@ -4,20 +4,22 @@ Embedding baselines (audio kNN, LightGCN, ALS) return track embeddings and are w
 in a plain `Recommender`, exactly as a trained model is. Scoring baselines (popularity,
 audio + same-artist + same-album kNN) cannot be written as one cosine, so they subclass
 `Recommender` and only swap how scores are computed; the exclusion of the seeds, their
-other versions and repeated songs stays the product's own `_top_rows`.
+other versions and repeated songs stays the product's own ranking (`Recommender.rank`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from recommender.catalog_index import CatalogIndex
 from recommender.data import Catalog
 from recommender.features import audio_features
+from recommender.recommender import Recommender
 
 # The order of the report table; the new default model goes last.
 DEFAULT_ORDER: list[str] = [
@@ -31,66 +33,51 @@ DEFAULT_ORDER: list[str] = [
 ]
 
 
-def _recommender_class():  # imported lazily: recommender.py pulls in search/artifacts
-    from recommender.recommender import Recommender
+class ScoringRecommender(Recommender):
+    """A Recommender whose scores come from `score(index, seed_rows)` instead of a cosine."""
 
-    return Recommender
+    def __init__(
+        self,
+        catalog: Catalog,
+        score: Callable[[CatalogIndex, Sequence[int]], np.ndarray],
+        metadata: dict[str, Any],
+    ) -> None:
+        super().__init__(catalog, np.ones((catalog.num_tracks, 1), dtype=np.float32), metadata)
+        self._score = score
 
-
-def _scoring_recommender(
-    catalog: Catalog, score: Callable[[list[int]], np.ndarray], metadata: dict[str, Any]
-):
-    """A Recommender whose scores come from `score(seed_rows)` instead of one cosine."""
-    base = _recommender_class()
-
-    class ScoringRecommender(base):  # type: ignore[misc, valid-type]
-        def recommend_for_tracks(
-            self, track_ids: Sequence[str], k: int = 10, exclude: Sequence[str] = ()
-        ) -> list[Any]:
-            rows = [self.row(t) for t in dict.fromkeys(track_ids)]
-            if not rows or k <= 0:
-                return []
-            scores = score(rows)
-            banned_rows = set(rows) | {self._row_of[t] for t in exclude if t in self._row_of}
-            banned_keys = {self._song_key[r] for r in banned_rows}
-            return [
-                self._result(r, float(scores[r]))
-                for r in self._top_rows(scores, k, banned_rows, banned_keys)
-            ]
-
-    placeholder = np.ones((catalog.num_tracks, 1), dtype=np.float32)
-    return ScoringRecommender(catalog, placeholder, metadata)
+    def scores_for_rows(self, rows: Sequence[int]) -> np.ndarray:
+        return self._score(self.index, rows)
 
 
 # -- scoring baselines --------------------------------------------------------------------
-def popularity(catalog: Catalog, **_: Any) -> tuple[Any, dict[str, Any]]:
+def popularity(catalog: Catalog, **_: Any) -> tuple[Recommender, dict[str, Any]]:
     """Most-listed training tracks first (Spotify popularity breaks ties): the floor."""
     degree = np.bincount(catalog.memberships["track"], minlength=catalog.num_tracks)
     spotify = catalog.tracks["track_popularity"].to_numpy(dtype=np.float64) / 1000.0
     scores = degree + spotify
-    return _scoring_recommender(catalog, lambda rows: scores, {"model": "popularity"}), {}
+    return ScoringRecommender(catalog, lambda index, rows: scores, {"model": "popularity"}), {}
 
 
 def audio_artist_album_knn(
     catalog: Catalog, *, artist_weight: float = 1.0, album_weight: float = 1.0, **_: Any
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[Recommender, dict[str, Any]]:
     """Audio cosine plus a bonus per shared artist and album: the content reference."""
     audio = audio_features(catalog.tracks)
     audio /= np.maximum(np.linalg.norm(audio, axis=1, keepdims=True), 1e-12)
-    artist = pd.factorize(catalog.tracks["track_artist"].str.lower())[0]
-    album = pd.factorize(catalog.tracks["track_album_id"])[0]
 
-    def score(rows: list[int]) -> np.ndarray:
+    def score(index: CatalogIndex, rows: Sequence[int]) -> np.ndarray:
+        rows = list(rows)
         query = audio[rows].mean(axis=0)
         query /= max(float(np.linalg.norm(query)), 1e-12)
         out = audio @ query
+        artist, album = index.artist_codes, index.album_codes
         n = len(rows)
         artist_share = np.bincount(artist[rows], minlength=artist.max() + 1) / n
         album_share = np.bincount(album[rows], minlength=album.max() + 1) / n
         return out + artist_weight * artist_share[artist] + album_weight * album_share[album]
 
     params = {"artist_weight": artist_weight, "album_weight": album_weight}
-    return _scoring_recommender(catalog, score, {"model": "audio-artist-album-knn"}), params
+    return ScoringRecommender(catalog, score, {"model": "audio-artist-album-knn"}), params
 
 
 # -- embedding baselines ------------------------------------------------------------------
@@ -181,16 +168,23 @@ EMBEDDING_BASELINES: dict[str, Callable[..., tuple[np.ndarray, dict[str, Any]]]]
     "lightgcn": lightgcn,
     "als": als,
 }
-SCORING_BASELINES: dict[str, Callable[..., tuple[Any, dict[str, Any]]]] = {
+SCORING_BASELINES: dict[str, Callable[..., tuple[Recommender, dict[str, Any]]]] = {
     "popularity": popularity,
     "audio-artist-album-knn": audio_artist_album_knn,
 }
 
 
-def build_ranker(
-    name: str, catalog: Catalog, *, seed: int = 0, **options: Any
-) -> tuple[Any, dict[str, Any]]:
-    """Train `name` on `catalog`; return something with `recommend_for_tracks` and params.
+@dataclass(frozen=True)
+class Built:
+    """A model or baseline trained for evaluation, with its parameters and training time."""
+
+    ranker: Recommender
+    params: dict[str, Any]
+    train_seconds: float
+
+
+def build_ranker(name: str, catalog: Catalog, *, seed: int = 0, **options: Any) -> Built:
+    """Train `name` on `catalog`.
 
     Baselines are built here; every other name is a registered trainer
     (`recommender.training.TRAINERS`) and goes through `Recommender.train` unchanged.
@@ -202,11 +196,9 @@ def build_ranker(
     elif name in EMBEDDING_BASELINES:
         embeddings, params = EMBEDDING_BASELINES[name](catalog, seed=seed, **options)
         seconds = time.perf_counter() - started
-        ranker = _recommender_class()(catalog, embeddings, {"model": name})
+        ranker = Recommender(catalog, embeddings, {"model": name})
     else:
-        ranker = _recommender_class().train(
-            catalog, model=name, seed=seed, progress=False, **options
-        )
+        ranker = Recommender.train(catalog, model=name, seed=seed, progress=False, **options)
         params = dict(ranker.metadata.get("params", {}))
         seconds = float(ranker.metadata.get("train_seconds", time.perf_counter() - started))
-    return ranker, {**params, "train_seconds": seconds}
+    return Built(ranker, params, seconds)

@@ -14,7 +14,8 @@ whether `similar(q)` / `recommend_for_tracks(visible)` find the hidden songs.
   only here, for scoring, never as a feature.
 
 Every model, embedding or scoring function, is evaluated through the same
-`recommend_for_tracks` path the bot uses (see `baselines.Ranker`).
+`recommend_for_tracks` path the bot uses (`baselines.build_ranker` wraps every baseline
+in a `Recommender`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import inspect
 import json
 import logging
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,17 +286,15 @@ def evaluate_models(
 
     reports = []
     for name in models:
-        started = time.perf_counter()
-        ranker, params = build_ranker(name, split.train, seed=seed, **(options or {}).get(name, {}))
-        seconds = params.pop("train_seconds", time.perf_counter() - started)
+        built = build_ranker(name, split.train, seed=seed, **(options or {}).get(name, {}))
         report = evaluate_ranker(
             name,
-            ranker,
+            built.ranker,
             split,
-            train_seconds=seconds,
+            train_seconds=built.train_seconds,
             max_queries=max_queries,
             max_k=max_k,
-            params=params,
+            params=built.params,
         )
         reports.append(report)
         if on_report is not None:

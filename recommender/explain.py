@@ -8,11 +8,9 @@ closest or differ most ("same artist; both around 100 BPM; a little more acousti
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 
 from recommender.recommender import Recommender
-from recommender.search import normalize
 
 # Feature -> (words when the pick is higher, words when lower). Tempo reads in BPM.
 _DIRECTION_WORDS: dict[str, tuple[str, str]] = {
@@ -32,36 +30,6 @@ DIFFERENT = 0.15  # from here on a difference is worth naming
 _UNIT = {"tempo": 100.0}
 
 
-class _GraphFacts:
-    """Playlists per track and per artist, from the model's saved memberships."""
-
-    def __init__(self, rec: Recommender) -> None:
-        catalog = rec.catalog
-        tracks = catalog.tracks
-        self.playlist_names = catalog.playlists["playlist_name"].astype(str).tolist()
-        self.playlist_genres = catalog.playlists["playlist_genre"].astype(str).tolist()
-        self.playlists_of: list[set[int]] = [set() for _ in range(len(tracks))]
-        self.tracks_of: list[set[int]] = [set() for _ in range(len(catalog.playlists))]
-        for playlist, track in catalog.memberships[["playlist", "track"]].itertuples(
-            index=False, name=None
-        ):
-            self.playlists_of[int(track)].add(int(playlist))
-            self.tracks_of[int(playlist)].add(int(track))
-        self.artists = [normalize(a) for a in tracks["track_artist"]]
-        self.playlists_of_artist: dict[str, set[int]] = {}
-        for row, artist in enumerate(self.artists):
-            self.playlists_of_artist.setdefault(artist, set()).update(self.playlists_of[row])
-
-
-_GRAPH: weakref.WeakKeyDictionary[Recommender, _GraphFacts] = weakref.WeakKeyDictionary()
-
-
-def _facts(rec: Recommender) -> _GraphFacts:
-    if rec not in _GRAPH:
-        _GRAPH[rec] = _GraphFacts(rec)
-    return _GRAPH[rec]
-
-
 def _plain(text: str) -> str:
     return text
 
@@ -77,18 +45,18 @@ def connections(
 
     `escape` is applied to every catalog text (the bot passes its markdown escaping).
     """
-    graph = _facts(rec)
+    index = rec.index
+    graph = index.playlists
     q, p = rec.row(query_id), rec.row(pick_id)
-    table = rec.catalog.tracks
     found: list[str] = []
-    same_artist = graph.artists[q] == graph.artists[p]
+    same_artist = index.artist_codes[q] == index.artist_codes[p]
     if same_artist:
-        found.append(f"same artist ({escape(table['track_artist'].iloc[p])})")
-    if table["track_album_id"].iloc[q] == table["track_album_id"].iloc[p]:
-        found.append(f"same album (*{escape(table['track_album_name'].iloc[p])}*)")
+        found.append(f"same artist ({escape(index.artist_names[p])})")
+    if index.album_codes[q] == index.album_codes[p]:
+        found.append(f"same album (*{escape(index.album_names[p])}*)")
     shared = sorted(graph.playlists_of[q] & graph.playlists_of[p])
     if shared:
-        names = list(dict.fromkeys(graph.playlist_names[i] for i in shared))
+        names = list(dict.fromkeys(graph.names[i] for i in shared))
         if len(shared) == 1:
             found.append(f"both on the playlist {_quoted(names[:1], escape)}")
         else:
@@ -103,16 +71,16 @@ def connections(
             f"{'s' if len(common) != 1 else ''} sit in playlists with each of them"
         )
     elif not same_artist:
-        by_q = graph.playlists_of_artist.get(graph.artists[q], set())
-        by_p = graph.playlists_of_artist.get(graph.artists[p], set())
+        by_q = graph.playlists_of_artist.get(int(index.artist_codes[q]), set())
+        by_p = graph.playlists_of_artist.get(int(index.artist_codes[p]), set())
         if by_q & by_p:
-            artist_q, artist_p = table["track_artist"].iloc[q], table["track_artist"].iloc[p]
+            artist_q, artist_p = index.artist_names[q], index.artist_names[p]
             found.append(
                 f"{escape(artist_q)} and {escape(artist_p)} share {len(by_q & by_p)} playlists"
             )
     if not found:
-        genres_q = {graph.playlist_genres[i] for i in graph.playlists_of[q]}
-        genres_p = {graph.playlist_genres[i] for i in graph.playlists_of[p]}
+        genres_q = {graph.genres[i] for i in graph.playlists_of[q]}
+        genres_p = {graph.genres[i] for i in graph.playlists_of[p]}
         both = sorted(genres_q & genres_p)
         if both:
             found.append(f"both turn up in {' and '.join(both[:2])} playlists")

@@ -7,7 +7,7 @@ never see tensors.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from recommender import artifacts
+from recommender.catalog_index import CatalogIndex
 from recommender.data import Catalog, load_catalog
-from recommender.search import TitleIndex
+from recommender.ranking import ArtistCap, Ranked, top_k
 
 SPOTIFY_TRACK_URL = "https://open.spotify.com/track/{}"
 # The model `train` uses unless told otherwise: the one that beats every baseline in
@@ -70,7 +71,7 @@ class UnknownTrackError(KeyError):
 
 
 class Recommender:
-    """Track embeddings plus the catalog they belong to."""
+    """Track embeddings plus the catalog they belong to, and the index built from it."""
 
     def __init__(
         self,
@@ -84,17 +85,7 @@ class Recommender:
         self.embeddings = (embeddings / np.maximum(norms, 1e-12)).astype(np.float32)
         self.catalog = catalog
         self.metadata: dict[str, Any] = dict(metadata or {})
-        tracks = catalog.tracks
-        # Plain lists: building a result must not pay for a pandas row lookup.
-        self._ids: list[str] = tracks["track_id"].astype(str).tolist()
-        self._names: list[str] = tracks["track_name"].astype(str).tolist()
-        self._artists: list[str] = tracks["track_artist"].astype(str).tolist()
-        self._albums: list[str] = tracks["track_album_name"].astype(str).tolist()
-        self._years: list[int] = tracks["release_year"].astype(int).tolist()
-        self._popularity: list[int] = tracks["track_popularity"].astype(int).tolist()
-        self._row_of: dict[str, int] = {tid: i for i, tid in enumerate(self._ids)}
-        self._index = TitleIndex(tracks)
-        self._song_key = self._index.keys  # "other versions of the same song" share a key
+        self.index = CatalogIndex(catalog)
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -131,6 +122,10 @@ class Recommender:
         catalog, embeddings, metadata = artifacts.load(directory)
         return cls(catalog, embeddings, metadata)
 
+    def warm_up(self) -> None:
+        """Build what follow-ups and explanations look up (about a second) ahead of them."""
+        self.index.warm_up()
+
     # -- facts --------------------------------------------------------------------------
     @property
     def version(self) -> str:
@@ -140,21 +135,16 @@ class Recommender:
         return self.catalog.num_tracks
 
     def __contains__(self, track_id: object) -> bool:
-        return track_id in self._row_of
+        return track_id in self.index.row_of
 
     def row(self, track_id: str) -> int:
         try:
-            return self._row_of[track_id]
+            return self.index.row_of[track_id]
         except KeyError:
             raise UnknownTrackError(track_id) from None
 
-    @property
-    def song_keys(self) -> list[str]:
-        """Per catalog row, a key that other versions of the same song share (read-only)."""
-        return self._song_key
-
     def track(self, track_id: str, score: float = 0.0) -> TrackResult:
-        return self._result(self.row(track_id), score)
+        return self.result(self.row(track_id), score)
 
     def track_table(self, track_ids: Sequence[str] | None = None) -> pd.DataFrame:
         """Catalog rows (names, album, year, popularity, audio features) for some tracks."""
@@ -164,79 +154,97 @@ class Recommender:
 
     # -- verbs --------------------------------------------------------------------------
     def resolve(self, text: str) -> Resolution:
-        match = self._index.resolve(text)
+        match = self.index.search.resolve(text)
         return Resolution(
             query=text,
-            best=None if match.best is None else self._result(match.best, match.best_score),
-            alternatives=[self._result(i, s) for i, s in match.alternatives],
-            suggestions=[self._result(i, s) for i, s in match.suggestions],
+            best=None if match.best is None else self.result(match.best, match.best_score),
+            alternatives=[self.result(i, s) for i, s in match.alternatives],
+            suggestions=[self.result(i, s) for i, s in match.suggestions],
         )
 
     def autocomplete(self, text: str, limit: int = 25) -> list[TrackResult]:
-        return [self._result(i, s) for i, s in self._index.complete(text, limit)]
+        return [self.result(i, s) for i, s in self.index.search.complete(text, limit)]
 
-    def similar(self, track_id: str, k: int = 10, exclude: Iterable[str] = ()) -> list[TrackResult]:
+    def similar(
+        self,
+        track_id: str,
+        k: int = 10,
+        exclude: Iterable[str] = (),
+        *,
+        artist_cap: ArtistCap | None = None,
+    ) -> list[TrackResult]:
         """Top-k by cosine; never the query, another version of it, or a repeated song."""
-        return self.recommend_for_tracks([track_id], k=k, exclude=exclude)
+        return self.recommend_for_tracks([track_id], k=k, exclude=exclude, artist_cap=artist_cap)
 
     def recommend_for_tracks(
-        self, track_ids: Sequence[str], k: int = 10, exclude: Iterable[str] = ()
+        self,
+        track_ids: Sequence[str],
+        k: int = 10,
+        exclude: Iterable[str] = (),
+        *,
+        artist_cap: ArtistCap | None = None,
     ) -> list[TrackResult]:
-        """Top-k for several seeds at once (their mean direction), excluding the seeds."""
-        rows = [self.row(t) for t in dict.fromkeys(track_ids)]
+        """Top-k for several seeds at once (their mean direction), excluding the seeds.
+
+        `exclude` and other versions of it never come back; `artist_cap` spreads the
+        picks over artists (the seeds' artists count as the query's).
+        """
+        rows = self.rows(track_ids)
         if not rows or k <= 0:
             return []
-        scores = self._cosine_to(rows)
-        banned_keys = {self._song_key[r] for r in rows}
-        banned_rows = set(rows)
-        for track_id in exclude:
-            row = self._row_of.get(track_id)
-            if row is not None:
-                banned_rows.add(row)
-                banned_keys.add(self._song_key[row])
-        return [
-            self._result(r, scores[r]) for r in self._top_rows(scores, k, banned_rows, banned_keys)
-        ]
+        excluded = [*rows, *(self.index.row_of[t] for t in exclude if t in self.index.row_of)]
+        ranked = self.rank(
+            self.scores_for_rows(rows), k, exclude=excluded, artist_cap=artist_cap, query=rows
+        )
+        return [self.result(r, s) for r, s in ranked.pairs()]
 
     def scores_for_tracks(self, track_ids: Sequence[str]) -> np.ndarray:
         """Cosine of every catalog track to the seeds' mean direction (for re-ranking)."""
-        return self._cosine_to([self.row(t) for t in dict.fromkeys(track_ids)])
+        return self.scores_for_rows(self.rows(track_ids))
 
-    # -- helpers ------------------------------------------------------------------------
-    def _cosine_to(self, rows: list[int]) -> np.ndarray:
-        query = self.embeddings[rows].mean(axis=0)
+    # -- by row, for the rest of the package ----------------------------------------------
+    def rows(self, track_ids: Sequence[str]) -> list[int]:
+        """The rows of some tracks, each once, in order (UnknownTrackError if not here)."""
+        return [self.row(t) for t in dict.fromkeys(track_ids)]
+
+    def scores_for_rows(self, rows: Sequence[int]) -> np.ndarray:
+        """Every catalog row's score for these seed rows: cosine to their mean direction."""
+        query = self.embeddings[list(rows)].mean(axis=0)
         query /= max(float(np.linalg.norm(query)), 1e-12)
         return self.embeddings @ query
 
-    def _top_rows(
-        self, scores: np.ndarray, k: int, banned_rows: set[int], banned_keys: set[str]
-    ) -> list[int]:
-        """The k best rows, one version per song; widen the pool only if dedup empties it."""
-        pool = min(len(scores), k * 4 + len(banned_rows) + 8)
-        while True:
-            candidates = np.argpartition(-scores, pool - 1)[:pool]
-            candidates = candidates[np.argsort(-scores[candidates], kind="stable")]
-            picked: list[int] = []
-            seen_keys = set(banned_keys)
-            for row in candidates.tolist():
-                key = self._song_key[row]
-                if row in banned_rows or key in seen_keys:
-                    continue
-                seen_keys.add(key)
-                picked.append(row)
-                if len(picked) == k:
-                    return picked
-            if pool >= len(scores):
-                return picked
-            pool = min(len(scores), pool * 4)
+    def rank(
+        self,
+        scores: np.ndarray,
+        k: int,
+        *,
+        exclude: Collection[int] = (),
+        candidates: np.ndarray | None = None,
+        artist_cap: ArtistCap | None = None,
+        query: Sequence[int] = (),
+    ) -> Ranked:
+        """`ranking.top_k` over this catalog's songs and artists; `query` rows name the
+        artists `artist_cap.per_query_artist` applies to."""
+        artists = self.index.artist_codes
+        return top_k(
+            scores,
+            k,
+            songs=self.index.song_codes,
+            exclude=exclude,
+            candidates=candidates,
+            artists=artists,
+            cap=artist_cap,
+            query_artists=set(artists[list(query)].tolist()) if artist_cap else (),
+        )
 
-    def _result(self, row: int, score: float = 0.0) -> TrackResult:
+    def result(self, row: int, score: float = 0.0) -> TrackResult:
+        index = self.index
         return TrackResult(
-            track_id=self._ids[row],
-            name=self._names[row],
-            artist=self._artists[row],
-            album=self._albums[row],
-            release_year=self._years[row],
-            popularity=self._popularity[row],
+            track_id=index.track_ids[row],
+            name=index.names[row],
+            artist=index.artist_names[row],
+            album=index.album_names[row],
+            release_year=int(index.years[row]),
+            popularity=int(index.popularity[row]),
             score=round(float(score), 4),
         )

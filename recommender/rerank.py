@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recommender.ranking import top_k
 from recommender.recommender import Recommender, TrackResult
 
 # How much relevance counts against novelty (1.0 = plain top-k, 0.0 = only variety).
@@ -51,37 +52,39 @@ def group_picks(
     lam: float = DEFAULT_LAMBDA,
     pool_size: int | None = None,
 ) -> list[GroupPick]:
-    """k picks for all `seeds` together: never a seed or an excluded song, artists spread.
+    """k picks for all `seeds` together: never a seed or an excluded song (nor another
+    version of one), one version per song, artists spread.
 
     Seeds not in the model are ignored; with no known seed the answer is empty.
     """
     known = [s for s in dict.fromkeys(seeds) if s in model]
     if not known or k <= 0:
         return []
-    banned = set(exclude) | set(known)
+    seed_rows = model.rows(known)
+    banned = [*seed_rows, *(model.row(t) for t in exclude if t in model)]
     pool_size = pool_size or max(40, 8 * k)
-    candidates: dict[str, TrackResult] = {
-        t.track_id: t for t in model.recommend_for_tracks(known, k=pool_size, exclude=banned)
-    }
+    group_scores = model.scores_for_rows(seed_rows)
+    # The group's top songs, then each seed's own so every listener is represented.
+    pool = dict.fromkeys(model.rank(group_scores, pool_size, exclude=banned).rows.tolist())
     per_seed = max(k, pool_size // max(len(known), 1) // 2)
-    for seed in known:
-        for track in model.recommend_for_tracks([seed], k=per_seed, exclude=banned):
-            candidates.setdefault(track.track_id, track)
+    for row in seed_rows:
+        own = model.rank(model.scores_for_rows([row]), per_seed, exclude=banned)
+        pool.update(dict.fromkeys(own.rows.tolist()))
+    candidates = list(pool)
     if not candidates:
         return []
 
-    ids = list(candidates)
-    rows = [model.row(t) for t in ids]
-    vectors = model.embeddings[rows]
-    seed_vectors = model.embeddings[[model.row(s) for s in known]]
-    to_seeds = vectors @ seed_vectors.T  # (candidates, seeds) cosine
+    vectors = model.embeddings[candidates]
+    to_seeds = vectors @ model.embeddings[seed_rows].T  # (candidates, seeds) cosine
     # Half the group's mean direction, half the closest seed: a song that fits one
     # listener's pick very well still counts when the group's tastes differ.
-    relevance = 0.5 * model.scores_for_tracks(known)[rows] + 0.5 * to_seeds.max(axis=1)
+    relevance = 0.5 * group_scores[candidates] + 0.5 * to_seeds.max(axis=1)
 
     nearest_seed = np.argmax(to_seeds, axis=1)
+    index = model.index
     chosen = _mmr(
-        [candidates[t].artist.casefold() for t in ids],
+        index.song_codes[candidates],
+        np.unique(index.artist_codes[candidates], return_inverse=True)[1],
         nearest_seed,
         relevance,
         vectors,
@@ -90,21 +93,21 @@ def group_picks(
         max_per_artist(k),
     )
     picks = []
-    for index in chosen:
-        nearest = int(nearest_seed[index])
-        track = candidates[ids[index]]
+    for position in chosen:
+        nearest = int(nearest_seed[position])
         picks.append(
             GroupPick(
-                track=model.track(track.track_id, float(relevance[index])),
+                track=model.result(candidates[position], float(relevance[position])),
                 closest_seed=known[nearest],
-                closest_similarity=round(float(to_seeds[index, nearest]), 4),
+                closest_similarity=round(float(to_seeds[position, nearest]), 4),
             )
         )
     return picks
 
 
 def _mmr(
-    artists: list[str],
+    songs: np.ndarray,
+    artists: np.ndarray,
     seeds: np.ndarray,
     relevance: np.ndarray,
     vectors: np.ndarray,
@@ -112,14 +115,17 @@ def _mmr(
     lam: float,
     cap: int,
 ) -> list[int]:
-    """Greedy MMR with an artist cap; the cap is relaxed only when nothing else is left."""
+    """Greedy MMR with an artist cap; the cap is relaxed only when nothing else is left.
+
+    Each step takes the best value through `ranking.top_k`, so a chosen song's other
+    versions are out for the rest of the list.
+    """
     chosen: list[int] = []
-    per_artist: dict[str, int] = {}
+    per_artist = np.zeros(int(artists.max()) + 1, dtype=np.float32)
     per_seed = np.zeros(int(seeds.max()) + 1, dtype=np.float32)
-    max_sim = np.full(len(artists), -1.0, dtype=np.float32)
-    available = np.ones(len(artists), dtype=bool)
-    for _ in range(min(k, len(artists))):
-        penalty = np.array([per_artist.get(a, 0) for a in artists], dtype=np.float32)
+    max_sim = np.full(len(songs), -1.0, dtype=np.float32)
+    for _ in range(min(k, len(songs))):
+        penalty = per_artist[artists]
         novelty = np.where(max_sim > -1.0, max_sim, 0.0)
         value = (
             lam * relevance
@@ -127,17 +133,14 @@ def _mmr(
             - ARTIST_PENALTY * penalty
             - SEED_PENALTY * per_seed[seeds]
         )
-        capped = penalty >= cap
-        allowed = available & ~capped
-        if not allowed.any():
-            allowed = available
-        if not allowed.any():
+        best = top_k(value, 1, songs=songs, exclude=chosen, candidates=penalty < cap)
+        if not len(best):
+            best = top_k(value, 1, songs=songs, exclude=chosen)
+        if not len(best):
             break
-        value = np.where(allowed, value, -np.inf)
-        best = int(np.argmax(value))
-        chosen.append(best)
-        available[best] = False
-        per_artist[artists[best]] = per_artist.get(artists[best], 0) + 1
-        per_seed[seeds[best]] += 1
-        max_sim = np.maximum(max_sim, vectors @ vectors[best])
+        pick = int(best.rows[0])
+        chosen.append(pick)
+        per_artist[artists[pick]] += 1
+        per_seed[seeds[pick]] += 1
+        max_sim = np.maximum(max_sim, vectors @ vectors[pick])
     return chosen

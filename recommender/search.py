@@ -11,11 +11,10 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 from rapidfuzz import fuzz, process
 
 MAX_QUERY_CHARS = 200
@@ -48,9 +47,14 @@ def base_title(name: str) -> str:
     return normalize(stripped) or normalize(name)
 
 
+def song_key(name: str, normalized_artist: str) -> str:
+    """Other versions of a song (single, album cut, remaster) share this key."""
+    return f"{base_title(name)}|{normalized_artist}"
+
+
 def song_keys(names: Iterable[str], artists: Iterable[str]) -> list[str]:
-    """One key per song: other versions of it (single, album, remaster) share the key."""
-    return [f"{base_title(n)}|{normalize(a)}" for n, a in zip(names, artists, strict=True)]
+    """One key per song for track names and artists as the catalog spells them."""
+    return [song_key(n, normalize(a)) for n, a in zip(names, artists, strict=True)]
 
 
 def spotify_track_id(text: str) -> str | None:
@@ -69,26 +73,35 @@ class Match:
 
 
 class TitleIndex:
-    """Lookup structures over the catalog's titles and artists, built once per model."""
+    """Lookups from typed text to catalog rows.
 
-    def __init__(self, tracks: pd.DataFrame) -> None:
-        self.track_ids: dict[str, int] = {t: i for i, t in enumerate(tracks["track_id"])}
-        self.titles = [normalize(n) for n in tracks["track_name"]]
-        self.artists = [normalize(a) for a in tracks["track_artist"]]
-        self.keys = [
-            f"{base_title(n)}|{a}" for n, a in zip(tracks["track_name"], self.artists, strict=True)
-        ]
-        self.popularity = tracks["track_popularity"].to_numpy(dtype=np.float64)
+    Built by `CatalogIndex` from its normalised titles, artists and song keys, so the
+    catalog's text is read once per model.
+    """
+
+    def __init__(
+        self,
+        row_of: Mapping[str, int],
+        titles: Sequence[str],
+        artists: Sequence[str],
+        keys: Sequence[str],
+        popularity: np.ndarray,
+    ) -> None:
+        self.row_of = row_of  # track_id -> row
+        self.titles = titles
+        self.artists = artists
+        self.keys = keys
+        self.popularity = popularity
         self.by_title: dict[str, list[int]] = {}
         self.by_base: dict[str, list[int]] = {}
-        for row, (title, key) in enumerate(zip(self.titles, self.keys, strict=True)):
+        for row, (title, key) in enumerate(zip(titles, keys, strict=True)):
             self.by_title.setdefault(title, []).append(row)
             self.by_base.setdefault(key.split("|", 1)[0], []).append(row)
         self.unique_titles = list(self.by_title)
-        self.labels = [f"{t} {a}" for t, a in zip(self.titles, self.artists, strict=True)]
-        self.sorted_titles = sorted((t, r) for r, t in enumerate(self.titles))
+        self.labels = [f"{t} {a}" for t, a in zip(titles, artists, strict=True)]
+        self.sorted_titles = sorted((t, r) for r, t in enumerate(titles))
         self._sorted_keys = [t for t, _ in self.sorted_titles]
-        self.by_popularity = np.argsort(-self.popularity, kind="stable")
+        self.by_popularity = np.argsort(-popularity, kind="stable")
 
     # -- resolve ------------------------------------------------------------------------
     def resolve(self, text: str) -> Match:
@@ -97,9 +110,9 @@ class TitleIndex:
         if track_id is not None and "spotify" in text.lower():
             # A link names one track: if it isn't in the catalog, titles that merely look
             # like the link's letters are no help.
-            return Match(best=self.track_ids.get(track_id), best_score=100.0)
-        if track_id is not None and track_id in self.track_ids:
-            return Match(best=self.track_ids[track_id], best_score=100.0)
+            return Match(best=self.row_of.get(track_id), best_score=100.0)
+        if track_id is not None and track_id in self.row_of:
+            return Match(best=self.row_of[track_id], best_score=100.0)
         query = normalize(text)
         if not query:
             return Match()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from recommender.explain import audio_comparison, connections, explain
-from recommender.refine import start, why
+from recommender.followups import start, why
 
 
 def _ids(recommender, name: str, artist: str, album: str | None = None) -> str:

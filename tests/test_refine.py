@@ -1,6 +1,6 @@
 """Conversational refinement on the real catalog: grammar, critiques, filters, follow-ups.
 
-The measured test (issue 7) runs a fixed set of well-known query songs through the
+The measured test runs a fixed set of well-known query songs through the
 refinements and checks what a person would notice: "chill" really is calmer than the
 query while staying similar, "other artists" has none by the query's artist, and so on.
 """
@@ -13,12 +13,11 @@ import re
 import numpy as np
 import pytest
 
-from recommender.refine import (
+from recommender.followups import (
     Conversation,
     FollowUpError,
     Refinement,
     combine,
-    facts,
     like,
     more,
     parse_refinements,
@@ -335,7 +334,7 @@ def test_upbeat_faster_and_filters_move_the_answer(recommender, query_ids) -> No
 
 
 def test_no_live_removes_live_recordings(recommender) -> None:
-    live = facts(recommender).live
+    live = recommender.index.live
     titles = recommender.catalog.tracks["track_name"]
     assert live[titles.str.contains(r" - Live\b", regex=True)].all()
     studio = titles.isin(["Live While We're Young", "More Than a Feeling", "No Diggity"])

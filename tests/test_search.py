@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from catalog_support import track_row
 
-from recommender.data import AUDIO_FEATURES, catalog_from_rows
+from recommender.catalog_index import CatalogIndex
+from recommender.data import catalog_from_rows
 from recommender.search import TitleIndex, base_title, normalize, song_keys, spotify_track_id
 
 TRACKS = [
@@ -23,26 +25,8 @@ TRACKS = [
 
 @pytest.fixture(scope="module")
 def index() -> TitleIndex:
-    rows = pd.DataFrame(
-        [
-            {
-                "track_id": tid,
-                "track_name": name,
-                "track_artist": artist,
-                "track_popularity": pop,
-                "track_album_id": f"album-{tid}",
-                "track_album_name": "Album",
-                "track_album_release_date": "2015",
-                "playlist_name": "",
-                "playlist_id": "",
-                "playlist_genre": "",
-                "playlist_subgenre": "",
-                **dict.fromkeys(AUDIO_FEATURES, "0.5"),
-            }
-            for tid, name, artist, pop in TRACKS
-        ]
-    )
-    return TitleIndex(catalog_from_rows(rows).tracks)
+    rows = pd.DataFrame([track_row(*track) for track in TRACKS])
+    return CatalogIndex(catalog_from_rows(rows)).search
 
 
 def names(index: TitleIndex, rows) -> list[str]:

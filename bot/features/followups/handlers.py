@@ -2,7 +2,7 @@
 
 Handlers like the others in bot/commands.py (`(services, ctx, text) -> Reply`), so prefix
 commands, the buttons under an answer, replies to the bot's message and `musicbot chat`
-all run the same code. The recommendation logic is `recommender.refine` (no Discord);
+all run the same code. The recommendation logic is `recommender.followups` (no Discord);
 this module keeps each answer's state in the `conversations` table (30 minutes) and turns
 answers into Replies.
 
@@ -33,7 +33,7 @@ from bot.features.followups.tables import ConversationTurn
 from bot.features.recommend.handlers import not_found_reply, recommendations_reply
 from bot.features.recommend.queries import record_query
 from recommender import Recommender, TrackResult
-from recommender.refine import (
+from recommender.followups import (
     Answer,
     Conversation,
     FollowUpError,
@@ -100,13 +100,7 @@ async def purge_expired(db: Database) -> int:
 def warm_up(model: Recommender) -> None:
     """Build the per-model lookups refinements and `why` use (about a second), ahead of
     the first follow-up rather than during it."""
-    from recommender.explain import connections
-    from recommender.refine import facts
-
-    facts(model)
-    if len(model) >= 2:
-        ids = model.catalog.tracks["track_id"]
-        connections(model, str(ids.iloc[0]), str(ids.iloc[1]))
+    model.warm_up()
 
 
 async def attach_message(db: Database, turn_id: int, message_id: int) -> None:

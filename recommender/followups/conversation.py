@@ -1,0 +1,159 @@
+"""A conversation about one answer: `start`, then `more`, `like 3`, `refine calmer`, `why 2`.
+
+No Discord here: the bot keeps a `Conversation` (plain data, JSON-serialisable) per
+answer and calls these verbs; each returns a `Turn`, the new state and the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from recommender.explain import explain
+from recommender.followups.constraints import PAGE_SIZE, Answer, recommend
+from recommender.followups.grammar import Refinement, combine
+from recommender.recommender import Recommender
+
+MAX_REMEMBERED = 300  # shown/earlier ids a conversation keeps
+
+
+class FollowUpError(ValueError):
+    """A follow-up that cannot be answered; the message is for the person who asked."""
+
+
+@dataclass
+class Conversation:
+    """What a follow-up needs to know about the last answer (plain data, JSON-friendly).
+
+    seeds: the query songs; refinements: what steers them; shown: every track shown for
+    this query and refinements (`more` never repeats them); last: the numbered picks of
+    the last answer (`like 3`, `why 3`); earlier: seeds from before a `like`, never
+    recommended again in the chain.
+    """
+
+    seeds: list[str]
+    refinements: list[Refinement] = field(default_factory=list)
+    shown: list[str] = field(default_factory=list)
+    last: list[str] = field(default_factory=list)
+    earlier: list[str] = field(default_factory=list)
+    page: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seeds": list(self.seeds),
+            "refinements": [r.to_dict() for r in self.refinements],
+            "shown": list(self.shown)[-MAX_REMEMBERED:],
+            "last": list(self.last),
+            "earlier": list(self.earlier)[-MAX_REMEMBERED:],
+            "page": self.page,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Conversation:
+        return cls(
+            seeds=[str(s) for s in data.get("seeds", [])],
+            refinements=[Refinement.from_dict(r) for r in data.get("refinements", [])],
+            shown=[str(s) for s in data.get("shown", [])],
+            last=[str(s) for s in data.get("last", [])],
+            earlier=[str(s) for s in data.get("earlier", [])],
+            page=int(data.get("page", 1)),
+        )
+
+    def pick(self, n: int) -> str:
+        if not self.last:
+            raise FollowUpError("There is no list to pick from yet; ask for a song first.")
+        if not 1 <= n <= len(self.last):
+            raise FollowUpError(f"Pick a number from 1 to {len(self.last)}.")
+        return self.last[n - 1]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A follow-up's result: the new conversation state and the answer to show."""
+
+    conversation: Conversation
+    answer: Answer
+
+
+def start(
+    rec: Recommender,
+    seeds: Sequence[str],
+    refinements: Sequence[Refinement] = (),
+    k: int = PAGE_SIZE,
+    earlier: Sequence[str] = (),
+) -> Turn:
+    """A fresh answer for new seeds; the start of a conversation."""
+    refinements = combine([], refinements)
+    answer = recommend(rec, seeds, refinements, k=k, exclude=earlier)
+    ids = [p.track_id for p in answer.picks]
+    conversation = Conversation(
+        seeds=list(seeds),
+        refinements=list(refinements),
+        shown=ids,
+        last=ids,
+        earlier=list(earlier),
+    )
+    return Turn(conversation, answer)
+
+
+def more(rec: Recommender, conversation: Conversation, k: int = PAGE_SIZE) -> Turn:
+    """The next k for the same query and refinements, never repeating what was shown."""
+    answer = recommend(
+        rec,
+        conversation.seeds,
+        conversation.refinements,
+        k=k,
+        exclude=[*conversation.earlier, *conversation.shown],
+        continuing=True,
+    )
+    ids = [p.track_id for p in answer.picks]
+    if not ids:  # nothing new: keep the old numbering so `like 3` still means the same
+        return Turn(conversation, answer)
+    updated = replace(
+        conversation,
+        shown=[*conversation.shown, *ids],
+        last=ids,
+        page=conversation.page + 1,
+    )
+    return Turn(updated, answer)
+
+
+def like(rec: Recommender, conversation: Conversation, n: int, k: int = PAGE_SIZE) -> Turn:
+    """A new answer seeded by pick n; the refinements carry over, earlier seeds stay out."""
+    pick = conversation.pick(n)
+    earlier = list(dict.fromkeys([*conversation.earlier, *conversation.seeds]))
+    return start(rec, [pick], conversation.refinements, k=k, earlier=earlier)
+
+
+def refine(
+    rec: Recommender,
+    conversation: Conversation,
+    refinements: Sequence[Refinement],
+    k: int = PAGE_SIZE,
+) -> Turn:
+    """The same query with more refinements (or a reset); a fresh first page."""
+    combined = combine(conversation.refinements, refinements)
+    return start(rec, conversation.seeds, combined, k=k, earlier=conversation.earlier)
+
+
+def why(
+    rec: Recommender,
+    conversation: Conversation,
+    n: int,
+    escape: Callable[[str], str] = lambda text: text,
+) -> str:
+    """Why pick n of the last answer was recommended, in people's words."""
+    return explain(rec, conversation.seeds[0], conversation.pick(n), escape)
+
+
+__all__ = [
+    "Conversation",
+    "FollowUpError",
+    "Turn",
+    "like",
+    "more",
+    "refine",
+    "start",
+    "why",
+]

@@ -1,0 +1,539 @@
+"""The words people steer an answer with: "chill, no remixes, 2010s" -> refinements.
+
+Pure text: no catalog, no model. `parse_refinements` reads a `!refine` list,
+`split_request` finds inline refinements after a song (`!recommend bad guy but calmer`),
+and `combine` says what applies after a follow-up ("calmer" twice goes one step further,
+the opposite critique replaces it, "reset" drops everything). How the refinements move
+an answer is `recommender.followups.constraints`.
+
+Grammar (case-insensitive; `!refine chill, no remixes, 2010s`)
+--------------------------------------------------------------
+    refinements := item (SEP item)*        SEP := "," | ";" | "and" | "but" | "&" | "+"
+    item        := [INTENSITY] [NEGATION | "more" | "less"] PHRASE
+    NEGATION    := "no" | "not" | "without" | "with no" | "non" | "minus" | "except"
+    INTENSITY   := "much" | "way" | "a lot" | "even" | "really" | "very" | "super"
+                   (one step further; "a bit", "slightly" are the default step)
+    PHRASE      := a critique word, a filter word, a decade, or a year phrase:
+
+    critiques   chill/calmer/mellow/relaxed/softer (energy down), upbeat/energetic/
+                intense/harder (energy up), danceable/groovy, acoustic, electronic,
+                happier/brighter, sadder/darker/moody (valence), faster/slower (tempo),
+                instrumental / "no vocals", vocals, "less talky"/"less rap" (speechiness),
+                talky/rappy. "less X" and "no X" turn a critique round: "less chill" is
+                more upbeat, "no rap" is less talky.
+    filters     remixes, live (alone: only those; with a negation: none of them),
+                "other artists" (none by the query's artist), "same artist",
+                popular/hits (popularity ≥ 60), "deep cuts"/obscure (popularity ≤ 30),
+                older/newer (than the query song)
+    years       90s, '90s, 1990s, nineties, 2010s, 1990-1999, before 2000, after 2015,
+                since 2015, pre 2000, post 2010; "no 80s" excludes a decade
+    reset       "reset" / "clear" / "start over" drops every refinement
+
+Filler words ("please", "songs", "something", "the", "with", "only", ...) are skipped.
+Any other word is returned as unknown, so the bot can name it back instead of silently
+dropping it.
+
+Inline refinements (`!recommend bad guy but more chill without remixes`): song titles
+contain words such as "live", "no", "more" ("Live Forever", "No Scrubs", "More Than You
+Know"), so the text is only split at an explicit connector: " but ", " without ",
+" with no ", " minus ", " except " or a comma. A split counts when the words after it
+name at least one refinement (or, after " but ", start with more/less/no/not/without);
+among those, the one leaving the fewest unknown words wins, then the earliest. So
+"I Can't Live Without You but calmer" keeps its title, and "Hello, Goodbye" stays a song.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+MAX_STEPS = 4  # "much much much calmer" goes no further than this
+
+
+# -- vocabulary ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Critique:
+    """A direction along one audio feature, relative to the query song."""
+
+    feature: str
+    direction: int  # +1 higher, -1 lower
+    step: float  # how far one step moves the bound
+    words: str  # "calmer", for "calmer than *bad guy*"
+    opposite: str
+    absolute: float | None = None  # instrumental: a fixed bound instead of a relative one
+
+
+CRITIQUES: dict[str, Critique] = {
+    "calmer": Critique("energy", -1, 0.1, "calmer", "upbeat"),
+    "upbeat": Critique("energy", +1, 0.1, "more upbeat", "calmer"),
+    "danceable": Critique("danceability", +1, 0.1, "more danceable", "less_danceable"),
+    "less_danceable": Critique("danceability", -1, 0.1, "less danceable", "danceable"),
+    "acoustic": Critique("acousticness", +1, 0.1, "more acoustic", "electronic"),
+    "electronic": Critique("acousticness", -1, 0.1, "less acoustic", "acoustic"),
+    "happier": Critique("valence", +1, 0.1, "happier", "sadder"),
+    "sadder": Critique("valence", -1, 0.1, "sadder", "happier"),
+    "faster": Critique("tempo", +1, 10.0, "faster", "slower"),
+    "slower": Critique("tempo", -1, 10.0, "slower", "faster"),
+    "instrumental": Critique("instrumentalness", +1, 0.2, "instrumental", "vocal", 0.5),
+    "vocal": Critique("instrumentalness", -1, 0.2, "with vocals", "instrumental", 0.1),
+    "less_talky": Critique("speechiness", -1, 0.04, "less talky", "talkier"),
+    "talkier": Critique("speechiness", +1, 0.04, "talkier", "less_talky"),
+}
+
+FILTERS: dict[str, str] = {  # name -> the group in which a newer filter replaces an older
+    "no_remix": "remix",
+    "only_remix": "remix",
+    "no_live": "live",
+    "only_live": "live",
+    "other_artists": "artist",
+    "same_artist": "artist",
+    "popular": "popularity",
+    "deep_cuts": "popularity",
+    "years": "years",
+    "not_years": "years",
+    "older": "years",
+    "newer": "years",
+}
+_FILTER_OPPOSITE = {
+    "no_remix": "only_remix",
+    "only_remix": "no_remix",
+    "no_live": "only_live",
+    "only_live": "no_live",
+    "other_artists": "same_artist",
+    "same_artist": "other_artists",
+    "popular": "deep_cuts",
+    "deep_cuts": "popular",
+    "years": "not_years",
+    "not_years": "years",
+    "older": "newer",
+    "newer": "older",
+}
+
+_PHRASES: dict[str, str] = {}
+
+
+def _words(name: str, *phrases: str) -> None:
+    for phrase in phrases:
+        _PHRASES[phrase] = name
+
+
+_words(
+    "calmer",
+    "chill",
+    "chiller",
+    "chilled",
+    "chillout",
+    "calm",
+    "calmer",
+    "mellow",
+    "mellower",
+    "relaxed",
+    "relaxing",
+    "soft",
+    "softer",
+    "gentle",
+    "gentler",
+    "quiet",
+    "quieter",
+    "laid back",
+    "laidback",
+    "low energy",
+    "lower energy",
+    "less intense",
+)
+_words(
+    "upbeat",
+    "upbeat",
+    "energetic",
+    "energy",
+    "high energy",
+    "higher energy",
+    "intense",
+    "harder",
+    "heavier",
+    "louder",
+    "hype",
+    "hyped",
+    "punchier",
+    "pumped",
+    "livelier",
+)
+_words(
+    "danceable",
+    "danceable",
+    "danceability",
+    "dancey",
+    "dancy",
+    "dancier",
+    "groovy",
+    "groovier",
+    "dance",
+    "dancing",
+    "for dancing",
+)
+_words("acoustic", "acoustic", "acoustics", "unplugged", "organic")
+_words("electronic", "electronic", "synthy", "electric")
+_words("happier", "happy", "happier", "cheerful", "brighter", "bright", "sunnier", "uplifting")
+_words("happier", "feel good", "feelgood", "positive", "joyful")
+_words("sadder", "sad", "sadder", "darker", "dark", "moody", "moodier", "melancholic")
+_words("sadder", "melancholy", "gloomy", "gloomier")
+_words("faster", "faster", "fast", "quicker", "quick", "higher tempo", "higher bpm")
+_words("slower", "slower", "slow", "lower tempo", "lower bpm")
+_words("instrumental", "instrumental", "instrumentals", "instrumentally")
+_words("vocal", "vocals", "vocal", "singing", "sung", "lyrics", "voice", "voices")
+_words("talkier", "talky", "talkier", "talking", "rap", "rappy", "rapping", "spoken", "speech")
+_words("talkier", "wordy", "wordier", "chatty")
+_words("only_remix", "remix", "remixes", "remixed", "rmx", "remixs")
+_words("only_live", "live", "live versions", "live version", "live recordings", "concert")
+_words("only_live", "live recording", "in concert")
+_words("other_artists", "other artists", "other artist", "different artists", "different artist")
+_words("other_artists", "another artist", "new artists", "other bands", "different bands")
+_words("same_artist", "same artist", "same band", "this artist", "same singer")
+_words("popular", "popular", "hits", "hit", "mainstream", "well known", "famous", "known")
+_words("deep_cuts", "deep cuts", "deep cut", "obscure", "underground", "lesser known")
+_words("deep_cuts", "hidden gems", "unknown", "niche", "b sides", "rare")
+_words("older", "older", "old", "oldies", "classic", "classics")
+_words("newer", "newer", "new", "recent", "fresh", "modern")
+_words("reset", "reset", "clear", "start over", "no filters", "no refinements")
+
+# "not/no" + critique turns it round; "less" too, and "more" keeps it.
+_NEGATIONS = {"no", "not", "without", "non", "minus", "except", "nothing", "excluding", "wo"}
+_NEGATION_PHRASES = {("with", "no"), ("w", "o"), ("none", "of")}
+_INTENSITY = {"much", "way", "lot", "even", "really", "very", "super", "far", "extra", "lots"}
+_MORE = {"more", "plus", "higher"}
+_LESS = {"less", "fewer", "lower", "lesser"}
+_FILLER = {
+    "a",
+    "an",
+    "the",
+    "bit",
+    "little",
+    "slightly",
+    "somewhat",
+    "tad",
+    "please",
+    "pls",
+    "plz",
+    "songs",
+    "song",
+    "tracks",
+    "track",
+    "music",
+    "stuff",
+    "something",
+    "some",
+    "ones",
+    "one",
+    "only",
+    "just",
+    "with",
+    "from",
+    "in",
+    "of",
+    "by",
+    "make",
+    "it",
+    "them",
+    "versions",
+    "version",
+    "era",
+    "released",
+    "release",
+    "releases",
+    "years",
+    "year",
+    "kind",
+    "sort",
+    "maybe",
+    "and",
+    "but",
+    "than",
+    "that",
+    "this",
+    "too",
+    "ish",
+    "i",
+    "want",
+    "like",
+    "give",
+    "me",
+    "show",
+    "can",
+    "you",
+    "still",
+    "also",
+    "now",
+    "then",
+    "thanks",
+    "thank",
+    "vibe",
+    "vibes",
+    "feel",
+    "feeling",
+    "mood",
+    "sound",
+    "sounding",
+    "tunes",
+    "tempo",
+    "bpm",
+}
+_SEPARATOR_TOKENS = {",", ";", "&", "+", "and", "but"}
+_NUMBER_WORDS = {
+    "fifties": 1950,
+    "sixties": 1960,
+    "seventies": 1970,
+    "eighties": 1980,
+    "nineties": 1990,
+    "noughties": 2000,
+    "aughts": 2000,
+}
+_TOKEN = re.compile(r"\d{4}\s*[-–—]\s*\d{4}|[a-z0-9']+|[,;&+]")
+_DECADE = re.compile(r"^'?(\d{2}|\d{4})'?s$")
+_YEAR = re.compile(r"^\d{4}$")
+_YEAR_RANGE = re.compile(r"^(\d{4})\s*[-–—]\s*(\d{4})$")
+_CONNECTORS = re.compile(r"\s+(but|without|with\s+no|minus|except)\s+|\s*,\s*", re.IGNORECASE)
+_SPLIT_STARTERS = {"more", "less", "no", "not", "without", "a", "much", "even", "way"}
+
+
+# -- refinements -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Refinement:
+    """One critique or filter. `steps` is how far a critique goes; low/high are years."""
+
+    name: str
+    steps: int = 1
+    low: int | None = None
+    high: int | None = None
+
+    @property
+    def is_critique(self) -> bool:
+        return self.name in CRITIQUES
+
+    @property
+    def group(self) -> str:
+        """Refinements in one group replace each other (a feature, or a filter family)."""
+        if self.name in CRITIQUES:
+            return CRITIQUES[self.name].feature
+        return FILTERS.get(self.name, self.name)
+
+    def turned_round(self) -> Refinement:
+        if self.name in CRITIQUES:
+            return replace(self, name=CRITIQUES[self.name].opposite)
+        if self.name in _FILTER_OPPOSITE:
+            return replace(self, name=_FILTER_OPPOSITE[self.name])
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Refinement:
+        return cls(
+            name=str(data["name"]),
+            steps=int(data.get("steps", 1)),
+            low=None if data.get("low") is None else int(data["low"]),
+            high=None if data.get("high") is None else int(data["high"]),
+        )
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What some refinement words meant; `unknown` holds the words we did not understand."""
+
+    refinements: list[Refinement] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Request:
+    """`!recommend` text split into the song and the refinements after it."""
+
+    song: str
+    refinements: list[Refinement] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+
+def _tokens(text: str) -> list[str]:
+    text = unicodedata.normalize("NFKC", text).casefold().replace("’", "'").replace("`", "'")
+    text = text.replace("w/o", " wo ").replace("/", " ").replace("-", " - ")
+    text = re.sub(r"(\d{4})\s+-\s+(\d{4})", r"\1-\2", text)
+    text = text.replace(" - ", " ")
+    return _TOKEN.findall(text)
+
+
+def _decade(token: str) -> tuple[int, int] | None:
+    if token in _NUMBER_WORDS:
+        start = _NUMBER_WORDS[token]
+        return start, start + 9
+    match = _DECADE.match(token.replace("'s", "s"))
+    if not match:
+        return None
+    number = int(match.group(1))
+    if number >= 100:
+        start = number - number % 10
+    else:
+        start = (1900 if number >= 30 else 2000) + number - number % 10
+    return start, start + 9
+
+
+def _year_phrase(tokens: list[str], i: int) -> tuple[Refinement, int] | None:
+    """A decade, range or 'before/after YEAR' at tokens[i]; returns it and tokens used."""
+    token = tokens[i]
+    if (span := _decade(token)) is not None:
+        return Refinement("years", low=span[0], high=span[1]), 1
+    if match := _YEAR_RANGE.match(token):
+        low, high = sorted((int(match.group(1)), int(match.group(2))))
+        return Refinement("years", low=low, high=high), 1
+    if _YEAR.match(token):
+        return Refinement("years", low=int(token), high=int(token)), 1
+    if i + 1 < len(tokens) and _YEAR.match(tokens[i + 1]):
+        year = int(tokens[i + 1])
+        if token in {"before", "pre", "until", "till", "til", "older"}:
+            return Refinement("years", high=year - 1), 2
+        if token in {"after", "post", "newer"}:
+            return Refinement("years", low=year + 1), 2
+        if token in {"since", "from"}:
+            return Refinement("years", low=year), 2
+    return None
+
+
+def parse_refinements(text: str) -> Parsed:
+    """Refinements in `text` (see the module docstring for the grammar)."""
+    tokens = _tokens(text)
+    found: list[Refinement] = []
+    unknown: list[str] = []
+    negate = turn = False
+    steps = 1
+    pending: list[str] = []  # words since a negation/"less", named back if nothing follows
+
+    def settle() -> None:
+        """End of an item: a dangling "without ..." or "less ..." is named back."""
+        nonlocal negate, turn, steps
+        if (negate or turn) and pending:
+            unknown.append(" ".join(pending))
+        negate = turn = False
+        steps = 1
+        pending.clear()
+
+    def add(refinement: Refinement, used: int) -> int:
+        nonlocal negate, turn
+        if refinement.name in {"years", "not_years"}:
+            if negate:
+                refinement = replace(refinement, name="not_years")
+        elif refinement.name != "reset" and negate != turn:
+            refinement = refinement.turned_round()
+        found.append(refinement)
+        negate = turn = False
+        settle()
+        return used
+
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token in _SEPARATOR_TOKENS:
+            settle()
+            i += 1
+            continue
+        if tuple(tokens[i : i + 2]) in _NEGATION_PHRASES:
+            negate = True
+            pending.extend(tokens[i : i + 2])
+            i += 2
+            continue
+        year = _year_phrase(tokens, i)
+        if year is not None:
+            i += add(year[0], year[1])
+            continue
+        matched = None
+        for length in (3, 2, 1):
+            words = tokens[i : i + length]
+            if len(words) == length and " ".join(words) in _PHRASES:
+                matched = (_PHRASES[" ".join(words)], length)
+                break
+        if matched is not None:
+            i += add(Refinement(matched[0], steps=min(steps, MAX_STEPS)), matched[1])
+            continue
+        if token in _NEGATIONS:
+            negate = True
+            pending.append(token)
+        elif token in _LESS:
+            turn = not turn
+            pending.append(token)
+        elif token in _INTENSITY:
+            steps += 1
+            pending.append(token)
+        elif token in _MORE or token in _FILLER:
+            pending.append(token)
+        else:
+            modifiers = [w for w in pending if w not in _FILLER and w not in _MORE]
+            unknown.append(" ".join([*modifiers, token]))
+            negate = turn = False
+            steps = 1
+            pending.clear()
+        i += 1
+    settle()
+    return Parsed(refinements=found, unknown=unknown)
+
+
+def split_request(text: str) -> Request:
+    """Split `!recommend` text into the song and inline refinements (see the docstring)."""
+    text = text.strip()
+    best: tuple[int, int, Request] | None = None
+    for match in _CONNECTORS.finditer(text):
+        head = text[: match.start()].strip()
+        if not head:
+            continue
+        connector = match.group(1)
+        tail = text[match.start() :].strip() if connector else text[match.end() :].strip()
+        parsed = parse_refinements(tail)
+        first_words = _tokens(text[match.end() :])[:1]
+        eligible = bool(parsed.refinements) or (
+            connector is not None
+            and connector.lower() == "but"
+            and bool(first_words)
+            and first_words[0] in _SPLIT_STARTERS
+        )
+        if not eligible:
+            continue
+        request = Request(head, parsed.refinements, parsed.unknown)
+        rank = (len(parsed.unknown), match.start())
+        if best is None or rank < best[:2]:
+            best = (*rank, request)
+    return best[2] if best else Request(text)
+
+
+def combine(old: Iterable[Refinement], new: Iterable[Refinement]) -> list[Refinement]:
+    """Refinements after saying `new` on top of `old`.
+
+    The same critique again goes one step further; the opposite critique, or another
+    filter of the same family (a decade after a decade), replaces the old one.
+    """
+    result: list[Refinement] = list(old)
+    for item in new:
+        if item.name == "reset":
+            result = []
+            continue
+        index = next((i for i, r in enumerate(result) if r.group == item.group), None)
+        if index is None:
+            result.append(item)
+        elif item.is_critique and result[index].name == item.name:
+            steps = min(result[index].steps + item.steps, MAX_STEPS)
+            result[index] = replace(item, steps=steps)
+        else:
+            result[index] = item
+    return result
+
+
+__all__ = [
+    "CRITIQUES",
+    "FILTERS",
+    "Critique",
+    "Parsed",
+    "Refinement",
+    "Request",
+    "combine",
+    "parse_refinements",
+    "split_request",
+]

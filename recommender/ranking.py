@@ -1,0 +1,142 @@
+"""The one ranking function: scores in, the best rows out, one version per song.
+
+Every answer the recommender gives goes through `top_k` (songs like this one, a
+playlist's continuation, a refined follow-up, a group's next songs, the baselines in
+`musicbot evaluate`), so the rules people notice hold everywhere: a song that was
+asked about or already shown never comes back, nor does another version of it (the
+single, the album cut, the remaster); two versions of one song never share a list;
+and, when asked, no artist fills the list.
+
+Like `implicit`'s `topk`, it works on plain arrays: a score per row, a song code per
+row (rows with the same code are versions of one song) and, for the artist cap, an
+artist code per row. Rows are returned best first; equal scores keep row order, so
+the same scores always give the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ArtistCap:
+    """At most `per_artist` picks by any one artist; `per_query_artist` by the query's own."""
+
+    per_artist: int
+    per_query_artist: int
+
+    def __post_init__(self) -> None:
+        if self.per_artist < 1 or self.per_query_artist < 0:
+            raise ValueError("an artist cap allows at least one pick per other artist")
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Rows best first and their scores (numpy arrays of the same length)."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def pairs(self) -> list[tuple[int, float]]:
+        return list(zip(self.rows.tolist(), self.scores.tolist(), strict=True))
+
+
+EMPTY = Ranked(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+
+
+def top_k(
+    scores: np.ndarray,
+    k: int,
+    *,
+    songs: np.ndarray,
+    exclude: Collection[int] = (),
+    candidates: np.ndarray | None = None,
+    artists: np.ndarray | None = None,
+    cap: ArtistCap | None = None,
+    query_artists: Collection[int] = (),
+) -> Ranked:
+    """The k best rows by score.
+
+    scores: one per row. songs: a song code per row; only the best-scoring row of each
+    song is kept. exclude: rows that never come back, and neither does any other version
+    of them. candidates: a boolean mask; rows outside it are never picked (and do not
+    use up their song). cap (needs `artists`, an artist code per row): the artist
+    spread; artists in `query_artists` get `cap.per_query_artist` picks, every other
+    artist `cap.per_artist`. Fewer than k rows when fewer pass.
+    """
+    scores = np.asarray(scores)
+    songs = np.asarray(songs)
+    if len(songs) != len(scores):
+        raise ValueError("one song code per score is required")
+    if cap is not None and (artists is None or len(artists) != len(scores)):
+        raise ValueError("an artist cap needs one artist code per score")
+    if k <= 0 or len(scores) == 0:
+        return EMPTY
+    excluded = np.fromiter(exclude, dtype=np.int64)
+    banned_songs = set(songs[excluded].tolist())
+    if candidates is None:
+        allowed = None
+        pool_scores = scores
+    else:
+        allowed = np.flatnonzero(candidates)
+        pool_scores = scores[allowed]
+    available = len(pool_scores)
+    size = min(available, k * 4 + len(excluded) + 8)
+    while True:
+        order = _best_first(pool_scores, size)
+        rows = order if allowed is None else allowed[order]
+        picked = _walk(rows, k, songs, banned_songs, artists, cap, query_artists)
+        if len(picked) == k or size >= available:
+            picked_rows = np.asarray(picked, dtype=np.int64)
+            return Ranked(picked_rows, scores[picked_rows].astype(np.float64))
+        size = min(available, size * 4)
+
+
+def _best_first(scores: np.ndarray, size: int) -> np.ndarray:
+    """Positions of the `size` best scores (and any tied with the last), best first."""
+    negated = -scores
+    if size < len(scores):
+        cut = np.partition(negated, size - 1)[size - 1]
+        positions = np.flatnonzero(negated <= cut)
+    else:
+        positions = np.arange(len(scores))
+    return positions[np.lexsort((positions, negated[positions]))]
+
+
+def _walk(
+    rows: np.ndarray,
+    k: int,
+    songs: np.ndarray,
+    banned_songs: set[int],
+    artists: np.ndarray | None,
+    cap: ArtistCap | None,
+    query_artists: Collection[int],
+) -> list[int]:
+    """Rows in order, skipping banned and repeated songs and artists past their cap."""
+    seen = set(banned_songs)
+    picked: list[int] = []
+    own = set(query_artists)
+    counts: dict[int, int] = {}
+    row_artists = [None] * len(rows) if cap is None or artists is None else artists[rows].tolist()
+    for row, song, artist in zip(rows.tolist(), songs[rows].tolist(), row_artists, strict=True):
+        if song in seen:
+            continue
+        if cap is not None:
+            limit = cap.per_query_artist if artist in own else cap.per_artist
+            if counts.get(artist, 0) >= limit:
+                continue
+            counts[artist] = counts.get(artist, 0) + 1
+        seen.add(song)
+        picked.append(row)
+        if len(picked) == k:
+            break
+    return picked
+
+
+__all__ = ["ArtistCap", "Ranked", "top_k"]
