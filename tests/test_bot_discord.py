@@ -21,6 +21,7 @@ from bot import create_bot
 from bot.core.dispatch import CommandSpec, RequestContext
 from bot.core.replies import Reply
 from bot.core.settings import Settings
+from bot.features.feedback.targets import Votes
 from bot.features.recommend.queries import record_query
 from bot.features.recommend.tables import Query
 from bot.frontends.discord_app import MusicBot
@@ -258,5 +259,5 @@ async def test_slash_recommend_is_registered_with_autocomplete_over_the_same_han
     assert reply.title == "Songs like Shape of You — Ed Sheeran"
     assert len(reply.lines) == 10
     stored = (await rows(bot, alice.id))[-1]
-    assert stored.source == "slash" and stored.id == reply.data["query_id"]
+    assert stored.source == "slash" and stored.id == reply.find(Votes).targets[0].ref
     assert stored.resolved_track_id == recommender.resolve("shape of you").best.track_id

@@ -26,10 +26,10 @@ from sqlalchemy import and_, delete, func, select, update
 
 from bot.core.db import Database
 from bot.core.dispatch import RequestContext, Services, command
-from bot.core.replies import Kind, Reply
+from bot.core.replies import Action, Attachment, Kind, Reply
 from bot.core.text import code
 from bot.features.feedback.tables import Feedback
-from bot.features.followups.handlers import forget_user as forget_conversations
+from bot.features.followups.queries import forget_user as forget_conversations
 from bot.features.followups.tables import ConversationTurn
 from bot.features.recommend.tables import Query
 from bot.features.sessions.handlers import CommunityPlaylist, community_playlists
@@ -44,13 +44,20 @@ CONFIRM_WORDS = frozenset({"confirm", "yes"})
 
 
 @dataclass(frozen=True)
+class ConfirmForget(Action):
+    """Ask member `user_id` to confirm deleting their data (buttons only they can press)."""
+
+    user_id: int
+
+
+@dataclass(frozen=True)
 class UserRows:
     """How many rows of each kind belong to one member."""
 
     queries: int = 0
     session_entries: int = 0
     feedback: int = 0
-    conversations: int = 0  # issue 7's follow-up state (bot/conversation.py)
+    conversations: int = 0  # follow-up state (the conversations table)
 
     @property
     def total(self) -> int:
@@ -136,7 +143,6 @@ def forgotten_reply(rows: UserRows) -> Reply:
             f"Deleted {total} {'row' if total == 1 else 'rows'} ({rows.describe()}). "
             "The next model is trained without them."
         ),
-        data={"deleted": total, "deleted_rows": rows.__dict__},
     )
 
 
@@ -155,7 +161,7 @@ async def forgetme(services: Services, ctx: RequestContext, text: str) -> Reply:
     return Reply.info(
         "Delete what I stored about you?",
         f"This deletes your {rows.describe()} in every server, for good. {how}",
-        data={"forget_user_id": ctx.user_id, "rows": rows.total},
+        actions=(ConfirmForget(ctx.user_id),),
     )
 
 
@@ -219,7 +225,7 @@ async def export(services: Services, ctx: RequestContext, text: str) -> Reply:
         title="Session playlists export",
         description=description,
         kind=Kind.OK,
-        data={"attachment": {"filename": filename, "content": content}},
+        actions=(Attachment(filename, content),),
     )
 
 
