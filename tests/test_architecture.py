@@ -1,6 +1,7 @@
 """The rules docs/ARCHITECTURE.md states, checked on the source: `recommender/` imports
-nothing of `bot` or `discord`, and no module of either package imports another that
-imports it back (imports inside functions and under TYPE_CHECKING count too)."""
+nothing of `bot` or `discord`, `bot/` nothing of torch or numpy, and no module of either
+package imports another that imports it back (imports inside functions and under
+TYPE_CHECKING count too)."""
 
 from __future__ import annotations
 
@@ -94,6 +95,16 @@ def test_the_recommender_imports_nothing_of_the_bot_or_discord() -> None:
         for name, path in modules(ROOT, "recommender").items()
         for target in imported(name, path)
         if target.split(".")[0] in ("bot", "discord")
+    )
+    assert offending == []
+
+
+def test_the_bot_knows_nothing_of_tensors() -> None:
+    offending = sorted(
+        f"{name} imports {target}"
+        for name, path in modules(ROOT, "bot").items()
+        for target in imported(name, path)
+        if target.split(".")[0] in ("torch", "torch_geometric", "numpy")
     )
     assert offending == []
 

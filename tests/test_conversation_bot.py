@@ -14,18 +14,27 @@ import discord.ext.test as dpytest
 import pytest
 import sqlalchemy as sa
 from discord.ext.test import backend, factories
-from session_support import buttons, click, embed_of, member, start_bot
+from session_support import (  # noqa: F401  (fresh: autouse)
+    buttons,
+    click,
+    embed_of,
+    fresh,
+    member,
+    start_bot,
+)
 from session_support import say as ask
 
 from bot.core.dispatch import RequestContext, Services
 from bot.core.replies import Reply
 from bot.core.settings import Settings
+from bot.features.feedback.tables import LIKE, Feedback
 from bot.features.feedback.targets import Votes
 from bot.features.followups.cog import BUTTONS, ConversationCog
 from bot.features.followups.handlers import route_reply_text
 from bot.features.followups.queries import TTL, forget_user, purge_expired
 from bot.features.followups.replies import FollowUp
 from bot.features.followups.tables import ConversationTurn
+from bot.features.recommend.tables import Query
 from bot.frontends.console import chat
 from bot.frontends.discord_app import MusicBot
 
@@ -46,13 +55,6 @@ async def bot(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path)
     yield bot
     await dpytest.empty_queue()
     await bot.services.close()
-
-
-@pytest.fixture(autouse=True)
-async def fresh(bot: MusicBot):
-    await dpytest.empty_queue()
-    yield
-    await dpytest.empty_queue()
 
 
 async def reply_to(answer: discord.Message, text: str, who: int) -> discord.Message:
@@ -323,6 +325,28 @@ async def test_a_click_answers_through_discord_and_steers_that_answer(
     more = embed_of(await click(bot, answer, "conversation:more", member(0)))
     assert more.title == "More like Rolling in the Deep — Adele"
     assert not set(LINK.findall(more.description)) & set(links(answer))
+
+
+async def test_follow_up_answers_carry_votes_like_first_answers(bot: MusicBot, recommender) -> None:
+    await ask("!recommend Shape of You - Ed Sheeran", who=1)
+    more = await ask("!more", who=1)
+    votes = [b for b in buttons(more) if b["custom_id"].startswith("fb:q:")]
+    assert [b["label"] for b in votes] == ["1", "2", "3", "4", "5"] * 2
+    receipt = await click(bot, more, votes[0]["custom_id"], member(0))
+    assert receipt["flags"] == 64 and embed_of(receipt).title == "Vote saved"
+    async with bot.services.db.session() as session:
+        (vote,) = (
+            await session.scalars(sa.select(Feedback).where(Feedback.message_id == more.id))
+        ).all()
+        asked = await session.get(Query, vote.query_id)
+    seed = recommender.resolve("Shape of You - Ed Sheeran").best.track_id
+    assert (vote.user_id, vote.track_id, vote.value) == (member(0).id, links(more)[0], LIKE)
+    assert vote.seed_track_id == seed  # a 👍 teaches the pair (song asked about, pick)
+    assert asked.query_text == "!more" and asked.recommended_track_ids == links(more)
+    # An answer to a button press has them too.
+    calmer = await click(bot, more, "conversation:calmer", member(2))
+    pressed = [c["custom_id"] for row in calmer["components"] for c in row["components"]]
+    assert sum(i.startswith("fb:q:") for i in pressed) == 10
 
 
 # -- state in the database, and the console ----------------------------------------------

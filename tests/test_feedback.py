@@ -16,10 +16,11 @@ import discord.ext.test as dpytest
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from session_support import (
+from session_support import (  # noqa: F401  (fresh: autouse)
     buttons,
     click,
     embed_of,
+    fresh,
     member,
     pick_songs,
     say,
@@ -73,13 +74,6 @@ async def bot(world):
     await stop_bot(bot)
 
 
-@pytest.fixture(autouse=True)
-async def fresh(bot: MusicBot):
-    await dpytest.empty_queue()
-    yield
-    await dpytest.empty_queue()
-
-
 async def all_rows(bot: MusicBot, model: type, user_id: int | None = None) -> list:
     async with bot.services.db.session() as session:
         statement = sa.select(model)
@@ -95,7 +89,7 @@ async def test_votes_are_stored_one_per_member_track_and_message(bot: MusicBot, 
     votes = [b for b in buttons(message) if b["custom_id"].startswith("fb:q:")]
     assert [b["label"] for b in votes] == ["1", "2", "3", "4", "5"] * 2
     assert [b["emoji"]["name"] for b in votes] == ["👍"] * 5 + ["👎"] * 5
-    # Issue 7's follow-up buttons share the message, in the rows above.
+    # The follow-up buttons share the message, in the rows above.
     others = [b for b in buttons(message) if not b["custom_id"].startswith("fb:")]
     assert all(b["row"] < votes[0]["row"] for b in others)
     (query,) = await all_rows(bot, Query, alice.id)
