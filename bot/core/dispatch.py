@@ -28,9 +28,11 @@ from bot.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Where a request came from (RequestContext.source, stored with each query).
 CONSOLE = "console"
 PREFIX = "prefix"
 SLASH = "slash"
+BUTTON = "button"
 
 
 @dataclass(frozen=True)

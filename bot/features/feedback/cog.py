@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.core.dispatch import SLASH, apology
+from bot.core.dispatch import BUTTON, apology
 from bot.core.replies import Kind, Reply
 from bot.features.feedback.tables import DISLIKE, LIKE
 from bot.features.feedback.targets import CUSTOM_ID, Votes, VoteTarget
@@ -59,7 +59,7 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CU
         try:
             reply = await self._vote(bot, interaction)
         except Exception as error:
-            reply = apology("feedback", context_from_interaction(interaction, SLASH), error)
+            reply = apology("feedback", context_from_interaction(interaction, BUTTON), error)
         await bot.send_reply(interaction, reply, private=True)  # a receipt for the voter
 
     async def _vote(self, bot: MusicBot, interaction: discord.Interaction) -> Reply:

@@ -38,13 +38,6 @@ class VoteTarget:
         return text if CUSTOM_ID.fullmatch(text) and len(text) <= 100 else None
 
     @classmethod
-    def parse(cls, custom_id: str) -> tuple[VoteTarget, int] | None:
-        match = CUSTOM_ID.fullmatch(custom_id)
-        if match is None:
-            return None
-        return cls.from_match(match)
-
-    @classmethod
     def from_match(cls, match: re.Match[str]) -> tuple[VoteTarget, int]:
         value = LIKE if match["value"] == "u" else DISLIKE
         return cls(match["kind"], int(match["ref"]), match["track"], match["seed"]), value

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from bot.core.dispatch import BUTTON
 from bot.core.replies import Kind, Reply
 from bot.features.followups.handlers import route_reply_text, warm_up
 from bot.features.followups.queries import attach_message, find_turn, purge_expired
@@ -28,7 +29,6 @@ from bot.frontends.discord_app import (
 if TYPE_CHECKING:
     from bot.frontends.discord_app import MusicBot
 
-BUTTON_SOURCE = "button"
 # (custom_id suffix, label, command, text): the same handlers as the typed follow-ups.
 BUTTONS: tuple[tuple[str, str, str, str], ...] = (
     ("more", "More", "more", ""),
@@ -53,7 +53,7 @@ class FollowUpButton(discord.ui.Button[Any]):
     async def callback(self, interaction: discord.Interaction) -> None:
         """The typed follow-up, steering the answer this button sits under."""
         bot = bot_of(interaction)
-        ctx = context_from_interaction(interaction, BUTTON_SOURCE)
+        ctx = context_from_interaction(interaction, BUTTON)
         reply = await bot.services.handle(self.command, ctx, self.text)
         await bot.send_reply(interaction, reply)
 

@@ -162,13 +162,11 @@ async def _steer(
     return answer_reply(model, turn, stored, heading, unknown)
 
 
-def _number(text: str) -> int | None:
+def _song_number(services: Services, text: str, example: str) -> int | Reply:
+    """The song number `!like`/`!why` were given ("3", "#3", "3rd"), or how to give one."""
     match = re.fullmatch(r"#?\s*(\d{1,3})(?:st|nd|rd|th)?\.?", text.strip().lower())
-    return int(match.group(1)) if match else None
-
-
-def _which_one(services: Services, example: str) -> Reply:
-    """The answer to `!like`/`!why` with something that is not a song's number."""
+    if match:
+        return int(match.group(1))
     prefix = services.settings.command_prefix
     return Reply.error(
         "Which one?", f"Give the number of a song in the list, e.g. `{prefix}{example}`."
@@ -194,9 +192,9 @@ async def more_(services: Services, ctx: RequestContext, text: str) -> Reply:
     cooldown=True,
 )
 async def like_(services: Services, ctx: RequestContext, text: str) -> Reply:
-    n = _number(text)
-    if n is None:
-        return _which_one(services, "like 3")
+    n = _song_number(services, text, "like 3")
+    if isinstance(n, Reply):
+        return n
     k = services.settings.recommend_count
     return await _steer(services, ctx, lambda m, c: like(m, c, n, k), "Songs like", f"like {n}")
 
@@ -237,9 +235,9 @@ async def refine_(services: Services, ctx: RequestContext, text: str) -> Reply:
     requires_text=True,
 )
 async def why_(services: Services, ctx: RequestContext, text: str) -> Reply:
-    n = _number(text)
-    if n is None:
-        return _which_one(services, "why 2")
+    n = _song_number(services, text, "why 2")
+    if isinstance(n, Reply):
+        return n
     model = services.models.current
     followed = await _follow(services, ctx, model, lambda c: why(model, c, n, md))
     if isinstance(followed, Reply):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.core.dispatch import SLASH, apology
+from bot.core.dispatch import BUTTON, apology
 from bot.core.replies import Reply
 from bot.features.privacy.handlers import ConfirmForget, forget_user, forgotten_reply
 from bot.frontends.discord_app import FeatureCog, bot_of, context_from_interaction
@@ -59,7 +59,7 @@ class ForgetButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=FORG
             try:
                 reply = forgotten_reply(await forget_user(bot.services.db, self.user_id))
             except Exception as error:
-                reply = apology("forgetme", context_from_interaction(interaction, SLASH), error)
+                reply = apology("forgetme", context_from_interaction(interaction, BUTTON), error)
         # Replace the question (and its buttons) with the answer.
         await bot.send_reply(interaction, reply, replace=True)
 
