@@ -1,14 +1,16 @@
-"""Helpers for the issue-6 tests: a small real model, and button clicks through discord.py.
+"""Helpers for the Discord tests: a small real model, a bot started as `musicbot run`
+starts it, and button clicks and slash commands through discord.py.
 
 dpytest plays Discord's server for messages but knows nothing of components or
-interactions. Two small additions stand in for that part of the server, at the same
-level dpytest works (the HTTP boundary), so discord.py itself runs unchanged:
+interactions. Small additions stand in for that part of the server, at the same level
+dpytest works (the HTTP boundary), so discord.py itself runs unchanged:
 
 - `keep_components(bot)`: the fake server remembers the components a message was sent
   with (dpytest drops them), as Discord does;
-- `click(bot, message, custom_id, member)`: Discord's INTERACTION_CREATE for a button
-  press on that message, fed to the real gateway parser (view store, DynamicItems);
-  the interaction's answer is recorded by `Responses` instead of an HTTP call.
+- `click(bot, message, custom_id, member)` and `slash(bot, channel, member, name, ...)`:
+  Discord's INTERACTION_CREATE for a button press on that message or a slash command,
+  fed to the real gateway parser (view store, DynamicItems, the command tree); the
+  interaction's answer is recorded by `Responses` instead of an HTTP call.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import discord
 import discord.ext.test as dpytest
+import pytest
 from discord.ext.test import factories as facts
 from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
@@ -183,6 +186,45 @@ def recorded_responses() -> Iterator[Responses]:
         async_context.reset(token)
 
 
+async def interact(
+    bot: discord.Client,
+    channel: discord.abc.GuildChannel,
+    member: discord.Member,
+    kind: int,
+    data: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    """Discord's INTERACTION_CREATE of type `kind` from `member` in `channel`, fed to the
+    real gateway parser; returns the bot's answer (the interaction callback's payload)."""
+    payload = {
+        "id": str(facts.make_id()),
+        "application_id": str(bot.user.id if bot.user else 1),
+        "type": kind,
+        "token": "interaction-token",
+        "version": 1,
+        "guild_id": str(channel.guild.id),
+        "channel_id": str(channel.id),
+        "channel": {"id": str(channel.id), "type": 0},
+        "member": facts.dict_from_member(member),
+        "data": data,
+        "locale": "en-US",
+        "attachment_size_limit": 8 * 1024 * 1024,
+        "app_permissions": "0",
+        "entitlements": [],
+        "authorizing_integration_owners": {},
+        "context": 0,
+        **extra,
+    }
+    with recorded_responses() as responses:
+        bot._connection.parse_interaction_create(payload)  # type: ignore[arg-type]
+        for _ in range(500):  # the view store and the command tree answer in tasks
+            if responses.payloads:
+                break
+            await asyncio.sleep(0.01)
+    assert responses.payloads, f"the bot did not answer the interaction {data!r}"
+    return responses.payloads[-1]
+
+
 async def click(
     bot: discord.Client, message: discord.Message, custom_id: str, member: discord.Member
 ) -> dict[str, Any]:
@@ -192,33 +234,27 @@ async def click(
     )
     message_data = facts.dict_from_message(message)
     message_data["components"] = components(message)
-    payload = {
+    data = {"custom_id": custom_id, "component_type": 2}
+    return await interact(bot, message.channel, member, 3, data, message=message_data)
+
+
+async def slash(
+    bot: discord.Client,
+    channel: discord.abc.GuildChannel,
+    member: discord.Member,
+    name: str,
+    **options: str,
+) -> dict[str, Any]:
+    """`/name option:value …` as Discord sends it when `member` runs it in `channel`."""
+    # dpytest swaps in its own connection state, which lost the tree's registration.
+    bot._connection._command_tree = bot.tree  # type: ignore[attr-defined]
+    data = {
         "id": str(facts.make_id()),
-        "application_id": str(bot.user.id if bot.user else 1),
-        "type": 3,
-        "token": "interaction-token",
-        "version": 1,
-        "guild_id": str(message.guild.id) if message.guild else None,
-        "channel_id": str(message.channel.id),
-        "channel": {"id": str(message.channel.id), "type": 0},
-        "member": facts.dict_from_member(member),
-        "message": message_data,
-        "data": {"custom_id": custom_id, "component_type": 2},
-        "locale": "en-US",
-        "attachment_size_limit": 8 * 1024 * 1024,
-        "app_permissions": "0",
-        "entitlements": [],
-        "authorizing_integration_owners": {},
-        "context": 0,
+        "name": name,
+        "type": 1,
+        "options": [{"name": k, "type": 3, "value": v} for k, v in options.items()],
     }
-    with recorded_responses() as responses:
-        bot._connection.parse_interaction_create(payload)  # type: ignore[arg-type]
-        for _ in range(200):  # the view store answers in a task of its own
-            if responses.payloads:
-                break
-            await asyncio.sleep(0.01)
-    assert responses.payloads, f"the bot did not answer the click on {custom_id!r}"
-    return responses.payloads[-1]
+    return await interact(bot, channel, member, 2, data)
 
 
 def embed_of(answer: dict[str, Any]) -> discord.Embed:
@@ -235,6 +271,16 @@ async def stop_bot(bot: Any) -> None:
     for extension in list(bot.extensions):
         await bot.unload_extension(extension)
     await bot.services.close()
+
+
+@pytest.fixture(autouse=True)
+async def fresh(bot: MusicBot):
+    """Import into a test module whose `bot` fixture is a dpytest bot: each test starts
+    with no cooldowns and no unread bot messages, and leaves none."""
+    bot.services.cooldowns.reset()
+    await dpytest.empty_queue()
+    yield
+    await dpytest.empty_queue()
 
 
 def member(index: int) -> discord.Member:

@@ -14,17 +14,19 @@ import discord.ext.test as dpytest
 import pytest
 import sqlalchemy as sa
 from discord.ext import commands
-from session_support import member
+from session_support import embed_of, fresh, member, slash  # noqa: F401  (fresh: autouse)
 from session_support import say as ask
 
 from bot import create_bot
 from bot.core.dispatch import CommandSpec, RequestContext
 from bot.core.replies import Reply
 from bot.core.settings import Settings
+from bot.features.feedback.targets import Votes
 from bot.features.recommend.queries import record_query
 from bot.features.recommend.tables import Query
 from bot.frontends.discord_app import MusicBot
 
+CHANNEL_MESSAGE, EPHEMERAL = 4, 64  # interaction callback type, message flag
 LINK = re.compile(
     r"\[(?P<name>[^\]]*(?:\\\][^\]]*)*)\]\(https://open\.spotify\.com/track/(?P<id>\w+)\)"
 )
@@ -48,14 +50,6 @@ async def bot(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path,
     yield bot
     await dpytest.empty_queue()
     await bot.services.close()
-
-
-@pytest.fixture(autouse=True)
-async def fresh(bot: MusicBot):
-    bot.services.cooldowns.reset()
-    await dpytest.empty_queue()
-    yield
-    await dpytest.empty_queue()
 
 
 async def rows(bot: MusicBot, user_id: int) -> list[Query]:
@@ -181,7 +175,7 @@ async def test_help_lists_every_command_with_an_example(bot: MusicBot) -> None:
     assert embed.title == "What I can do"
     names = [field.name for field in embed.fields]
     assert names[:3] == ["!recommend <song>", "!history [@member]", "!help [command]"]
-    # Later issues' commands follow the core three (issue 7: the follow-ups).
+    # The follow-ups come after the core three.
     assert {"!more", "!like <n>", "!refine <words>", "!why <n>"} <= set(names[3:])
     assert "`!recommend bad guy`" in embed.fields[0].value
     assert "/recommend" in embed.description
@@ -259,5 +253,24 @@ async def test_slash_recommend_is_registered_with_autocomplete_over_the_same_han
     assert reply.title == "Songs like Shape of You — Ed Sheeran"
     assert len(reply.lines) == 10
     stored = (await rows(bot, alice.id))[-1]
-    assert stored.source == "slash" and stored.id == reply.data["query_id"]
+    assert stored.source == "slash" and stored.id == reply.find(Votes).targets[0].ref
     assert stored.resolved_track_id == recommender.resolve("shape of you").best.track_id
+
+
+async def test_slash_recommend_answers_the_channel_and_refusals_only_the_asker(
+    bot: MusicBot,
+) -> None:
+    """`/recommend` through discord.py's command tree, fed the interaction Discord sends."""
+    channel = dpytest.get_config().channels[0]
+    answer = await slash(bot, channel, member(2), "recommend", song="bad guy - billie eilish")
+    assert answer["type"] == CHANNEL_MESSAGE and not answer.get("flags")
+    assert embed_of(answer).title == "Songs like bad guy — Billie Eilish"
+    ids = [c["custom_id"] for row in answer["components"] for c in row["components"]]
+    assert "conversation:more" in ids and sum(i.startswith("fb:q:") for i in ids) == 10
+    stored = (await rows(bot, member(2).id))[-1]
+    assert stored.source == "slash" and stored.resolved_track_id == "2Fxmhks0bxGSBdJ92vM42m"
+
+    unknown = await slash(bot, channel, member(2), "recommend", song="zxqvbnm wubwub")
+    assert unknown["flags"] == EPHEMERAL
+    assert embed_of(unknown).title.startswith("I couldn't find")
+    assert not unknown.get("components")

@@ -24,6 +24,7 @@ from bot.core.replies import Kind, Line, Reply, render_text
 from bot.core.serving import ModelHolder
 from bot.core.settings import Settings
 from bot.core.text import md
+from bot.features.feedback.targets import Votes
 from bot.features.recommend.tables import Query
 from bot.frontends.embed import DESCRIPTION_MAX, to_embed
 
@@ -66,14 +67,17 @@ async def test_hundred_concurrent_recommends_all_answer_and_are_stored(
     replies = await asyncio.gather(
         *(services.handle("recommend", user(1000 + i), t) for i, t in enumerate(titles))
     )
-    assert all("error_ref" not in r.data for r in replies)
+    assert not any(r.title == "Sorry, something went wrong" for r in replies)
     assert sum(r.kind is Kind.OK for r in replies) == 100
     rows = await stored(services, guild_id=7, channel_id=8)
-    ids = {r.data["query_id"] for r in replies}
+    votes = [r.find(Votes) for r in replies]
+    ids = {v.targets[0].ref for v in votes}
     assert ids <= {row.id for row in rows} and len(ids) == 100
     by_id = {row.id: row for row in rows}
-    for reply in replies:
-        assert by_id[reply.data["query_id"]].recommended_track_ids == reply.data["track_ids"]
+    for vote in votes:
+        assert {t.ref for t in vote.targets} == {vote.targets[0].ref}
+        picks = [t.track_id for t in vote.targets]
+        assert by_id[vote.targets[0].ref].recommended_track_ids == picks
 
 
 async def test_slash_and_prefix_share_one_cooldown_and_the_console_has_none(
@@ -82,7 +86,8 @@ async def test_slash_and_prefix_share_one_cooldown_and_the_console_has_none(
     assert (await services.handle("recommend", user(1, PREFIX), "hello")).kind is Kind.OK
     assert (await services.handle("recommend", user(1, SLASH), "hello")).kind is Kind.OK
     slowed = await services.handle("recommend", user(1, SLASH), "hello")
-    assert slowed.title == "Slow down a little" and slowed.data["retry_after"] > 0
+    assert slowed.title == "Slow down a little"
+    assert re.search(r"Try again in (?:[1-9]\d*s|a second)\.", slowed.description)
     for _ in range(5):
         reply = await services.handle("recommend", user(1, CONSOLE), "hello")
         assert reply.kind is Kind.OK

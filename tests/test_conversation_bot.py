@@ -1,5 +1,5 @@
-"""Follow-ups end to end (issue 7): dpytest for prefix commands, replies and buttons, the
-console chat, and the conversation state in the real database (expiry, restarts).
+"""Follow-ups end to end: dpytest for prefix commands, replies and buttons, the console
+chat, and the conversation state in the real database (expiry, restarts).
 """
 
 from __future__ import annotations
@@ -14,16 +14,28 @@ import discord.ext.test as dpytest
 import pytest
 import sqlalchemy as sa
 from discord.ext.test import backend, factories
-from session_support import buttons, click, embed_of, member, start_bot
+from session_support import (  # noqa: F401  (fresh: autouse)
+    buttons,
+    click,
+    embed_of,
+    fresh,
+    member,
+    start_bot,
+)
 from session_support import say as ask
 
 from bot.core.dispatch import RequestContext, Services
 from bot.core.replies import Reply
 from bot.core.settings import Settings
+from bot.features.feedback.tables import LIKE, Feedback
+from bot.features.feedback.targets import Votes
 from bot.features.followups.cog import BUTTONS, ConversationCog
-from bot.features.followups.handlers import TTL, purge_expired, route_reply_text
+from bot.features.followups.handlers import route_reply_text
+from bot.features.followups.queries import TTL, purge_expired
+from bot.features.followups.replies import FollowUp
 from bot.features.followups.tables import ConversationTurn
 from bot.features.privacy.handlers import forget_user
+from bot.features.recommend.tables import Query
 from bot.frontends.console import chat
 from bot.frontends.discord_app import MusicBot
 
@@ -52,13 +64,6 @@ async def bot(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path,
     await bot.services.close()
 
 
-@pytest.fixture(autouse=True)
-async def fresh(bot: MusicBot):
-    await dpytest.empty_queue()
-    yield
-    await dpytest.empty_queue()
-
-
 async def reply_to(answer: discord.Message, text: str, who: int) -> discord.Message:
     """A member's Discord reply to one of the bot's messages (what the client sends)."""
     channel = answer.channel
@@ -81,6 +86,11 @@ async def reply_to(answer: discord.Message, text: str, who: int) -> discord.Mess
 
 def links(message: discord.Message) -> list[str]:
     return LINK.findall(message.embeds[0].description or "")
+
+
+def picked(reply: Reply) -> list[str]:
+    """The track ids an answer recommends, in order (what its 👍/👎 are about)."""
+    return [target.track_id for target in reply.find(Votes).targets]
 
 
 def features(recommender, ids: list[str], column: str) -> list[float]:
@@ -276,7 +286,7 @@ async def test_buttons_are_under_answers_and_run_the_typed_follow_ups(
     persistent = [v for v in bot.persistent_views if type(v).__name__ == "FollowUpView"]
     assert [[c.custom_id for c in v.children] for v in persistent] == [wanted]
     (row,) = [t for t in await turns(bot, member(1).id) if t.message_id == answer.id]
-    view = bot.reply_view(Reply(title="x", data={"conversation_id": row.id}))
+    view = bot.reply_view(Reply(title="x", actions=(FollowUp(row.id),)))
     assert [b.label for b in view.children] == ["More", "Calmer", "More upbeat", "Other artists"]
     assert bot.reply_view(Reply(title="x")) is None  # no conversation, no buttons
     ctx = RequestContext(
@@ -284,23 +294,22 @@ async def test_buttons_are_under_answers_and_run_the_typed_follow_ups(
         channel_id=answer.channel.id,
         user_id=member(2).id,  # someone else presses
         source="button",
+        replying_to=answer.id,  # the button sits under that answer
     )
     shown = links(answer)
     results = {}
     for key, _label, command, text in BUTTONS:
-        results[key] = await cog.press(ctx, command, text, answer.id)
+        results[key] = await bot.services.handle(command, ctx, text)
     assert results["more"].title == "More like Blinding Lights — The Weeknd"
-    assert not set(results["more"].data["track_ids"]) & set(shown)
+    assert not set(picked(results["more"])) & set(shown)
     energy = recommender.track_table(
         [recommender.resolve("Blinding Lights - The Weeknd").best.track_id]
     )["energy"].iloc[0]
-    calm = features(recommender, results["calmer"].data["track_ids"], "energy")
-    upbeat = features(recommender, results["upbeat"].data["track_ids"], "energy")
+    calm = features(recommender, picked(results["calmer"]), "energy")
+    upbeat = features(recommender, picked(results["upbeat"]), "energy")
     assert max(calm) <= energy and min(upbeat) >= energy
     assert "Applied: more upbeat than *Blinding Lights*" in results["upbeat"].description
-    assert all(
-        recommender.track(t).artist != "The Weeknd" for t in results["other"].data["track_ids"]
-    )
+    assert all(recommender.track(t).artist != "The Weeknd" for t in picked(results["other"]))
 
 
 async def test_a_click_answers_through_discord_and_steers_that_answer(
@@ -325,6 +334,28 @@ async def test_a_click_answers_through_discord_and_steers_that_answer(
     assert not set(LINK.findall(more.description)) & set(links(answer))
 
 
+async def test_follow_up_answers_carry_votes_like_first_answers(bot: MusicBot, recommender) -> None:
+    await ask("!recommend Shape of You - Ed Sheeran", who=1)
+    more = await ask("!more", who=1)
+    votes = [b for b in buttons(more) if b["custom_id"].startswith("fb:q:")]
+    assert [b["label"] for b in votes] == ["1", "2", "3", "4", "5"] * 2
+    receipt = await click(bot, more, votes[0]["custom_id"], member(0))
+    assert receipt["flags"] == 64 and embed_of(receipt).title == "Vote saved"
+    async with bot.services.db.session() as session:
+        (vote,) = (
+            await session.scalars(sa.select(Feedback).where(Feedback.message_id == more.id))
+        ).all()
+        asked = await session.get(Query, vote.query_id)
+    seed = recommender.resolve("Shape of You - Ed Sheeran").best.track_id
+    assert (vote.user_id, vote.track_id, vote.value) == (member(0).id, links(more)[0], LIKE)
+    assert vote.seed_track_id == seed  # a 👍 teaches the pair (song asked about, pick)
+    assert asked.query_text == "!more" and asked.recommended_track_ids == links(more)
+    # An answer to a button press has them too.
+    calmer = await click(bot, more, "conversation:calmer", member(2))
+    pressed = [c["custom_id"] for row in calmer["components"] for c in row["components"]]
+    assert sum(i.startswith("fb:q:") for i in pressed) == 10
+
+
 # -- state in the database, and the console ----------------------------------------------
 async def test_a_restart_keeps_the_conversation(bot: MusicBot, trained_model_dir: Path) -> None:
     first = await ask("!recommend Get Lucky - Daft Punk", who=2)
@@ -338,9 +369,7 @@ async def test_a_restart_keeps_the_conversation(bot: MusicBot, trained_model_dir
     finally:
         await restarted.close()
     assert reply.title == "More like Get Lucky — Daft Punk"
-    assert len(reply.data["track_ids"]) == 10 and not set(reply.data["track_ids"]) & set(
-        links(first)
-    )
+    assert len(picked(reply)) == 10 and not set(picked(reply)) & set(links(first))
 
 
 async def test_console_chat_supports_the_same_follow_ups(

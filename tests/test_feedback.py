@@ -16,10 +16,11 @@ import discord.ext.test as dpytest
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from session_support import (
+from session_support import (  # noqa: F401  (fresh: autouse)
     buttons,
     click,
     embed_of,
+    fresh,
     member,
     pick_songs,
     say,
@@ -36,7 +37,8 @@ from bot.core.serving import ModelHolder
 from bot.core.text import plain
 from bot.core.training_data import gather_training_rows
 from bot.features.feedback.tables import DISLIKE, LIKE, Feedback
-from bot.features.feedback.votes import QUERY, VoteTarget, liked_pairs, record_vote
+from bot.features.feedback.targets import QUERY, Votes, VoteTarget
+from bot.features.feedback.votes import liked_pairs, record_vote
 from bot.features.followups.tables import ConversationTurn
 from bot.features.privacy.handlers import CSV_COLUMNS, forget_user
 from bot.features.recommend.queries import record_query
@@ -76,13 +78,6 @@ async def bot(world):
     await stop_bot(bot)
 
 
-@pytest.fixture(autouse=True)
-async def fresh(bot: MusicBot):
-    await dpytest.empty_queue()
-    yield
-    await dpytest.empty_queue()
-
-
 async def all_rows(bot: MusicBot, model: type, user_id: int | None = None) -> list:
     async with bot.services.db.session() as session:
         statement = sa.select(model)
@@ -98,7 +93,7 @@ async def test_votes_are_stored_one_per_member_track_and_message(bot: MusicBot, 
     votes = [b for b in buttons(message) if b["custom_id"].startswith("fb:q:")]
     assert [b["label"] for b in votes] == ["1", "2", "3", "4", "5"] * 2
     assert [b["emoji"]["name"] for b in votes] == ["👍"] * 5 + ["👎"] * 5
-    # Issue 7's follow-up buttons share the message, in the rows above.
+    # The follow-up buttons share the message, in the rows above.
     others = [b for b in buttons(message) if not b["custom_id"].startswith("fb:")]
     assert all(b["row"] < votes[0]["row"] for b in others)
     (query,) = await all_rows(bot, Query, alice.id)
@@ -200,7 +195,7 @@ async def test_forgetme_in_the_console_asks_for_a_typed_confirmation(bot: MusicB
     assert "!forgetme confirm" in plain(asked.description)
     assert len(await all_rows(bot, Query, 99)) == 1
     done = await bot.services.handle("forgetme", me, "confirm")
-    assert done.title == "Done: I forgot you" and done.data["deleted"] == 1
+    assert done.title == "Done: I forgot you" and "Deleted 1 row (" in done.description
     assert await all_rows(bot, Query, 99) == []
 
 
@@ -271,13 +266,14 @@ async def test_a_retrain_learns_from_sessions_and_likes(
 
         # 👍 on the 10th pick of a query; a 👎 and a 👍 cancel out on the 9th.
         reply = await services.handle("recommend", ana, songs[5][1])
-        seed, picks = reply.data["seed_track_id"], reply.data["track_ids"]
+        targets = reply.find(Votes).targets
+        seed, picks = targets[0].seed_track_id, [t.track_id for t in targets]
         liked, disputed = picks[-1], picks[-2]
         votes = [(ana, liked, LIKE), (ben, disputed, LIKE), (ana, disputed, DISLIKE)]
         for ctx, track, value in votes:
             outcome = await record_vote(
                 services.db,
-                target=VoteTarget(QUERY, reply.data["query_id"], track, seed),
+                target=VoteTarget(QUERY, targets[0].ref, track, seed),
                 value=value,
                 guild_id=7,
                 channel_id=70,

@@ -2,10 +2,10 @@
 the services a handler may use, and `dispatch`, which applies the common rules (length
 limit, usage hint, cooldown, admin-only, error → apology) before calling a handler.
 
-Add a command (any issue): write `async def handler(services, ctx, text) -> Reply` in a
-module, decorate it with `@command("name", usage=..., summary=..., example=...)`, and list
-the module in `bot.features.HANDLERS`. It then works in `musicbot chat`, as a Discord prefix
-command (generic, unless a cog defines a richer one), and shows in `!help`.
+Add a command: write `async def handler(services, ctx, text) -> Reply` in a feature's
+handlers.py, decorate it with `@command("name", usage=..., summary=..., examples=...)`, and
+list the module in `bot.features.HANDLERS`. It then works in `musicbot chat`, as a Discord
+prefix command, and shows in `!help` (bot/README.md has the whole recipe).
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ from bot.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Where a request came from (RequestContext.source, stored with each query).
 CONSOLE = "console"
 PREFIX = "prefix"
 SLASH = "slash"
+BUTTON = "button"
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,11 @@ class RequestContext:
 
     guild_id/channel_id are 0 outside a server (console, direct messages). `mentions`
     maps the ids of members mentioned in the message to their display names, so handlers
-    can name them without Discord objects. `followup` (when set) posts another Reply to
-    the same place later, e.g. when a long job such as a retrain ends.
+    can name them without Discord objects. `replying_to` is the id of the bot's message
+    this request answers: the message a Discord reply quotes, or the one a pressed button
+    sits under (None otherwise); follow-ups steer that answer. `followup` (when set)
+    posts another Reply to the same place later, e.g. when a long job such as a retrain
+    ends.
     """
 
     guild_id: int = 0
@@ -50,6 +55,7 @@ class RequestContext:
     is_admin: bool = False
     source: str = CONSOLE
     mentions: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    replying_to: int | None = None
     followup: Callable[[Reply], Awaitable[None]] | None = None
 
     @property
@@ -115,12 +121,6 @@ class Registry:
     def specs(self) -> list[CommandSpec]:
         return list(self._specs.values())
 
-    def copy(self) -> Registry:
-        clone = Registry()
-        for spec in self.specs():
-            clone.add(spec)
-        return clone
-
 
 REGISTRY = Registry()
 
@@ -136,10 +136,16 @@ def command(name: str, **options: Any) -> Callable[[Handler], Handler]:
 
 
 def load_handlers() -> Registry:
-    from bot.features import import_handlers  # the features register into REGISTRY
+    """A new Registry of every feature's commands in `!help` order: by module as listed in
+    `bot.features.HANDLERS` (whatever imported them first), then as declared."""
+    from bot.features import HANDLERS, import_handlers  # the features register into REGISTRY
 
     import_handlers()
-    return REGISTRY
+    rank = {module: index for index, module in enumerate(HANDLERS)}
+    ordered = Registry()
+    for spec in sorted(REGISTRY.specs(), key=lambda s: rank.get(s.handler.__module__, len(rank))):
+        ordered.add(spec)
+    return ordered
 
 
 class Services:
@@ -160,8 +166,8 @@ class Services:
         self.models = models or ModelHolder()
         self.db = Database(settings.database_url_resolved)
         self.cooldowns = Cooldowns(settings.cooldown_rate, settings.cooldown_seconds)
-        # A copy, so one bot adding or removing a command never changes another's.
-        self.registry = registry or load_handlers().copy()
+        # Its own Registry, so one bot adding or removing a command never changes another's.
+        self.registry = registry or load_handlers()
         self.started_at = datetime.now(UTC)
         # Other features keep their per-process objects here (scheduler, views, ...).
         self.extras: dict[str, Any] = {}
@@ -228,7 +234,6 @@ async def dispatch(services: Services, name: str, ctx: RequestContext, text: str
                 f"You're asking faster than I can keep up. Try again in {wait:.0f}s."
                 if wait >= 1
                 else "You're asking faster than I can keep up. Try again in a second.",
-                data={"retry_after": wait},
             )
     try:
         return await spec.handler(services, ctx, text)
@@ -257,7 +262,6 @@ def apology(name: str, ctx: RequestContext, error: BaseException | None = None) 
     return Reply.error(
         "Sorry, something went wrong",
         f"That one failed on my side and has been logged (ref `{ref}`). Please try again.",
-        data={"error_ref": ref},
     )
 
 

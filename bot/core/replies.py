@@ -1,21 +1,30 @@
 """What a command answers, independent of where it is shown.
 
-Handlers return a `Reply`; the Discord cog renders it as an embed (bot/render.py), the
+Handlers return a `Reply`; Discord renders it as an embed (bot/frontends/embed.py), the
 console as plain text (`render_text` below). A Reply never holds Discord objects, so every
 front end shows the same answer.
+
+What a front end does with a reply besides showing it (buttons under it, a file next to
+it) travels as typed `actions`: small frozen dataclasses subclassing `Action`. A feature
+defines its own (the follow-ups' `FollowUp`, the votes' `Votes`, the forgetme
+`ConfirmForget`) next to the code that reads it; `Attachment` is here because the send
+path itself attaches files. Readers ask `reply.find(FollowUp)`: renaming an action is an
+import error, never a silently missing button.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.core.text import plain
 
 
 class Kind(StrEnum):
-    """The tone of a reply; the embed colour follows it."""
+    """The tone of a reply; the embed colour follows it, and on Discord an answer that is
+    not OK (a refusal, an error, "slow down") is shown only to the asker where it can be."""
 
     OK = "ok"
     INFO = "info"
@@ -38,22 +47,39 @@ class Field:
     inline: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
+class Action:
+    """Something a front end does with a reply besides showing it (see the module doc)."""
+
+
+@dataclass(frozen=True)
+class Attachment(Action):
+    """A file sent with the reply on Discord (the console handler saves it itself)."""
+
+    filename: str
+    content: bytes
+
+
+ActionT = TypeVar("ActionT", bound=Action)
+
+
+@dataclass(frozen=True)
 class Reply:
     """A rendered-anywhere answer.
 
-    `lines` is the main list (e.g. the 10 recommendations); `data` carries machine-readable
-    facts for front ends and later features (query id, track ids for feedback buttons,
-    the resolved track for follow-ups) and is never shown.
+    `lines` is the main list (e.g. the 10 recommendations). `notice` is a sentence about
+    something else that happened on the way (a session that ended by itself), shown
+    before the description. `actions` are never shown as text (see the module doc).
     """
 
     title: str
     description: str = ""
-    lines: list[Line] = field(default_factory=list)
-    fields: list[Field] = field(default_factory=list)
+    lines: Sequence[Line] = ()
+    fields: Sequence[Field] = ()
     footer: str = ""
     kind: Kind = Kind.OK
-    data: dict[str, Any] = field(default_factory=dict)
+    notice: str = ""
+    actions: tuple[Action, ...] = ()
 
     @classmethod
     def error(cls, title: str, description: str = "", **kwargs: Any) -> Reply:
@@ -63,15 +89,24 @@ class Reply:
     def info(cls, title: str, description: str = "", **kwargs: Any) -> Reply:
         return cls(title=title, description=description, kind=Kind.INFO, **kwargs)
 
+    def find(self, kind: type[ActionT]) -> ActionT | None:
+        """The reply's action of that type, or None."""
+        return next((a for a in self.actions if isinstance(a, kind)), None)
+
+    @property
+    def body(self) -> str:
+        """The notice and the description, as one text."""
+        return "\n".join(part for part in (self.notice, self.description) if part)
+
 
 def render_text(reply: Reply) -> str:
     """The reply as terminal text (the console `musicbot chat`, `musicbot recommend`)."""
     title = plain(reply.title)
     out = [title, "-" * min(len(title), 72)] if title else []
-    if reply.description:
-        out.append(plain(reply.description))
+    if reply.body:
+        out.append(plain(reply.body))
     if reply.lines:
-        if reply.description:
+        if reply.body:
             out.append("")
         width = len(str(len(reply.lines)))
         for number, line in enumerate(reply.lines, 1):

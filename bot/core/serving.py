@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.core.settings import Settings
@@ -35,7 +34,6 @@ class ModelHolder:
     def __init__(self, model: Recommender | None = None) -> None:
         self._model = model
         self._lock = threading.Lock()
-        self.loaded_at: datetime | None = datetime.now(UTC) if model is not None else None
 
     @property
     def ready(self) -> bool:
@@ -52,7 +50,6 @@ class ModelHolder:
         """Make `model` current; return the previous one (None on first load)."""
         with self._lock:
             previous, self._model = self._model, model
-            self.loaded_at = datetime.now(UTC)
         log.info("model %s is current (%d tracks)", model.version, len(model))
         return previous
 

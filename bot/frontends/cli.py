@@ -139,7 +139,7 @@ def _train(args: argparse.Namespace) -> int:
 def _recommend(args: argparse.Namespace) -> int:
     from bot.core.replies import render_text
     from bot.core.serving import load_current_model
-    from bot.features.recommend.handlers import not_found_reply, recommendations_reply
+    from bot.features.recommend.replies import not_found_reply, recommendations_reply
     from recommender import Recommender
     from recommender.artifacts import ArtifactError
 
@@ -154,12 +154,12 @@ def _recommend(args: argparse.Namespace) -> int:
     resolution = model.resolve(text)
     prefix = settings.command_prefix
     if resolution.best is None:
-        print(render_text(not_found_reply(text, resolution.suggestions[:3], prefix, 0)))
+        print(render_text(not_found_reply(text, resolution.suggestions[:3], prefix)))
         return 1
     picks = model.similar(resolution.best.track_id, k=args.k)
     print(
         render_text(
-            recommendations_reply(model, resolution.best, resolution.alternatives, picks, prefix, 0)
+            recommendations_reply(model, resolution.best, resolution.alternatives, picks, prefix)
         )
     )
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from dataclasses import replace
 from typing import TextIO
 
 from bot.core.dispatch import CONSOLE, RequestContext, Services
@@ -61,12 +62,11 @@ async def chat(
             # No model and no usable dataset, or a damaged model: say what, not a traceback.
             print(f"musicbot chat: cannot start: {error}", file=sys.stderr, flush=True)
             return 1
-        ctx = console_context()
 
         async def followup(reply: Reply) -> None:
             say(render_text(reply) + "\n")
 
-        ctx = RequestContext(**{**ctx.__dict__, "followup": followup})
+        ctx = replace(console_context(), followup=followup)
         prefix = settings.command_prefix
         say(f"Type a song for recommendations, {prefix}help for commands, quit to leave.")
         while True:

@@ -3,22 +3,25 @@ start-up (migrations, model, cogs, prefix commands) happens in `setup_hook`.
 
 Extension points:
 - `bot.features.COGS`: extension modules loaded in setup_hook (each has `async def setup(bot)`).
-- every command registered in `bot.core.dispatch` gets a prefix command here unless a cog already
-  defines one with that name (define one when a command needs Discord-only features).
+- every command registered in `bot.core.dispatch` gets a prefix command here unless a cog
+  already defines one with that name.
+- `MusicBot.send_reply` is the one way a Reply reaches Discord: the embed, the buttons of
+  every `FeatureCog`, files, ephemeral refusals, and `FeatureCog.reply_sent` with the id of
+  the message an answer became.
 - `bot.services` is the `Services` the handlers use (settings, models holder, db, ...).
 """
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import discord
 from discord.ext import commands
 
 from bot.core.dispatch import PREFIX, CommandSpec, RequestContext, Services, apology, usage_reply
-from bot.core.replies import Reply
+from bot.core.replies import Attachment, Kind, Reply
 from bot.core.settings import Settings
 from bot.features import COGS
 from bot.frontends.embed import to_embed
@@ -27,6 +30,12 @@ log = logging.getLogger(__name__)
 
 # Sent with every message too, so no code path can forget it.
 NO_MENTIONS = discord.AllowedMentions.none()
+
+# Where send_reply can answer: a prefix (or hybrid) command's context, the message being
+# replied to, a channel, or an interaction (a slash command or a button press).
+Destination = (
+    commands.Context[Any] | discord.Message | discord.abc.Messageable | discord.Interaction
+)
 
 
 def is_admin(author: discord.abc.User, settings: Settings) -> bool:
@@ -42,11 +51,13 @@ def is_admin(author: discord.abc.User, settings: Settings) -> bool:
 def context_from_message(
     bot: MusicBot, message: discord.Message, source: str = PREFIX
 ) -> RequestContext:
+    """The request behind a message; a Discord reply says which message it answers."""
     author = message.author
     channel = message.channel
+    reference = message.reference
 
     async def followup(reply: Reply) -> None:
-        await channel.send(embed=to_embed(reply), allowed_mentions=NO_MENTIONS)
+        await bot.send_reply(channel, reply)
 
     return RequestContext(
         guild_id=message.guild.id if message.guild else 0,
@@ -56,27 +67,29 @@ def context_from_message(
         is_admin=is_admin(author, bot.settings),
         source=source,
         mentions={m.id: m.display_name for m in message.mentions},
+        replying_to=reference.message_id if reference is not None else None,
         followup=followup,
     )
 
 
-def context_from_interaction(
-    interaction: discord.Interaction, source: str, followup: bool = False
-) -> RequestContext:
-    """The request behind a slash command or a button; `followup` posts later replies there."""
+def context_from_interaction(interaction: discord.Interaction, source: str) -> RequestContext:
+    """The request behind a slash command or a button (which answers the message it sits
+    under); `followup` posts later replies through the interaction."""
+    bot = bot_of(interaction)
 
-    async def post_later(reply: Reply) -> None:
-        await interaction.followup.send(embed=to_embed(reply), allowed_mentions=NO_MENTIONS)
+    async def followup(reply: Reply) -> None:
+        await bot.send_reply(interaction, reply)
 
-    settings = getattr(interaction.client, "settings", None)
+    message = interaction.message
     return RequestContext(
         guild_id=interaction.guild_id or 0,
         channel_id=interaction.channel_id or 0,
         user_id=interaction.user.id,
         user_name=interaction.user.display_name,
-        is_admin=settings is not None and is_admin(interaction.user, settings),
+        is_admin=is_admin(interaction.user, bot.settings),
         source=source,
-        followup=post_later if followup else None,
+        replying_to=message.id if message is not None else None,
+        followup=followup,
     )
 
 
@@ -86,11 +99,31 @@ def bot_of(interaction: discord.Interaction) -> MusicBot:
     return client
 
 
-async def answer_privately(interaction: discord.Interaction, reply: Reply) -> None:
-    """An answer only the member who clicked sees (refusals, vote receipts)."""
-    await interaction.response.send_message(
-        embed=to_embed(reply), ephemeral=True, allowed_mentions=NO_MENTIONS
-    )
+class FeatureCog(commands.Cog):
+    """A feature's Discord surface. `send_reply` asks every loaded FeatureCog for the
+    items it puts under a reply (`reply_items`, e.g. buttons for the reply's actions) and
+    tells it which message a public answer became (`reply_sent`). `dynamic_items` are
+    registered while the cog is loaded, so their buttons work on messages sent before a
+    restart. Subclasses that override cog_load/cog_unload call super()."""
+
+    dynamic_items: ClassVar[tuple[type[discord.ui.DynamicItem[Any]], ...]] = ()
+
+    def __init__(self, bot: MusicBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        if self.dynamic_items:
+            self.bot.add_dynamic_items(*self.dynamic_items)
+
+    async def cog_unload(self) -> None:
+        if self.dynamic_items:
+            self.bot.remove_dynamic_items(*self.dynamic_items)
+
+    def reply_items(self, reply: Reply) -> list[discord.ui.Item[Any]]:
+        return []
+
+    async def reply_sent(self, reply: Reply, message_id: int) -> None:
+        return None
 
 
 class MusicBot(commands.Bot):
@@ -109,8 +142,6 @@ class MusicBot(commands.Bot):
         )
         self.settings = settings
         self.services = services or Services(settings)
-        # Buttons under answers: cogs add `Reply -> items` factories (issue 7's follow-ups).
-        self.reply_buttons: list[Callable[[Reply], list[discord.ui.Item[Any]]]] = []
 
     async def setup_hook(self) -> None:
         await self.services.start()
@@ -126,9 +157,12 @@ class MusicBot(commands.Bot):
             if self.get_command(spec.name) is None:
                 self.add_command(_prefix_command(spec))
 
+    def feature_cogs(self) -> list[FeatureCog]:
+        return [cog for cog in self.cogs.values() if isinstance(cog, FeatureCog)]
+
     def reply_view(self, reply: Reply) -> discord.ui.View | None:
-        """One View with every button the cogs want under this Reply, or None."""
-        items = [item for factory in self.reply_buttons for item in factory(reply)]
+        """One View with every item the feature cogs put under this Reply, or None."""
+        items = [item for cog in self.feature_cogs() for item in cog.reply_items(reply)]
         if not items:
             return None
         view = discord.ui.View(timeout=None)
@@ -136,17 +170,80 @@ class MusicBot(commands.Bot):
             view.add_item(item)
         return view
 
-    async def respond(self, ctx: commands.Context[Any], name: str, text: str = "") -> Reply:
-        """Run handler `name` for a prefix command and send its Reply as an embed.
+    async def send_reply(
+        self,
+        to: Destination,
+        reply: Reply,
+        *,
+        private: bool | None = None,
+        replace: bool = False,
+    ) -> discord.Message | None:
+        """Send `reply` to Discord: the one send path every cog uses.
 
-        Listeners of the `reply_sent` event (reply, message) learn the message's id, e.g.
-        to let replies and buttons steer that answer.
+        `to` is a command's context (`ctx.send`, which answers a hybrid command's
+        interaction too), a message (answered as a Discord reply), a channel, or an
+        interaction (its response, or a follow-up message once it was answered).
+        `private` shows the reply only to the member where Discord can (interactions);
+        by default refusals and errors (kind not OK) are private and answers public.
+        `replace` answers a button by replacing the message it sits under.
+
+        Once a public answer is sent, each feature cog's `reply_sent` learns its message
+        id. Returns the sent message when Discord says which it is.
         """
-        reply = await self.services.handle(name, context_from_message(self, ctx.message), text)
+        ephemeral = reply.kind is not Kind.OK if private is None else private
         view = self.reply_view(reply)
-        extra: dict[str, Any] = {"view": view} if view is not None else {}
-        message = await ctx.send(embed=to_embed(reply), allowed_mentions=NO_MENTIONS, **extra)
-        self.dispatch("reply_sent", reply, message)
+        files = [
+            discord.File(io.BytesIO(a.content), filename=a.filename)
+            for a in reply.actions
+            if isinstance(a, Attachment)
+        ]
+        options: dict[str, Any] = {"embed": to_embed(reply), "allowed_mentions": NO_MENTIONS}
+        if files:
+            options["files"] = files
+        message: discord.Message | None = None
+        message_id: int | None = None
+        if isinstance(to, discord.Interaction) and replace:
+            options.pop("allowed_mentions")  # an edit mentions no one anew
+            if files:
+                options["attachments"] = options.pop("files")
+            await to.response.edit_message(view=view, **options)
+            message_id = to.message.id if to.message is not None else None
+        else:
+            if view is not None:
+                options["view"] = view
+            if isinstance(to, discord.Interaction):
+                if to.response.is_done():
+                    message = await to.followup.send(ephemeral=ephemeral, wait=True, **options)
+                else:
+                    callback = await to.response.send_message(ephemeral=ephemeral, **options)
+                    message_id = callback.message_id
+            elif isinstance(to, commands.Context):
+                message = await to.send(ephemeral=ephemeral, **options)
+            elif isinstance(to, discord.Message):
+                message = await to.reply(mention_author=False, **options)
+            else:
+                message = await to.send(**options)
+        if message is not None:
+            message_id = message.id
+        hidden = ephemeral and (
+            isinstance(to, discord.Interaction)
+            or (isinstance(to, commands.Context) and to.interaction is not None)
+        )
+        if message_id is not None and not hidden:
+            await self._tell_sent(reply, message_id)
+        return message
+
+    async def _tell_sent(self, reply: Reply, message_id: int) -> None:
+        for cog in self.feature_cogs():
+            try:
+                await cog.reply_sent(reply, message_id)
+            except Exception:  # the answer is out; a feature's bookkeeping must not undo it
+                log.exception("%s could not note sent message %s", cog.qualified_name, message_id)
+
+    async def respond(self, ctx: commands.Context[Any], name: str, text: str = "") -> Reply:
+        """Run handler `name` for a prefix command and send its Reply."""
+        reply = await self.services.handle(name, context_from_message(self, ctx.message), text)
+        await self.send_reply(ctx, reply)
         return reply
 
     async def on_command_error(  # type: ignore[override]
@@ -177,7 +274,7 @@ class MusicBot(commands.Bot):
             name = ctx.command.name if ctx.command else "?"
             reply = apology(name, context_from_message(self, ctx.message), original)
         try:
-            await ctx.send(embed=to_embed(reply), allowed_mentions=NO_MENTIONS)
+            await self.send_reply(ctx, reply)
         except discord.HTTPException:
             log.exception("could not send the error reply in channel %s", ctx.channel.id)
 

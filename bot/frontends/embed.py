@@ -29,7 +29,7 @@ def line_markdown(number: int, text: str, url: str | None, note: str) -> str:
 
 
 def to_embed(reply: Reply) -> discord.Embed:
-    description = reply.description
+    description = reply.body
     if reply.lines:
         rendered = [
             line_markdown(i, line.text, line.url, line.note)

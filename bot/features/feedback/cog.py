@@ -12,13 +12,13 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import discord
-from discord.ext import commands
 
-from bot.core.dispatch import SLASH, apology
+from bot.core.dispatch import BUTTON, apology
 from bot.core.replies import Kind, Reply
 from bot.features.feedback.tables import DISLIKE, LIKE
-from bot.features.feedback.votes import CUSTOM_ID, VoteTarget, record_vote, vote_targets
-from bot.frontends.discord_app import answer_privately, bot_of, context_from_interaction
+from bot.features.feedback.targets import CUSTOM_ID, Votes, VoteTarget
+from bot.features.feedback.votes import record_vote
+from bot.frontends.discord_app import FeatureCog, bot_of, context_from_interaction
 
 if TYPE_CHECKING:
     from bot.frontends.discord_app import MusicBot
@@ -59,8 +59,8 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CU
         try:
             reply = await self._vote(bot, interaction)
         except Exception as error:
-            reply = apology("feedback", context_from_interaction(interaction, SLASH), error)
-        await answer_privately(interaction, reply)
+            reply = apology("feedback", context_from_interaction(interaction, BUTTON), error)
+        await bot.send_reply(interaction, reply, private=True)  # a receipt for the voter
 
     async def _vote(self, bot: MusicBot, interaction: discord.Interaction) -> Reply:
         message_id = interaction.message.id if interaction.message else 0
@@ -89,35 +89,25 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CU
             text = f"Changed your vote on {name} to {thumb}."
         else:
             text = f"{thumb} for {name}, thanks! Press the other button to change it."
-        return Reply(title="Vote saved", description=text, data={"value": self.value})
+        return Reply(title="Vote saved", description=text)
 
 
-def vote_buttons(reply: Reply) -> list[discord.ui.Item[Any]]:
-    """👍/👎 for the top picks of an answer that has them."""
-    if reply.kind is not Kind.OK:
-        return []
-    picks = [
-        (number, target)
-        for number, target in enumerate(vote_targets(reply.data)[:FEEDBACK_PICKS], 1)
-        if target.custom_id(LIKE) is not None
-    ]
-    return [FeedbackButton(t, LIKE, n) for n, t in picks] + [
-        FeedbackButton(t, DISLIKE, n) for n, t in picks
-    ]
+class FeedbackCog(FeatureCog, name="Feedback"):
+    dynamic_items = (FeedbackButton,)
 
-
-class FeedbackCog(commands.Cog, name="Feedback"):
-    def __init__(self, bot: MusicBot) -> None:
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(FeedbackButton)
-        self.bot.reply_buttons.append(vote_buttons)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(FeedbackButton)
-        if vote_buttons in self.bot.reply_buttons:
-            self.bot.reply_buttons.remove(vote_buttons)
+    def reply_items(self, reply: Reply) -> list[discord.ui.Item[Any]]:
+        """👍/👎 for the top picks of an answer that has them."""
+        votes = reply.find(Votes)
+        if reply.kind is not Kind.OK or votes is None:
+            return []
+        picks = [
+            (number, target)
+            for number, target in enumerate(votes.targets[:FEEDBACK_PICKS], 1)
+            if target.custom_id(LIKE) is not None
+        ]
+        return [FeedbackButton(t, LIKE, n) for n, t in picks] + [
+            FeedbackButton(t, DISLIKE, n) for n, t in picks
+        ]
 
 
 async def setup(bot: MusicBot) -> None:

@@ -1,9 +1,9 @@
-"""👍/👎 on recommended tracks: what a button carries, storing a vote, and 👍 as training pairs.
+"""👍/👎 on recommended tracks: storing a vote, and 👍 as training pairs.
 
-A button carries only ids (`VoteTarget` ↔ its custom_id), so it keeps working after a
-restart; the vote itself is validated against the database (the query or session must
-exist in that server, the track must be one it recommended) and stored as one row per
-member, track and message: voting again changes that row.
+A button carries only ids (`VoteTarget` ↔ its custom_id, in targets.py), so it keeps
+working after a restart; the vote itself is validated against the database (the query or
+session must exist in that server, the track must be one it recommended) and stored as
+one row per member, track and message: voting again changes that row.
 
 Training (`liked_pairs`): per server, each (song asked about, recommended track) pair
 with more 👍 than 👎 becomes a two-track community playlist. A 👎 never makes a pair.
@@ -11,10 +11,7 @@ with more 👍 than 👎 becomes a two-track community playlist. A 👎 never ma
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -25,69 +22,12 @@ from bot.core.db import Database
 from bot.core.settings import Settings
 from bot.core.tables import utcnow
 from bot.core.training_data import playlist_rows, training_source
-from bot.features.feedback.tables import DISLIKE, LIKE, Feedback
+from bot.features.feedback.tables import Feedback
+from bot.features.feedback.targets import QUERY, VoteTarget
 from bot.features.recommend.tables import Query
 from bot.features.sessions.tables import ListeningSession
 
-QUERY = "q"
-SESSION = "s"
 LIKE_PLAYLIST_PREFIX = "community:like:"
-# Discord custom_ids hold at most 100 characters; track ids are 22.
-CUSTOM_ID = re.compile(
-    r"fb:(?P<kind>[qs]):(?P<ref>\d{1,19}):(?P<track>[A-Za-z0-9]{1,32})"
-    r":(?P<seed>[A-Za-z0-9]{1,32}):(?P<value>[ud])"
-)
-
-
-@dataclass(frozen=True)
-class VoteTarget:
-    """What a feedback button is about: a pick of a query (q) or of a session (s)."""
-
-    kind: str
-    ref: int
-    track_id: str
-    seed_track_id: str
-
-    def custom_id(self, value: int) -> str | None:
-        """The button's custom_id, or None when the ids cannot be encoded."""
-        text = (
-            f"fb:{self.kind}:{self.ref}:{self.track_id}:{self.seed_track_id}:"
-            f"{'u' if value == LIKE else 'd'}"
-        )
-        return text if CUSTOM_ID.fullmatch(text) and len(text) <= 100 else None
-
-    @classmethod
-    def parse(cls, custom_id: str) -> tuple[VoteTarget, int] | None:
-        match = CUSTOM_ID.fullmatch(custom_id)
-        if match is None:
-            return None
-        return cls.from_match(match)
-
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> tuple[VoteTarget, int]:
-        value = LIKE if match["value"] == "u" else DISLIKE
-        return cls(match["kind"], int(match["ref"]), match["track"], match["seed"]), value
-
-
-def vote_targets(data: Mapping[str, Any]) -> list[VoteTarget]:
-    """The picks of a reply that can be voted on (from `Reply.data`), best first.
-
-    A recommendation carries query_id + seed_track_id + track_ids; a session's picks carry
-    session_id + track_ids + seed_track_ids (each pick's closest session song).
-    """
-    tracks = data.get("track_ids")
-    if not isinstance(tracks, list) or not tracks:
-        return []
-    query_id, seed = data.get("query_id"), data.get("seed_track_id")
-    if isinstance(query_id, int) and isinstance(seed, str):
-        return [VoteTarget(QUERY, query_id, str(t), seed) for t in tracks]
-    session_id, seeds = data.get("session_id"), data.get("seed_track_ids")
-    if isinstance(session_id, int) and isinstance(seeds, list):
-        return [
-            VoteTarget(SESSION, session_id, str(t), str(s))
-            for t, s in zip(tracks, seeds, strict=False)
-        ]
-    return []
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The `conversations` table: one row per answer a follow-up can steer.
 
 Each answer the bot shows (a `!recommend`, `!more`, `!refine`, `!like`, a button press)
-gets a row with the plain-data `recommender.refine.Conversation` state, so a follow-up
+gets a row with the plain-data `recommender.followups.Conversation` state, so a follow-up
 typed later, a reply to that very message or a button under it all find their state —
 also after a restart. Rows expire after 30 minutes; expired ones are deleted on the next
 write. Migration: migrations/versions/0003_conversations.py.
@@ -29,7 +29,7 @@ class ConversationTurn(Base):
     user_id: Mapped[int] = mapped_column(SnowflakeId)
     # The bot's message showing this answer, once sent (replies and buttons find it by id).
     message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    # recommender.refine.Conversation.to_dict(): seeds, refinements, shown, last, earlier.
+    # recommender.followups.Conversation.to_dict(): seeds, refinements, shown, last, earlier.
     state: Mapped[dict[str, Any]]
     model_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,20 +1,18 @@
 """Discord side of members' data: the !forgetme confirmation buttons (DynamicItems, so
-they work after a restart; only the member asked can press them) and !export's file."""
+they work after a restart; only the member asked can press them). `!export`'s file goes
+out through the send path like any attachment."""
 
 from __future__ import annotations
 
-import io
 import re
 from typing import TYPE_CHECKING, Any
 
 import discord
-from discord.ext import commands
 
-from bot.core.dispatch import SLASH, apology
-from bot.core.replies import Kind, Reply
-from bot.features.privacy.handlers import forget_user, forgotten_reply
-from bot.frontends.discord_app import answer_privately, bot_of, context_from_interaction
-from bot.frontends.embed import to_embed
+from bot.core.dispatch import BUTTON, apology
+from bot.core.replies import Reply
+from bot.features.privacy.handlers import ConfirmForget, forget_user, forgotten_reply
+from bot.frontends.discord_app import FeatureCog, bot_of, context_from_interaction
 
 if TYPE_CHECKING:
     from bot.frontends.discord_app import MusicBot
@@ -47,7 +45,7 @@ class ForgetButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=FORG
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id == self.user_id:
             return True
-        await answer_privately(
+        await bot_of(interaction).send_reply(
             interaction,
             Reply.error("Not your button", "Only the member who asked can confirm; use !forgetme."),
         )
@@ -61,44 +59,20 @@ class ForgetButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=FORG
             try:
                 reply = forgotten_reply(await forget_user(bot.services.db, self.user_id))
             except Exception as error:
-                reply = apology("forgetme", context_from_interaction(interaction, SLASH), error)
+                reply = apology("forgetme", context_from_interaction(interaction, BUTTON), error)
         # Replace the question (and its buttons) with the answer.
-        await interaction.response.edit_message(embed=to_embed(reply), view=None)
+        await bot.send_reply(interaction, reply, replace=True)
 
 
-def forget_buttons(reply: Reply) -> list[discord.ui.Item[Any]]:
-    """The confirmation under a !forgetme question."""
-    user_id = reply.data.get("forget_user_id")
-    if isinstance(user_id, int):
-        return [ForgetButton(user_id, True), ForgetButton(user_id, False)]
-    return []
+class PrivacyCog(FeatureCog, name="Privacy"):
+    dynamic_items = (ForgetButton,)
 
-
-class PrivacyCog(commands.Cog, name="Privacy"):
-    def __init__(self, bot: MusicBot) -> None:
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(ForgetButton)
-        self.bot.reply_buttons.append(forget_buttons)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(ForgetButton)
-        if forget_buttons in self.bot.reply_buttons:
-            self.bot.reply_buttons.remove(forget_buttons)
-
-    @commands.command(name="export", help="this server's sessions as a CSV (admins)")
-    async def export(self, ctx: commands.Context[Any]) -> None:
-        from bot.frontends.discord_app import NO_MENTIONS, context_from_message
-
-        reply = await self.bot.services.handle(
-            "export", context_from_message(self.bot, ctx.message)
-        )
-        attachment = reply.data.get("attachment")
-        file = None
-        if reply.kind is Kind.OK and isinstance(attachment, dict):
-            file = discord.File(io.BytesIO(attachment["content"]), filename=attachment["filename"])
-        await ctx.send(embed=to_embed(reply), file=file, allowed_mentions=NO_MENTIONS)  # type: ignore[arg-type]
+    def reply_items(self, reply: Reply) -> list[discord.ui.Item[Any]]:
+        """The confirmation under a !forgetme question."""
+        confirm = reply.find(ConfirmForget)
+        if confirm is None:
+            return []
+        return [ForgetButton(confirm.user_id, True), ForgetButton(confirm.user_id, False)]
 
 
 async def setup(bot: MusicBot) -> None:

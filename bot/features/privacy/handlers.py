@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, select, update
 
 from bot.core.db import Database
 from bot.core.dispatch import RequestContext, Services, command
-from bot.core.replies import Kind, Reply
+from bot.core.replies import Action, Attachment, Kind, Reply
 from bot.core.text import code
 from bot.features.feedback.tables import Feedback
 from bot.features.followups.tables import ConversationTurn
@@ -40,6 +40,13 @@ from recommender.data import DATASET_COLUMNS
 CSV_COLUMNS = DATASET_COLUMNS
 INTEGER_COLUMNS = frozenset({"track_popularity", "key", "mode", "duration_ms"})
 CONFIRM_WORDS = frozenset({"confirm", "yes"})
+
+
+@dataclass(frozen=True)
+class ConfirmForget(Action):
+    """Ask member `user_id` to confirm deleting their data (buttons only they can press)."""
+
+    user_id: int
 
 
 @dataclass(frozen=True)
@@ -126,7 +133,6 @@ def forgotten_reply(rows: UserRows) -> Reply:
             f"Deleted {total} {'row' if total == 1 else 'rows'} ({rows.describe()}). "
             "The next model is trained without them."
         ),
-        data={"deleted": total, "deleted_rows": rows.__dict__},
     )
 
 
@@ -145,7 +151,7 @@ async def forgetme(services: Services, ctx: RequestContext, text: str) -> Reply:
     return Reply.info(
         "Delete what I stored about you?",
         f"This deletes your {rows.describe()} in every server, for good. {how}",
-        data={"forget_user_id": ctx.user_id, "rows": rows.total},
+        actions=(ConfirmForget(ctx.user_id),),
     )
 
 
@@ -209,7 +215,7 @@ async def export(services: Services, ctx: RequestContext, text: str) -> Reply:
         title="Session playlists export",
         description=description,
         kind=Kind.OK,
-        data={"attachment": {"filename": filename, "content": content}},
+        actions=(Attachment(filename, content),),
     )
 
 

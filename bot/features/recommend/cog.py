@@ -10,10 +10,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.dispatch import SLASH
-from bot.core.replies import Kind
 from bot.features.recommend.handlers import autocomplete_choices
-from bot.frontends.discord_app import context_from_interaction
-from bot.frontends.embed import to_embed
+from bot.frontends.discord_app import FeatureCog, context_from_interaction
 
 if TYPE_CHECKING:
     from bot.frontends.discord_app import MusicBot
@@ -21,9 +19,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class RecommendCog(commands.Cog, name="Recommend"):
+class RecommendCog(FeatureCog, name="Recommend"):
     def __init__(self, bot: MusicBot) -> None:
-        self.bot = bot
+        super().__init__(bot)
         self._synced = False
 
     @commands.Cog.listener()
@@ -45,20 +43,10 @@ class RecommendCog(commands.Cog, name="Recommend"):
     @app_commands.command(name="recommend", description="Ten songs like the one you name")
     @app_commands.describe(song="A song title, 'title - artist', or a Spotify link")
     async def recommend_slash(self, interaction: discord.Interaction, song: str) -> None:
-        reply = await self.bot.services.handle(
-            "recommend", context_from_interaction(interaction, SLASH, followup=True), song
+        ctx = context_from_interaction(interaction, SLASH)
+        await self.bot.send_reply(
+            interaction, await self.bot.services.handle("recommend", ctx, song)
         )
-        # Refusals and "slow down" are only for the asker; answers are for the channel.
-        view = self.bot.reply_view(reply)  # the follow-up buttons (issue 7), if any
-        callback = await interaction.response.send_message(
-            embed=to_embed(reply),
-            ephemeral=reply.kind is not Kind.OK,
-            allowed_mentions=discord.AllowedMentions.none(),
-            **({"view": view} if view is not None else {}),
-        )
-        message = getattr(callback, "resource", None)
-        if view is not None and isinstance(message, discord.InteractionMessage):
-            self.bot.dispatch("reply_sent", reply, message)  # replies/buttons need its id
 
     @recommend_slash.autocomplete("song")
     async def song_autocomplete(

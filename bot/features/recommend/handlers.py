@@ -1,27 +1,31 @@
-"""The bot's core commands as front-end-free handlers: recommend and history.
+"""`recommend` and `history` as front-end-free handlers.
 
 Each handler takes (services, ctx, text) and returns a Reply; Discord (prefix and slash)
-and the console call them through `bot.core.dispatch.dispatch`, which has already applied the
-length limit, usage hint and cooldown.
+and the console call them through `bot.core.dispatch.dispatch`, which has already applied
+the length limit, usage hint and cooldown.
+
+`recommend bad guy but more chill without remixes` applies the inline refinements with
+the follow-ups' grammar (`recommender.followups`); either way the answer is stored with its
+follow-up state, so `!more`, the buttons and replies continue from it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.core.dispatch import MENTION, RequestContext, Services, command
 from bot.core.replies import Kind, Line, Reply
 from bot.core.text import ago, clip, code, md
+from bot.features.followups.replies import applied_text
 from bot.features.recommend.queries import recent_queries, record_query
-from recommender import Recommender, TrackResult
+from bot.features.recommend.replies import not_found_reply, recommendations_reply
+from recommender.followups import Conversation, split_request, start
+from recommender.search import normalize
 
 SPOTIFY_URI = "spotify:track:{}"
-
-
-def hint_command(prefix: str, track: TrackResult) -> str:
-    """A command that picks exactly this track (`title - artist` resolves exactly)."""
-    return code(f"{prefix}recommend {track.name} - {track.artist}")
 
 
 # -- recommend ---------------------------------------------------------------------------
@@ -35,84 +39,44 @@ def hint_command(prefix: str, track: TrackResult) -> str:
     cooldown=True,
 )
 async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply:
-    from bot.features.followups import (
-        handlers as conversation,  # issue 7's follow-ups; it imports this module
-    )
-
-    # "bad guy but more chill without remixes": inline refinements.
-    refined = await conversation.recommend_refined(services, ctx, text)
-    if refined is not None:
-        return refined
     model = services.models.current  # one model for the whole request, even across a swap
-    resolution = model.resolve(text)
     prefix = services.settings.command_prefix
+    k = services.settings.recommend_count
+    request = split_request(text)
+    resolution = model.resolve(text)
+    # "bad guy but more chill": inline refinements, unless the whole text is a real title
+    # that merely looks like "song, refinement".
+    refined = request.song != text.strip() and not (
+        resolution.best is not None and normalize(resolution.best.name) == normalize(text)
+    )
+    song = request.song if refined else text
+    if refined:
+        resolution = model.resolve(song)
     if resolution.best is None:
-        query_id = await record_query(services.db, ctx, text, None, [], model.version)
-        return not_found_reply(text, resolution.suggestions[:3], prefix, query_id)
+        await record_query(services.db, ctx, text, None, [], model.version)
+        return not_found_reply(song, resolution.suggestions[:3], prefix)
 
     best = resolution.best
-    picks = model.similar(best.track_id, k=services.settings.recommend_count)
-    query_id = await record_query(
-        services.db, ctx, text, best.track_id, [p.track_id for p in picks], model.version
-    )
-    reply = recommendations_reply(model, best, resolution.alternatives, picks, prefix, query_id)
-    await conversation.remember_answer(services, ctx, best.track_id, picks, reply)  # !more etc.
-    return reply
-
-
-def recommendations_reply(
-    model: Recommender,
-    best: TrackResult,
-    alternatives: list[TrackResult],
-    picks: list[TrackResult],
-    prefix: str,
-    query_id: int,
-) -> Reply:
-    year = f" ({best.release_year})" if best.release_year else ""
-    description = f"Understood: **{md(best.name)}** — {md(best.artist)}{year}"
-    if alternatives:
-        shown = alternatives[:3]
-        others = "; ".join(f"{md(a.name)} — {md(a.artist)}" for a in shown)
-        more = f" and {len(alternatives) - 3} more" if len(alternatives) > 3 else ""
-        description += f"\nAlso: {others}{more}; try {hint_command(prefix, shown[0])}"
-    lines = [
-        Line(text=md(p.name), url=p.url, note=f"— {md(p.artist)} · {p.score:.2f}") for p in picks
-    ]
-    if not picks:
-        description += "\n\nI have no recommendations for that song yet."
-    return Reply(
-        title=f"Songs like {best.name} — {best.artist}",
-        description=description,
-        lines=lines,
-        footer=f"similarity 0–1 (1 = closest) · model {model.version}",
-        data={
-            "query_id": query_id,
-            "seed_track_id": best.track_id,
-            "track_ids": [p.track_id for p in picks],
-        },
-    )
-
-
-def not_found_reply(text: str, suggestions: list[TrackResult], prefix: str, query_id: int) -> Reply:
-    shown = text if len(text) <= 60 else text[:57] + "..."
-    if suggestions:
-        description = "Did you mean:"
-        lines = [
-            Line(text=f"{md(s.name)} — {md(s.artist)}", note=f"· try {hint_command(prefix, s)}")
-            for s in suggestions
-        ]
+    applied: str | None = None
+    if refined:
+        turn = await asyncio.to_thread(start, model, [best.track_id], request.refinements, k)
+        picks, conversation = turn.answer.picks, turn.conversation
+        applied = applied_text(replace(turn.answer, unknown=list(request.unknown)))
     else:
-        description = (
-            f"Try the title and the artist, e.g. {code(prefix + 'recommend bad guy - billie eilish')}, "
-            "or paste a Spotify track link."
-        )
-        lines = []
-    return Reply(
-        title=f"I couldn't find “{shown}”",
-        description=description,
-        lines=lines,
-        kind=Kind.ERROR,
-        data={"query_id": query_id, "suggestions": [s.track_id for s in suggestions]},
+        picks = model.similar(best.track_id, k=k)
+        ids = [p.track_id for p in picks]
+        conversation = Conversation(seeds=[best.track_id], shown=ids, last=ids)
+    stored = await record_query(
+        services.db,
+        ctx,
+        text,
+        best.track_id,
+        [p.track_id for p in picks],
+        model.version,
+        conversation if picks else None,  # nothing shown: nothing to follow up
+    )
+    return recommendations_reply(
+        model, best, resolution.alternatives, picks, prefix, applied=applied, stored=stored
     )
 
 
@@ -180,5 +144,4 @@ async def history(services: Services, ctx: RequestContext, text: str) -> Reply:
         lines=lines,
         kind=Kind.INFO,
         footer="newest first",
-        data={"user_id": user_id, "query_ids": [row.id for row in rows]},
     )

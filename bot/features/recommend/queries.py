@@ -1,14 +1,26 @@
-"""Reading and writing the `queries` table (every recommend request is kept)."""
+"""Reading and writing the `queries` table: every answer with recommendations is kept
+(a `recommend`, and each follow-up answer), with what it was asked and what it showed."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from bot.core.db import Database
 from bot.core.dispatch import RequestContext
+from bot.features.followups.queries import add_turn
 from bot.features.recommend.tables import Query
+from recommender.followups import Conversation
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The rows one answer was stored as: its query, and its follow-up state if any."""
+
+    query_id: int
+    turn_id: int | None = None
 
 
 async def record_query(
@@ -18,8 +30,10 @@ async def record_query(
     resolved_track_id: str | None,
     recommended_track_ids: Sequence[str],
     model_version: str,
-) -> int:
-    """Store one request; returns its id (front ends attach it to feedback buttons)."""
+    conversation: Conversation | None = None,
+) -> StoredAnswer:
+    """Store one answer in one transaction: the query (👍/👎 are checked against it) and,
+    with `conversation`, the state follow-ups steer."""
     row = Query(
         guild_id=ctx.guild_id,
         channel_id=ctx.channel_id,
@@ -32,8 +46,11 @@ async def record_query(
     )
     async with db.writing() as session:
         session.add(row)
+        turn = None
+        if conversation is not None:
+            turn = await add_turn(session, ctx, conversation, model_version)
         await session.flush()
-        return row.id
+        return StoredAnswer(row.id, turn.id if turn is not None else None)
 
 
 async def recent_queries(db: Database, guild_id: int, user_id: int, limit: int = 10) -> list[Query]:

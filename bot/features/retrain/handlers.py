@@ -2,7 +2,7 @@
 
 `retrain` answers at once with the run number and posts the outcome through
 `ctx.followup` (the same channel) when the run ends. The scheduler itself lives in the
-admin cog (bot/cogs/admin.py), since only the Discord bot runs one.
+retrain cog (cog.py), since only the Discord bot runs one.
 """
 
 from __future__ import annotations
@@ -72,13 +72,11 @@ def outcome_reply(run: TrainingRun, serving: str) -> Reply:
             description=f"Model **{run.model_version}** is live (took {took}); "
             f"it replaced {metrics.get('previous_version') or 'nothing'}.",
             fields=fields,
-            data={"run_id": run.id, "model_version": run.model_version},
         )
     return Reply.error(
         f"Retrain #{run.id} failed",
         f"{clip(run.error or 'unknown error', 900)}\n\nNothing changed: model **{serving}** "
         f"is still serving (took {took}).",
-        data={"run_id": run.id, "error": run.error},
     )
 
 
@@ -105,7 +103,6 @@ async def retrain(services: Services, ctx: RequestContext, text: str) -> Reply:
             f"A retrain is already running since {when(busy.since)}{where}"
             + (f", run #{busy.run_id}" if busy.run_id else "")
             + ". I won't start another one.",
-            data={"run_id": busy.run_id},
         )
     assert run is not None
     serving = services.models.current.version if services.models.ready else "none"
@@ -114,7 +111,6 @@ async def retrain(services: Services, ctx: RequestContext, text: str) -> Reply:
         f"Retraining started, run #{run.id}. Recommendations keep using model **{serving}** "
         "until the new one is ready and checked"
         + ("; I'll post the result here." if followup is not None else "."),
-        data={"run_id": run.id},
     )
 
 
@@ -167,17 +163,7 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
         schedule = f"{when(info.next_run, now)} (`{info.schedule}` UTC)"
     fields.append(Field("Next scheduled retrain", schedule))
     fields.append(Field("Uptime", duration((now - services.started_at).total_seconds())))
-    return Reply(
-        title="Status",
-        fields=fields,
-        kind=Kind.INFO,
-        data={
-            "model_version": services.models.current.version if services.models.ready else None,
-            "running_run_id": info.running.id if info.running else None,
-            "last_run_id": last.id if last else None,
-            "next_run": info.next_run.isoformat() if info.next_run else None,
-        },
-    )
+    return Reply(title="Status", fields=fields, kind=Kind.INFO)
 
 
 def _counts(counts: dict[str, int], sources: dict[str, int]) -> str:

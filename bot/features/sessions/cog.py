@@ -7,10 +7,10 @@ import logging
 from typing import TYPE_CHECKING
 
 import discord
-from discord.ext import commands, tasks
+from discord.ext import tasks
 
 from bot.features.sessions.handlers import end_idle_sessions, session_entries, summary_reply
-from bot.frontends.embed import to_embed
+from bot.frontends.discord_app import FeatureCog
 
 if TYPE_CHECKING:
     from bot.frontends.discord_app import MusicBot
@@ -20,15 +20,14 @@ log = logging.getLogger(__name__)
 SWEEP_MINUTES = 10
 
 
-class SessionsCog(commands.Cog, name="Sessions"):
-    def __init__(self, bot: MusicBot) -> None:
-        self.bot = bot
-
+class SessionsCog(FeatureCog, name="Sessions"):
     async def cog_load(self) -> None:
+        await super().cog_load()
         self.sweep.start()
 
     async def cog_unload(self) -> None:
         self.sweep.cancel()
+        await super().cog_unload()
 
     @tasks.loop(minutes=SWEEP_MINUTES)
     async def sweep(self) -> None:
@@ -43,12 +42,12 @@ class SessionsCog(commands.Cog, name="Sessions"):
                 if not services.models.ready:
                     continue
                 entries = await session_entries(services.db, session.id)
-                reply = summary_reply(services.models.current, session, entries)
-                hours = f"{services.settings.session_idle_hours:g}"
-                reply.description = f"Nobody added anything for {hours} h. " + reply.description
+                reply = summary_reply(
+                    services.models.current, session, entries, services.settings.session_idle_hours
+                )
                 channel = self.bot.get_channel(session.channel_id)
                 if isinstance(channel, discord.abc.Messageable):
-                    await channel.send(embed=to_embed(reply))
+                    await self.bot.send_reply(channel, reply)
             except Exception:
                 log.exception("could not announce the end of idle session %s", session.id)
         return len(ended)

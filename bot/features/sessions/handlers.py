@@ -1,6 +1,6 @@
 """Group listening sessions: `!session start|add|next|show|end` as front-end-free handlers.
 
-One open session per channel, kept in the database (bot/session_models.py), so a restart
+One open session per channel, kept in the database (tables.py), so a restart
 loses nothing. A session nobody touched for SESSION_IDLE_HOURS ends by itself: every
 session command first closes the idle ones of its channel, the Discord cog sweeps all
 channels periodically, and retraining counts an idle session as ended even if no sweep
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -27,6 +27,7 @@ from bot.core.settings import Settings
 from bot.core.tables import utcnow
 from bot.core.text import code, md
 from bot.core.training_data import playlist_rows, training_source
+from bot.features.feedback.targets import Votes
 from bot.features.sessions.tables import END_COMMAND, END_IDLE, ListeningSession, SessionEntry
 from recommender import Recommender, TrackResult
 from recommender.rerank import group_picks
@@ -110,10 +111,8 @@ async def session_command(services: Services, ctx: RequestContext, text: str) ->
     reply = await action(services, ctx, rest)
     if ended and verb != "start":
         hours = f"{services.settings.session_idle_hours:g}"
-        reply.description = (
-            f"(“{md(ended[0].name)}” ended by itself after {hours} h without activity.)\n"
-            + reply.description
-        ).strip()
+        notice = f"(“{md(ended[0].name)}” ended by itself after {hours} h without activity.)"
+        reply = replace(reply, notice=notice)
     return reply
 
 
@@ -149,7 +148,6 @@ async def start(services: Services, ctx: RequestContext, rest: str) -> Reply:
             f"{code(prefix + 'session next')} picks what plays next for the whole group, "
             f"{code(prefix + 'session end')} closes it."
         ),
-        data={"session_id": row.id},
     )
 
 
@@ -158,7 +156,6 @@ def _already_open(current: ListeningSession, prefix: str) -> Reply:
         "A session is already running here",
         f"“{md(current.name)}” is open. Add songs with {code(prefix + 'session add <song>')} "
         f"or close it with {code(prefix + 'session end')} first.",
-        data={"session_id": current.id},
     )
 
 
@@ -206,7 +203,6 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
             "Already in the session",
             f"**{md(best.name)}** — {md(best.artist)} was added by "
             f"{md(duplicate.user_name)}; pick another song.",
-            data={"session_id": current.id, "track_id": best.track_id},
         )
     try:
         async with services.db.writing() as session:
@@ -232,7 +228,6 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
             f"**{md(best.name)}** — {md(best.artist)} (song {count}). "
             f"{code(prefix + 'session next')} suggests what to play next."
         ),
-        data={"session_id": current.id, "track_id": best.track_id},
     )
 
 
@@ -297,11 +292,9 @@ async def next_(services: Services, ctx: RequestContext, rest: str) -> Reply:
         ),
         lines=lines,
         footer=f"👍/👎 teach the next model · model {model.version}",
-        data={
-            "session_id": current.id,
-            "track_ids": [p.track.track_id for p in picks],
-            "seed_track_ids": [p.closest_seed for p in picks],
-        },
+        actions=(
+            Votes.on_session(current.id, [(p.track.track_id, p.closest_seed) for p in picks]),
+        ),
     )
 
 
@@ -330,7 +323,6 @@ async def show(services: Services, ctx: RequestContext, rest: str) -> Reply:
         description=f"{listeners} {'listener' if listeners == 1 else 'listeners'} so far.",
         lines=lines,
         kind=Kind.INFO,
-        data={"session_id": current.id, "track_ids": [e.track_id for e in entries]},
     )
 
 
@@ -350,9 +342,14 @@ async def end(services: Services, ctx: RequestContext, rest: str) -> Reply:
 
 
 def summary_reply(
-    model: Recommender, current: ListeningSession, entries: Sequence[SessionEntry]
+    model: Recommender,
+    current: ListeningSession,
+    entries: Sequence[SessionEntry],
+    idle_hours: float | None = None,
 ) -> Reply:
-    """The closing summary: songs, listeners, top artists, and what the data is used for."""
+    """The closing summary: songs, listeners, top artists, and what the data is used for.
+
+    `idle_hours` when it ended by itself after that long without activity."""
     listeners = Counter(e.user_name for e in entries)
     artists = Counter(model.track(e.track_id).artist for e in entries if e.track_id in model)
     minutes = max(
@@ -381,12 +378,12 @@ def summary_reply(
         note = "It becomes a community playlist the next model learns from."
     else:
         note = f"Sessions with {MIN_PLAYLIST_SONGS}+ songs become playlists the model learns from."
+    idle = f"Nobody added anything for {idle_hours:g} h. " if idle_hours is not None else ""
     return Reply(
         title=f"Session ended: {current.name}",
-        description=f"Thanks for listening together! {note}",
+        description=f"{idle}Thanks for listening together! {note}",
         fields=fields,
         kind=Kind.INFO,
-        data={"session_id": current.id, "songs": len(entries), "listeners": len(listeners)},
     )
 
 

@@ -1,0 +1,97 @@
+"""How an answer with recommendations looks, for `recommend`, the follow-ups and
+`musicbot recommend`: the numbered picks, the footer, and the actions under it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.core.replies import Action, Kind, Line, Reply
+from bot.core.text import code, md
+from bot.features.feedback.targets import Votes
+from bot.features.followups.replies import FOLLOW_UP_HINT, FollowUp
+from bot.features.recommend.queries import StoredAnswer
+from recommender import Recommender, TrackResult
+
+
+def hint_command(prefix: str, track: TrackResult) -> str:
+    """A command that picks exactly this track (`title - artist` resolves exactly)."""
+    return code(f"{prefix}recommend {track.name} - {track.artist}")
+
+
+def pick_lines(picks: Sequence[TrackResult]) -> list[Line]:
+    return [
+        Line(text=md(p.name), url=p.url, note=f"— {md(p.artist)} · {p.score:.2f}") for p in picks
+    ]
+
+
+def picks_footer(model_version: str, follow_up: bool) -> str:
+    """The score scale, the follow-up hint when the answer can be followed up, the model."""
+    hint = f" · {FOLLOW_UP_HINT}" if follow_up else ""
+    return f"similarity 0–1 (1 = closest){hint} · model {model_version}"
+
+
+def answer_actions(
+    stored: StoredAnswer | None, seed_track_id: str, picks: Sequence[TrackResult]
+) -> tuple[Action, ...]:
+    """The follow-up buttons and the 👍/👎 of a stored answer with picks."""
+    if stored is None or not picks:
+        return ()
+    votes = Votes.on_query(stored.query_id, seed_track_id, [p.track_id for p in picks])
+    if stored.turn_id is None:
+        return (votes,)
+    return (FollowUp(stored.turn_id), votes)
+
+
+def recommendations_reply(
+    model: Recommender,
+    best: TrackResult,
+    alternatives: list[TrackResult],
+    picks: list[TrackResult],
+    prefix: str,
+    *,
+    applied: str | None = None,
+    stored: StoredAnswer | None = None,
+) -> Reply:
+    """The answer to `recommend`. `applied` says which inline refinements were applied
+    (None: the request had none); `stored` is where the answer was kept (None in
+    `musicbot recommend`, which keeps nothing)."""
+    year = f" ({best.release_year})" if best.release_year else ""
+    description = f"Understood: **{md(best.name)}** — {md(best.artist)}{year}"
+    if alternatives:
+        shown = alternatives[:3]
+        others = "; ".join(f"{md(a.name)} — {md(a.artist)}" for a in shown)
+        more = f" and {len(alternatives) - 3} more" if len(alternatives) > 3 else ""
+        description += f"\nAlso: {others}{more}; try {hint_command(prefix, shown[0])}"
+    if applied:
+        description += "\n" + applied
+    elif applied is None and not picks:
+        description += "\n\nI have no recommendations for that song yet."
+    return Reply(
+        title=f"Songs like {best.name} — {best.artist}",
+        description=description,
+        lines=pick_lines(picks),
+        footer=picks_footer(model.version, stored is not None and stored.turn_id is not None),
+        actions=answer_actions(stored, best.track_id, picks),
+    )
+
+
+def not_found_reply(text: str, suggestions: list[TrackResult], prefix: str) -> Reply:
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    if suggestions:
+        description = "Did you mean:"
+        lines = [
+            Line(text=f"{md(s.name)} — {md(s.artist)}", note=f"· try {hint_command(prefix, s)}")
+            for s in suggestions
+        ]
+    else:
+        description = (
+            f"Try the title and the artist, e.g. {code(prefix + 'recommend bad guy - billie eilish')}, "
+            "or paste a Spotify track link."
+        )
+        lines = []
+    return Reply(
+        title=f"I couldn't find “{shown}”",
+        description=description,
+        lines=lines,
+        kind=Kind.ERROR,
+    )
