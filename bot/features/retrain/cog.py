@@ -69,7 +69,7 @@ class AdminCog(commands.Cog, name="Admin"):
         models = self.bot.services.models
         serving = models.current.version if models.ready else "none"
         await channel.send(
-            embed=to_embed(outcome_reply(run, serving)),
+            embed=to_embed(outcome_reply(run, serving, self.bot.settings.command_prefix)),
             allowed_mentions=discord.AllowedMentions.none(),
         )
 

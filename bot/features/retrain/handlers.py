@@ -61,7 +61,7 @@ def who(run: TrainingRun) -> str:
     return f"<@{run.user_id}>" if run.user_id else "an admin (console)"
 
 
-def outcome_reply(run: TrainingRun, serving: str) -> Reply:
+def outcome_reply(run: TrainingRun, serving: str, prefix: str = "!") -> Reply:
     """What the channel sees when a run ends."""
     metrics = run.metrics or {}
     took = duration(metrics.get("duration_seconds"))
@@ -91,7 +91,7 @@ def outcome_reply(run: TrainingRun, serving: str) -> Reply:
             f"{clip(run.error or 'it did not pass the checks', 700)}.\n\n"
             f"Model **{serving}** is still serving (took {took}). The refused model is kept "
             "in MODEL_DIR for inspection; an admin can publish a retrain without this check "
-            "with `retrain force`.",
+            f"with `{prefix}retrain force`.",
             data={"run_id": run.id, "error": run.error, "model_version": run.model_version},
         )
     if run.status == INTERRUPTED:
@@ -131,7 +131,7 @@ async def retrain(services: Services, ctx: RequestContext, text: str) -> Reply:
     async def notify(run: TrainingRun) -> None:
         if followup is not None:
             serving = services.models.current.version if services.models.ready else "none"
-            await followup(outcome_reply(run, serving))
+            await followup(outcome_reply(run, serving, prefix))
 
     try:
         run = await retrainer.start(ADMIN, user_id=ctx.user_id or None, notify=notify, force=force)
@@ -157,7 +157,7 @@ async def retrain(services: Services, ctx: RequestContext, text: str) -> Reply:
     "rollback",
     usage="[version]",
     summary="serve a kept model version again (admins); default: the one before the current",
-    examples=("", "20260105-040000-000000"),
+    examples=("20260105-040000-000000",),
     admin_only=True,
 )
 async def rollback(services: Services, ctx: RequestContext, text: str) -> Reply:

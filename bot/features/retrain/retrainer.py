@@ -49,6 +49,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core.serving import model_store
 from bot.core.tables import utcnow
+from bot.core.text import clip, code
 from bot.core.training_data import gather_training_rows
 from bot.features.retrain.schedule import is_due
 from bot.features.retrain.tables import (
@@ -341,7 +342,7 @@ class Retrainer:
             if version is None:
                 raise RollbackError("there is no earlier kept version to go back to")
         elif version not in kept:
-            raise RollbackError(f"there is no kept version {version!r}")
+            raise RollbackError(f"there is no kept version {code(clip(version, 40))}")
         refused = store.refusal(version)
         if refused is not None:
             raise RollbackError(
