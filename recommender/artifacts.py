@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -87,7 +88,7 @@ def load(directory: str | Path) -> tuple[Catalog, np.ndarray, dict[str, Any]]:
         playlists = pd.read_csv(directory / "playlists.csv", dtype=text, keep_default_na=False)
         memberships = pd.read_csv(directory / "memberships.csv", dtype=np.int64)
         embeddings = np.load(directory / "embeddings.npy")
-    except (OSError, ValueError, json.JSONDecodeError) as error:
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as error:
         raise ArtifactError(f"the model in {directory} is damaged: {error}") from error
     if embeddings.shape[0] != len(tracks) or not np.isfinite(embeddings).all():
         raise ArtifactError(

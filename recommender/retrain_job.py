@@ -13,7 +13,12 @@ Two halves:
   `TRAINING FAILED: reason` line on stderr and a non-zero exit code.
 - the parent, `TrainingJob` / `train_and_publish`: runs the child with a timeout, keeps
   the tail of its stderr for the run record, and publishes the new version through the
-  store (load, sanity check, atomic pointer switch, prune) or discards it.
+  store (load, sanity check, blessing against the serving model, atomic pointer switch,
+  prune), keeps it as refused, or discards it.
+
+Publishing is the parent's job alone: the child only writes its directory. A child whose
+parent is gone (the bot crashed or was killed) stops training and exits, so no orphan
+keeps a CPU busy, and nothing it wrote is ever served.
 """
 
 from __future__ import annotations
@@ -26,15 +31,16 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from recommender.recommender import DEFAULT_MODEL, Recommender
-from recommender.store import ModelStore
+from recommender.store import Blessing, ModelStore, bless
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +49,9 @@ FAILURE_PREFIX = "TRAINING FAILED: "
 EXIT_ERROR = 1
 EXIT_DATA = 2
 EXIT_MEMORY = 3
+EXIT_ORPHANED = 4
 STDERR_TAIL_LINES = 60
+PARENT_CHECK_SECONDS = 1.0
 
 
 # -- child --------------------------------------------------------------------------------
@@ -77,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra trainer option (VALUE parsed as JSON when it can be)",
     )
     parser.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        help="exit as soon as this process (the bot that started the training) is gone",
+    )
+    parser.add_argument(
         "--memory-limit-mb",
         type=int,
         default=None,
@@ -90,6 +104,33 @@ def _limit_memory(megabytes: int) -> None:
 
     limit = megabytes * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit when `parent` is no longer our parent (it died; we were re-parented).
+
+    The child runs in a session of its own (so the parent can kill its whole group), which
+    also means nothing else ends it when the parent dies. A daemon thread checks once a
+    second; training holds the GIL only in short stretches, so it gets to run.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_SECONDS)
+            if os.getppid() != parent:
+                # Nobody may be reading stderr any more (a broken pipe): exit regardless.
+                with contextlib.suppress(Exception):
+                    print(
+                        f"{FAILURE_PREFIX}the bot process {parent} that started this "
+                        "training is gone; stopping",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                os._exit(EXIT_ORPHANED)
+
+    if os.getppid() != parent:
+        os._exit(EXIT_ORPHANED)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _looks_like_oom(error: BaseException) -> bool:
@@ -133,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    if args.parent_pid is not None:
+        _exit_with_parent(args.parent_pid)
     if args.memory_limit_mb:
         _limit_memory(args.memory_limit_mb)
     try:
@@ -204,6 +247,8 @@ class TrainingJob:
             model,
             "--seed",
             str(seed),
+            "--parent-pid",
+            str(os.getpid()),
         ]
         if epochs is not None:
             self.argv += ["--epochs", str(epochs)]
@@ -324,19 +369,34 @@ def describe_failure(returncode: int | None, stderr_lines: Sequence[str]) -> str
     return f"the training process exited with code {returncode}" + (f": {last}" if last else "")
 
 
+@dataclass(frozen=True)
+class Gate:
+    """The blessing thresholds (see `recommender.store.bless`)."""
+
+    max_catalog_shrink: float = 0.10
+    max_quality_drop: float = 0.02
+
+
 @dataclass
 class PublishOutcome:
-    """A whole retrain: the training job's outcome and, on success, the model now current."""
+    """A whole retrain: the training job's outcome and, on success, the model now current.
+
+    `refused` holds the reason when the gate kept a sound candidate (`candidate`, kept on
+    disk for inspection) from serving.
+    """
 
     job: JobOutcome
     version: str | None = None
     model: Recommender | None = None
     error: str | None = None
+    refused: str | None = None
+    candidate: str | None = None
+    blessing: Blessing | None = None
     pruned: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.model is not None and self.error is None
+        return self.model is not None and self.error is None and self.refused is None
 
 
 async def train_and_publish(
@@ -346,33 +406,69 @@ async def train_and_publish(
     reference: Recommender | None = None,
     keep: int = 3,
     job: TrainingJob | None = None,
+    gate: Gate | None = Gate(),  # noqa: B008 - frozen, so one shared default is safe
+    before_switch: Callable[[str], Awaitable[None]] | None = None,
     **job_options: Any,
 ) -> PublishOutcome:
     """Train in a child process into a fresh version dir; publish it only if it is sound.
 
     Pass `job` to hold a handle on the child (to kill it); otherwise one is built from
     `job_options` (model, seed, epochs, options, timeout, memory_limit_mb). Loading, the
-    sanity check and the pointer switch run in a worker thread; on any failure the new
-    directory is discarded and the previous model stays current.
+    sanity check, the blessing against `reference` (skipped with `gate=None`: a forced
+    run; the sanity check never is) and the pointer switch run in worker threads. A
+    refused candidate is kept and marked; any other failure discards the new directory.
+    Either way the previous model stays current.
+
+    `before_switch(version)` runs right before the pointer switch (to record the intent,
+    so a crash between the two is reconciled at start-up); if it raises, nothing is
+    switched. Once started, the switch completes even if the caller is cancelled.
     """
     if job is None:
         job = TrainingJob(data, store.new_version_dir(), **job_options)
     out = job.out
+    switching: asyncio.Future[None] | None = None
     try:
         outcome = await job.wait()
+        if not outcome.ok:
+            await asyncio.to_thread(store.discard, out)
+            return PublishOutcome(job=outcome, error=outcome.error)
+        try:
+            model = await asyncio.to_thread(store.load_checked, out, reference)
+        except Exception as error:
+            await asyncio.to_thread(store.discard, out)
+            return PublishOutcome(job=outcome, error=f"the new model was rejected: {error}")
+        blessing = None
+        if gate is not None:
+            blessing = await asyncio.to_thread(
+                bless,
+                model,
+                reference,
+                max_catalog_shrink=gate.max_catalog_shrink,
+                max_quality_drop=gate.max_quality_drop,
+            )
+            if not blessing.blessed:
+                reason = blessing.reason or "refused"
+                await asyncio.to_thread(store.refuse, out, reason)
+                log.warning("model %s refused, kept for inspection: %s", out.name, reason)
+                return PublishOutcome(
+                    job=outcome, refused=reason, candidate=out.name, blessing=blessing
+                )
+        if before_switch is not None:
+            await before_switch(out.name)
+        switching = asyncio.ensure_future(asyncio.to_thread(store.switch, out.name))
+        await asyncio.shield(switching)
     except BaseException:
-        await asyncio.to_thread(store.discard, out)
+        if switching is not None:
+            # A pointer write in flight finishes before anyone looks at the outcome.
+            with contextlib.suppress(BaseException):
+                await switching
+        if store.current_version() != out.name:
+            await asyncio.to_thread(store.discard, out)
         raise
-    if not outcome.ok:
-        await asyncio.to_thread(store.discard, out)
-        return PublishOutcome(job=outcome, error=outcome.error)
-    try:
-        model = await asyncio.to_thread(store.publish, out, reference)
-    except Exception as error:
-        await asyncio.to_thread(store.discard, out)
-        return PublishOutcome(job=outcome, error=f"the new model was rejected: {error}")
     pruned = await asyncio.to_thread(store.prune, keep)
-    return PublishOutcome(job=outcome, version=model.version, model=model, pruned=pruned)
+    return PublishOutcome(
+        job=outcome, version=model.version, model=model, blessing=blessing, pruned=pruned
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,13 @@ model current. Old versions are pruned, never the current one.
 A root that directly holds a model (metadata.json at the top, the layout before this
 store) is served as is, and copied into `versions/` by `migrate_legacy()` before the
 first new model is published, with no retraining.
+
+A retrained model must also be *blessed* before the switch (`bless`): its catalog may not
+have lost more than a set share of the serving model's tracks, and on a probe both models
+can be scored on (playlists of the serving catalog, one song hidden each) it may not find
+fewer hidden songs than the serving model beyond a margin. A refused candidate stays in
+`versions/` with a `REFUSED` file saying why, for an admin to inspect; it is never served
+by a fallback or a plain rollback.
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ import re
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +51,8 @@ VERSIONS = "versions"
 # The files a model directory is made of (artifacts.py); used to move a legacy model.
 MODEL_FILES = ("embeddings.npy", "tracks.csv", "playlists.csv", "memberships.csv")
 _VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# A file in a version directory: this candidate was refused by `bless`; it holds why.
+REFUSED = "REFUSED"
 # Leftovers of an interrupted save (hidden staging dirs, incomplete version dirs) are only
 # removed once they are this old, so a training that is still writing is never touched.
 STALE_SECONDS = 6 * 3600
@@ -101,6 +112,172 @@ def _probe_tracks(model: Recommender, reference: Recommender | None, probes: int
     return list(dict.fromkeys(picked))
 
 
+# The quality probe (`probe_quality`). One probe query is a playlist of the serving
+# catalog with one song hidden: the rest of the playlist asks for PROBE_K songs, and a hit
+# is the hidden song among them, the way `!session next` would find it.
+PROBE_K = 10
+PROBE_PLAYLISTS = 500
+PROBE_SEEDS = 25  # at most this many of the playlist's other songs ask
+# Below this many probe queries the hit rates are too coarse to compare (a store of a
+# handful of playlists); the catalog check still applies.
+MIN_PROBE_QUERIES = 20
+# The allowed drop grows by this many standard errors of the paired difference: two
+# models that differ only in training noise disagree on some playlists, and a small
+# probe must not refuse a retrain on the same data.
+NOISE_Z = 2.0
+
+
+@dataclass(frozen=True)
+class QualityProbe:
+    """How often each model finds the hidden song, on the same probe queries."""
+
+    queries: int
+    k: int
+    serving_hits: int
+    candidate_hits: int
+    noise: float  # NOISE_Z standard errors of the per-query difference (a share)
+
+    @property
+    def serving_rate(self) -> float:
+        return self.serving_hits / self.queries if self.queries else 0.0
+
+    @property
+    def candidate_rate(self) -> float:
+        return self.candidate_hits / self.queries if self.queries else 0.0
+
+    @property
+    def drop(self) -> float:
+        """How much worse the candidate is (negative: better), as a share of queries."""
+        return self.serving_rate - self.candidate_rate
+
+
+@dataclass(frozen=True)
+class Blessing:
+    """Whether a candidate may replace the serving model, with the figures behind it."""
+
+    blessed: bool
+    reason: str | None  # one line for people when refused
+    serving_tracks: int = 0
+    lost_tracks: int = 0  # serving tracks the candidate does not know
+    probe: QualityProbe | None = None
+
+    def figures(self) -> dict[str, Any]:
+        """Plain numbers for the run record."""
+        figures: dict[str, Any] = {
+            "blessed": self.blessed,
+            "serving_tracks": self.serving_tracks,
+            "lost_tracks": self.lost_tracks,
+        }
+        if self.probe is not None:
+            figures["probe"] = {
+                "queries": self.probe.queries,
+                "k": self.probe.k,
+                "serving_hit_rate": round(self.probe.serving_rate, 4),
+                "candidate_hit_rate": round(self.probe.candidate_rate, 4),
+                "noise": round(self.probe.noise, 4),
+            }
+        return figures
+
+
+def bless(
+    candidate: Recommender,
+    serving: Recommender | None,
+    *,
+    max_catalog_shrink: float = 0.10,
+    max_quality_drop: float = 0.02,
+    probe_playlists: int = PROBE_PLAYLISTS,
+) -> Blessing:
+    """Decide whether `candidate` may replace `serving` (after `sanity_check`).
+
+    Refused when the candidate lacks more than `max_catalog_shrink` of the serving
+    model's tracks (a truncated or partial data file), or when its hit rate on the probe
+    is more than `max_quality_drop` (absolute, plus the probe's noise) below the serving
+    model's. With nothing serving, anything sane is blessed.
+    """
+    if serving is None:
+        return Blessing(True, None)
+    serving_ids = serving.catalog.tracks["track_id"].astype(str)
+    total = len(serving_ids)
+    lost = int(sum(1 for track_id in serving_ids if track_id not in candidate))
+    if total and lost / total > max_catalog_shrink:
+        return Blessing(
+            False,
+            f"the new catalog lacks {lost:,} of the serving model's {total:,} tracks "
+            f"({lost / total:.0%}; at most {max_catalog_shrink:.0%} may go)",
+            total,
+            lost,
+        )
+    probe = probe_quality(candidate, serving, playlists=probe_playlists)
+    if probe.queries >= MIN_PROBE_QUERIES and probe.drop > max_quality_drop + probe.noise:
+        return Blessing(
+            False,
+            f"it finds fewer hidden songs than the serving model: {probe.candidate_rate:.1%} "
+            f"against {probe.serving_rate:.1%} of {probe.queries} probe playlists "
+            f"(top {probe.k}; at most {max_quality_drop:.1%} worse, plus "
+            f"{probe.noise:.1%} for noise)",
+            total,
+            lost,
+            probe,
+        )
+    return Blessing(True, None, total, lost, probe)
+
+
+def probe_quality(
+    candidate: Recommender,
+    serving: Recommender,
+    *,
+    k: int = PROBE_K,
+    playlists: int = PROBE_PLAYLISTS,
+    seeds: int = PROBE_SEEDS,
+    seed: int = 0,
+) -> QualityProbe:
+    """Hide one song of each of up to `playlists` serving playlists; count who finds it.
+
+    Only tracks both catalogs know take part (as asks, hidden songs and answers), so the
+    two models are scored on exactly the same question. Ranking is the models' own
+    `recommend_for_tracks`, so the probe measures what members are served.
+    """
+    serving_ids = serving.catalog.tracks["track_id"].astype(str).to_numpy()
+    candidate_ids = candidate.catalog.tracks["track_id"].astype(str)
+    shared = {track_id for track_id in serving_ids if track_id in candidate}
+    only_serving = [t for t in serving_ids if t not in shared]
+    only_candidate = [t for t in candidate_ids if t not in shared]
+    memberships = serving.catalog.memberships
+    groups = memberships.groupby("playlist", sort=True)["track"]
+    rng = np.random.default_rng(seed)
+    order = list(groups.groups)
+    rng.shuffle(order)
+    serving_hits: list[bool] = []
+    candidate_hits: list[bool] = []
+    for playlist in order:
+        if len(serving_hits) >= playlists:
+            break
+        members = [t for t in dict.fromkeys(serving_ids[groups.get_group(playlist)]) if t in shared]
+        if len(members) < 2:
+            continue
+        hidden = members.pop(int(rng.integers(len(members))))
+        if len(members) > seeds:
+            members = [members[i] for i in sorted(rng.choice(len(members), seeds, replace=False))]
+        for model, excluded, hits in (
+            (serving, only_serving, serving_hits),
+            (candidate, only_candidate, candidate_hits),
+        ):
+            found = model.recommend_for_tracks(members, k=k, exclude=excluded)
+            hits.append(any(result.track_id == hidden for result in found))
+    queries = len(serving_hits)
+    difference = np.asarray(candidate_hits, dtype=float) - np.asarray(serving_hits, dtype=float)
+    noise = (
+        NOISE_Z * float(difference.std(ddof=1)) / float(np.sqrt(queries)) if queries > 1 else 1.0
+    )
+    return QualityProbe(
+        queries=queries,
+        k=k,
+        serving_hits=int(sum(serving_hits)),
+        candidate_hits=int(sum(candidate_hits)),
+        noise=noise,
+    )
+
+
 def _new_version_name() -> str:
     """Sortable by time, like the metadata versions artifacts.py writes."""
     now = datetime.now(UTC)
@@ -132,11 +309,9 @@ class ModelStore:
         return None if name is None else self.versions_dir / name
 
     def has_model(self) -> bool:
-        """True when a model can be served: a published one, or a legacy one to migrate."""
-        path = self.current_path()
-        if path is not None:
-            return is_model_dir(path)
-        return self.is_legacy()
+        """True when MODEL_DIR holds a model to serve (or to fall back from), so start-up
+        must not train one: a pointer, a kept version, or a legacy model."""
+        return self.current_version() is not None or bool(self.versions()) or self.is_legacy()
 
     def load_current(self) -> Recommender:
         """Load the current model; a legacy root (no pointer yet) is read in place.
@@ -151,8 +326,54 @@ class ModelStore:
             raise ArtifactError(f"no model has been published in {self.root}")
         return Recommender.load(path)
 
+    def load_or_fall_back(self) -> Recommender:
+        """The model to serve at start-up: the current one, or, when it is damaged
+        (missing or truncated files), the newest healthy kept version, with one log line.
+
+        Healthy means it loads and passes `sanity_check`; refused candidates never serve.
+        The pointer moves to the fallback, so every process serves the same model. Raises
+        the current model's error when no kept version is healthy either.
+        """
+        current = self.current_version()
+        if current is None and (self.is_legacy() or not self.versions()):
+            return self.load_current()
+        try:
+            if current is None:
+                raise ArtifactError(f"{self.pointer} is missing")
+            model = Recommender.load(self.versions_dir / current)
+            sanity_check(model)
+            return model
+        except ArtifactError as error:
+            damage = error
+        older = [name for name in self.servable_versions() if current is None or name < current]
+        newer = [
+            name for name in self.servable_versions() if current is not None and name > current
+        ]
+        for name in [*reversed(older), *newer]:
+            try:
+                model = Recommender.load(self.versions_dir / name)
+                sanity_check(model)
+            except ArtifactError:
+                continue
+            try:
+                self._write_pointer(name)
+                moved = "the pointer now names it"
+            except OSError as error:
+                moved = f"the pointer could not be moved: {error}"
+            log.warning(
+                "model %s in %s cannot be served (%s); serving %s, the newest healthy kept "
+                "version, instead (%s)",
+                current or "(none)",
+                self.root,
+                damage,
+                name,
+                moved,
+            )
+            return model
+        raise damage
+
     def versions(self) -> list[str]:
-        """Complete version directories, oldest first."""
+        """Complete version directories, oldest first (refused candidates included)."""
         if not self.versions_dir.is_dir():
             return []
         return sorted(
@@ -160,6 +381,23 @@ class ModelStore:
             for entry in self.versions_dir.iterdir()
             if not entry.name.startswith(".") and entry.is_dir() and is_model_dir(entry)
         )
+
+    def servable_versions(self) -> list[str]:
+        """Kept versions that may serve (not refused), oldest first."""
+        return [name for name in self.versions() if self.refusal(name) is None]
+
+    def refusal(self, name: str) -> str | None:
+        """Why version `name` was refused, or None when it was not."""
+        try:
+            return (self.versions_dir / name / REFUSED).read_text(encoding="utf-8").strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def previous_version(self) -> str | None:
+        """The newest servable version older than the current one (what a rollback serves)."""
+        current = self.current_version()
+        older = [name for name in self.servable_versions() if current is None or name < current]
+        return older[-1] if older else None
 
     # -- writing ------------------------------------------------------------------------
     def new_version_dir(self) -> Path:
@@ -182,17 +420,33 @@ class ModelStore:
         error the pointer is untouched, so the previous model stays current. Returns the
         loaded model so the caller can serve exactly what was checked.
         """
+        model = self.load_checked(path, reference)
+        self.switch(Path(path).name)
+        return model
+
+    def load_checked(self, path: str | Path, reference: Recommender | None = None) -> Recommender:
+        """Load the version at `path` (a directory of this store) and sanity-check it."""
         path = Path(path)
-        self.migrate_legacy()  # the legacy model stays available as the previous version
         if path.resolve().parent != self.versions_dir.resolve():
             raise ArtifactError(f"{path} is not a version directory of {self.versions_dir}")
         if not _VERSION_NAME.match(path.name):
             raise ArtifactError(f"{path.name!r} is not a valid version name")
         model = Recommender.load(path)
         sanity_check(model, reference=reference)
-        self._write_pointer(path.name)
-        log.info("model %s is now current in %s", path.name, self.root)
         return model
+
+    def switch(self, name: str) -> None:
+        """Make kept version `name` current (the atomic step every publish ends with)."""
+        self.migrate_legacy()  # the legacy model stays available as the previous version
+        self._write_pointer(name)
+        log.info("model %s is now current in %s", name, self.root)
+
+    def refuse(self, path: str | Path, reason: str) -> None:
+        """Keep an unpublished version for inspection, marked as refused with `reason`."""
+        path = Path(path)
+        if path.name == self.current_version():
+            raise ArtifactError(f"refusing to mark the current model {path} as refused")
+        (path / REFUSED).write_text(reason.strip() + "\n", encoding="utf-8")
 
     def discard(self, path: str | Path) -> None:
         """Remove an unpublished version (a failed run's output and its staging dirs)."""
@@ -206,12 +460,19 @@ class ModelStore:
     def prune(self, keep: int = 3) -> list[str]:
         """Delete all but the `keep` newest versions besides the current one.
 
-        The current version is never deleted, whatever its age. Leftovers of interrupted
+        The current version is never deleted, whatever its age. Refused candidates are
+        counted apart (the `keep` newest of them stay for inspection), so a string of
+        refusals never costs the versions a rollback needs. Leftovers of interrupted
         saves are removed once they are older than STALE_SECONDS. Returns the removed names.
         """
         current = self.current_version()
         others = [name for name in self.versions() if name != current]
-        doomed = others[: max(0, len(others) - max(0, keep))]
+        doomed: list[str] = []
+        for group in (
+            [name for name in others if self.refusal(name) is None],
+            [name for name in others if self.refusal(name) is not None],
+        ):
+            doomed += group[: max(0, len(group) - max(0, keep))]
         for name in doomed:
             shutil.rmtree(self.versions_dir / name, ignore_errors=True)
             log.info("pruned model version %s", name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 import time
@@ -9,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from retrain_support import quick_model, write_small_csv
+from retrain_support import quick_model, write_head_csv, write_small_csv
 
 from recommender import Recommender
 from recommender.artifacts import ArtifactError
-from recommender.store import ModelStore, SanityError, sanity_check
+from recommender.store import ModelStore, SanityError, bless, probe_quality, sanity_check
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +164,133 @@ def test_readers_never_see_a_half_switched_model(tmp_path: Path, small_csv: Path
     assert not errors, errors[0]
     assert seen and seen <= set(expected)
     assert not list(store.root.glob(".current.*")), "temp pointer files left behind"
+
+
+# -- the blessing gate ---------------------------------------------------------------------
+def test_bless_refuses_a_candidate_that_lost_most_of_the_catalog(
+    recommender: Recommender, dataset_path: Path, tmp_path: Path
+) -> None:
+    rows = 656  # 2% of the real file: a copy cut short
+    partial = quick_model(write_head_csv(dataset_path, tmp_path / "head.csv", rows))
+
+    verdict = bless(partial, recommender)
+
+    assert not verdict.blessed
+    assert verdict.serving_tracks == len(recommender)
+    kept = sum(t in recommender for t in partial.catalog.tracks["track_id"])
+    assert verdict.lost_tracks == len(recommender) - kept
+    assert "lacks" in verdict.reason and f"{len(recommender):,}" in verdict.reason
+    assert verdict.figures()["blessed"] is False
+
+
+def test_bless_refuses_a_worse_model_on_the_same_catalog(recommender: Recommender) -> None:
+    """Same tracks (nothing lost), but embeddings that know nothing: the probe catches it."""
+    noise = np.random.default_rng(0).normal(size=recommender.embeddings.shape)
+    worse = Recommender(recommender.catalog, noise.astype(np.float32), {"version": "noise"})
+
+    verdict = bless(worse, recommender, probe_playlists=100)
+
+    assert not verdict.blessed and verdict.lost_tracks == 0
+    probe = verdict.probe
+    assert probe is not None and probe.queries == 100
+    assert probe.serving_rate > 0.3 > 0.05 > probe.candidate_rate
+    assert "finds fewer hidden songs" in verdict.reason
+    assert f"{probe.queries} probe playlists" in verdict.reason
+
+
+def test_bless_passes_the_same_model_and_anything_when_nothing_serves(
+    recommender: Recommender, small_csv: Path
+) -> None:
+    same = bless(recommender, recommender, probe_playlists=50)
+    assert same.blessed and same.reason is None and same.lost_tracks == 0
+    assert same.probe is not None and same.probe.drop == 0
+    assert bless(quick_model(small_csv), None).blessed
+
+
+def test_probe_noise_margin_grows_as_the_probe_shrinks(recommender: Recommender) -> None:
+    noise = np.random.default_rng(1).normal(size=recommender.embeddings.shape)
+    worse = Recommender(recommender.catalog, noise.astype(np.float32), {"version": "noise"})
+    big = probe_quality(worse, recommender, playlists=150)
+    small = probe_quality(worse, recommender, playlists=25)
+    assert small.queries == 25 and big.queries == 150
+    assert small.noise > big.noise > 0
+
+
+# -- refused candidates, rollback targets, start-up fallback ----------------------------------
+def test_refused_versions_are_kept_apart_and_never_rollback_targets(
+    tmp_path: Path, small_csv: Path
+) -> None:
+    store = ModelStore(tmp_path / "models")
+    first = store.publish(_save_version(store, quick_model(small_csv, seed=0))).version
+    refused = _save_version(store, quick_model(small_csv, seed=1)).name
+    store.refuse(store.versions_dir / refused, "the new catalog lacks 9 of 10 tracks")
+    second = store.publish(_save_version(store, quick_model(small_csv, seed=2))).version
+
+    assert store.versions() == [first, refused, second]
+    assert store.servable_versions() == [first, second]
+    assert store.refusal(refused) == "the new catalog lacks 9 of 10 tracks"
+    assert store.refusal(first) is None
+    assert store.previous_version() == first  # the refused one in between is skipped
+    with pytest.raises(ArtifactError):
+        store.refuse(store.versions_dir / second, "no")  # the current one is never refused
+
+    more = [_save_version(store, quick_model(small_csv, seed=9)).name for _ in range(2)]
+    for name in more:
+        store.refuse(store.versions_dir / name, "refused")
+    # Refused ones count apart: three refusals never cost the one previous servable model.
+    assert store.prune(keep=1) == [refused, more[0]]
+    assert store.versions() == [first, second, more[-1]]
+
+
+def _damage_zero_byte(path: Path) -> None:
+    (path / "embeddings.npy").write_bytes(b"")
+
+
+def _damage_missing(path: Path) -> None:
+    (path / "tracks.csv").unlink()
+
+
+def _damage_truncated(path: Path) -> None:
+    data = (path / "embeddings.npy").read_bytes()
+    (path / "embeddings.npy").write_bytes(data[: len(data) // 2])
+
+
+def _damage_no_metadata(path: Path) -> None:
+    (path / "metadata.json").unlink()
+
+
+@pytest.mark.parametrize(
+    "damage", [_damage_zero_byte, _damage_missing, _damage_truncated, _damage_no_metadata]
+)
+def test_a_damaged_current_version_falls_back_to_the_newest_healthy_one(
+    tmp_path: Path, small_csv: Path, damage, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = ModelStore(tmp_path / "models")
+    old = store.publish(_save_version(store, quick_model(small_csv, seed=0))).version
+    healthy = store.publish(_save_version(store, quick_model(small_csv, seed=1))).version
+    refused = _save_version(store, quick_model(small_csv, seed=2)).name
+    store.refuse(store.versions_dir / refused, "refused")
+    current = store.publish(_save_version(store, quick_model(small_csv, seed=3))).version
+    damage(store.versions_dir / current)
+    assert store.has_model(), "a damaged store must not make the bot train a new model"
+
+    with caplog.at_level("WARNING", logger="recommender.store"):
+        served = store.load_or_fall_back()
+
+    assert served.version == healthy != old
+    assert store.current_version() == healthy, "every process should serve the fallback"
+    lines = [
+        r for r in caplog.records if r.name == "recommender.store" and r.levelno >= logging.WARNING
+    ]
+    assert len(lines) == 1 and current in lines[0].getMessage()
+    assert healthy in lines[0].getMessage()
+    assert store.load_or_fall_back().version == healthy  # and quietly from then on
+
+
+def test_with_nothing_healthy_the_damage_is_reported(tmp_path: Path, small_csv: Path) -> None:
+    store = ModelStore(tmp_path / "models")
+    only = store.publish(_save_version(store, quick_model(small_csv))).version
+    _damage_zero_byte(store.versions_dir / only)
+    with pytest.raises(ArtifactError, match="damaged"):
+        store.load_or_fall_back()
+    assert store.current_version() == only

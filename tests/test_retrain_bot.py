@@ -8,24 +8,54 @@ and the schedule is a real APScheduler AsyncIOScheduler on the test's event loop
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import discord
 import discord.ext.test as dpytest
+import psutil
 import pytest
 import sqlalchemy as sa
+from fake_discord import FakeDiscord
 from pydantic import ValidationError
-from retrain_support import quick_model, write_broken_csv, write_small_csv
+from retrain_support import (
+    add_version,
+    aged,
+    group_members,
+    lease_expired,
+    process_env,
+    quick_model,
+    run_rows,
+    serve_copy,
+    training_processes,
+    write_broken_csv,
+    write_head_csv,
+    write_small_csv,
+)
 
 from bot import create_bot
-from bot.core.dispatch import Services
-from bot.core.serving import model_store, save_new_model
+from bot.core.dispatch import PREFIX, RequestContext, Services
+from bot.core.replies import Reply
+from bot.core.serving import ModelHolder, PointerWatcher, model_store, save_new_model
 from bot.core.settings import Settings
-from bot.features.retrain.retrainer import AlreadyRunning, Retrainer, retrainer_for
+from bot.features.retrain.retrainer import AlreadyRunning, LeaseLost, Retrainer, retrainer_for
 from bot.features.retrain.schedule import is_due, parse_cron
-from bot.features.retrain.tables import FAILED, RUNNING, SCHEDULE, SUCCEEDED, TrainingRun
+from bot.features.retrain.tables import (
+    FAILED,
+    INTERRUPTED,
+    PUBLISHING,
+    REFUSED,
+    RUNNING,
+    SCHEDULE,
+    SUCCEEDED,
+    TrainingRun,
+)
 from bot.frontends.discord_app import MusicBot, is_admin
 
 ADMIN_ROLE_ID = 424242424242424242
@@ -377,7 +407,7 @@ async def test_two_processes_never_train_at_once(
         await asyncio.sleep(0.7)
         assert await second.recover() == 1
         last = (await runs(one))[-1]
-        assert last.status == FAILED and "interrupted" in last.error
+        assert last.status == INTERRUPTED and "stopped" in last.error
     finally:
         await one.close()
         await two.close()
@@ -395,3 +425,557 @@ def test_retrain_cron_is_crontab_in_utc_and_bad_values_stop_startup() -> None:
     for bad in ("0 4 * *", "61 4 * * 1", "0 4 * * 8", "weekly"):
         with pytest.raises(ValidationError, match="RETRAIN_CRON"):
             Settings(_env_file=None, retrain_cron=bad)
+
+
+# -- the blessing gate, force, rollback (handlers, as in the console) ------------------------
+def console(said: list[Reply] | None = None, admin: bool = True, user_id: int = 7):
+    async def followup(reply: Reply) -> None:
+        if said is not None:
+            said.append(reply)
+
+    return RequestContext(user_id=user_id, is_admin=admin, source=PREFIX, followup=followup)
+
+
+def field_map(reply: Reply) -> dict[str, str]:
+    return {f.name: f.value for f in reply.fields}
+
+
+@pytest.fixture(scope="module")
+async def full(
+    tmp_path_factory: pytest.TempPathFactory, data: dict[str, Path], trained_model_dir: Path
+):
+    """A process serving the real model (whole catalog), retraining with 2 epochs."""
+    root = tmp_path_factory.mktemp("full")
+    settings = Settings(
+        _env_file=None,
+        data_dir=root / "data",
+        model_dir=root / "models",
+        data_path=data["small"],
+        retrain_epochs=2,
+        retrain_timeout_seconds=180,
+        cooldown_rate=0,
+        retrain_cron=NEVER_SOON,
+    )
+    serve_copy(model_store(settings), trained_model_dir)
+    services = Services(settings)
+    await services.start()
+    yield services
+    await services.close()
+
+
+async def retrain_with(services: Services, text: str = "") -> tuple[Reply, TrainingRun, Reply]:
+    """`!retrain [text]` as an admin; (the answer, the finished run, the posted outcome)."""
+    said: list[Reply] = []
+    started = await services.handle("retrain", console(said), text)
+    assert started.title == "Retraining started", started.description
+    task = retrainer_for(services).task
+    assert task is not None
+    run = await asyncio.wait_for(task, timeout=240)
+    return started, run, said[-1]
+
+
+@pytest.mark.parametrize("rows", [1, 10, 656], ids=["1-row", "10-rows", "2-percent"])
+async def test_a_retrain_on_truncated_data_is_refused_and_kept_for_inspection(
+    full: Services, dataset_path: Path, tmp_path: Path, rows: int
+) -> None:
+    """A partial copy of DATA_PATH (656 rows = 2% of the real file) must never go live."""
+    store = model_store(full.settings)
+    serving = full.models.current.version
+    full.settings.data_path = write_head_csv(dataset_path, tmp_path / "cut.csv", rows)
+    try:
+        _, run, outcome = await retrain_with(full)
+    finally:
+        full.settings.data_path = dataset_path
+
+    assert run.status == REFUSED, run.error
+    assert "lacks" in run.error and "28,356" in run.error
+    assert run.metrics["blessing"]["lost_tracks"] > 27_000
+    assert outcome.title == f"Retrain #{run.id} refused"
+    assert serving in outcome.description and run.model_version in outcome.description
+    assert "force" in outcome.description
+    assert full.models.current.version == serving == store.current_version()
+    assert store.refusal(run.model_version) == run.error  # kept, marked, not served
+    assert run.model_version in store.versions()
+
+    answer = await full.handle("recommend", console(admin=False, user_id=8), "bad guy")
+    assert answer.title.startswith("Songs like"), answer.title
+    status = field_map(await full.handle("status", console()))
+    assert f"run #{run.id}" in status["Last retrain"] and "refused" in status["Last retrain"]
+    assert run.model_version in status["Last retrain"] and "lacks" in status["Last retrain"]
+    assert f"{run.model_version} (refused)" in status["Kept versions"]
+    assert f"{serving} (current)" in status["Kept versions"]
+
+
+async def test_force_publishes_and_rollback_serves_the_previous_model_again(
+    full: Services, dataset_path: Path, tmp_path: Path
+) -> None:
+    store = model_store(full.settings)
+    serving = full.models.current.version
+    full.settings.data_path = write_head_csv(dataset_path, tmp_path / "ten.csv", 10)
+    try:
+        started, run, outcome = await retrain_with(full, "FORCE")
+    finally:
+        full.settings.data_path = dataset_path
+
+    assert "no quality checks" in started.description
+    assert run.status == SUCCEEDED and run.metrics["forced"] is True, run.error
+    assert outcome.title == f"Retrain #{run.id} finished" and "Forced" in outcome.description
+    assert full.models.current.version == run.model_version == store.current_version()
+    assert len(full.models.current) < 20
+
+    member = await full.handle("rollback", console(admin=False, user_id=8), "")
+    assert member.title == "Admins only"
+    unknown = await full.handle("rollback", console(), "19990101-000000-000000")
+    assert unknown.title == "Can't roll back" and "no kept version" in unknown.description
+    assert serving in unknown.description  # the kept versions are listed
+    refused = [name for name in store.versions() if store.refusal(name)]
+    if refused:
+        again = await full.handle("rollback", console(), refused[-1])
+        assert again.title == "Can't roll back" and "refused" in again.description
+    odd = await full.handle("retrain", console(), "now please")
+    assert odd.title == "Unknown option"
+
+    back = await full.handle("rollback", console(), "")
+
+    assert back.title == "Rolled back", back.description
+    assert serving in back.description and run.model_version in back.description
+    assert full.models.current.version == serving == store.current_version()
+    answer = await full.handle("recommend", console(admin=False, user_id=8), "bad guy")
+    assert answer.title.startswith("Songs like")
+    status = field_map(await full.handle("status", console()))
+    assert serving in status["Model"] and f"{serving} (current)" in status["Kept versions"]
+    assert run.model_version in status["Kept versions"]  # kept, to roll forward to
+
+    forward = await full.handle("rollback", console(), run.model_version)
+    assert forward.title == "Rolled back" and full.models.current.version == run.model_version
+    await full.handle("rollback", console(), serving)
+    assert full.models.current.version == serving
+    same = await full.handle("rollback", console(), serving)
+    assert same.title == "Can't roll back" and "already serving" in same.description
+
+
+async def test_rollback_waits_for_a_retrain_in_progress(
+    tmp_path: Path, data: dict[str, Path]
+) -> None:
+    settings = make_settings(tmp_path, data, retrain_epochs=100_000)
+    services = Services(settings)
+    await services.start()
+    try:
+        await services.handle("retrain", console(), "")
+        busy = await services.handle("rollback", console(), "")
+        assert busy.title == "Retraining now" and "already running" in busy.description
+    finally:
+        await services.close()
+    assert [r.status for r in await runs_of(settings)] == [INTERRUPTED]
+
+
+async def runs_of(settings: Settings) -> list[TrainingRun]:
+    services = Services(settings)
+    try:
+        return await runs(services)
+    finally:
+        await services.close()
+
+
+# -- start-up with a damaged current version -------------------------------------------------
+async def test_start_up_serves_the_newest_healthy_version_when_current_is_damaged(
+    tmp_path: Path, data: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path, data)
+    store = model_store(settings)
+    healthy = store.current_version()
+    damaged = add_version(store, quick_model(data["small"], seed=5))
+    store.publish(damaged)
+    (damaged / "embeddings.npy").write_bytes(b"")  # e.g. a disk that filled up
+
+    said: list[str] = []
+    with caplog.at_level("WARNING"):
+        bot = await start_bot(settings)
+    try:
+        assert bot.services.models.current.version == healthy
+        assert store.current_version() == healthy
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len([r for r in warnings if damaged.name in r.getMessage()]) == 1
+        services = Services(settings)
+        await services.start(say=said.append)
+        await services.close()
+        assert not any("training" in line.lower() for line in said), said
+    finally:
+        await stop_bot(bot)
+
+
+# -- crash safety: record before switch, reconcile at start-up, lease heartbeats --------------
+async def test_the_run_says_publishing_before_the_pointer_switches(
+    tmp_path: Path, data: dict[str, Path]
+) -> None:
+    """What a crash right after the switch would leave: the run names the live version."""
+    settings = make_settings(tmp_path, data)
+    services = Services(settings)
+    await services.start()
+    retrainer = retrainer_for(services)
+    seen: list[tuple] = []
+    switch = retrainer.store.switch
+
+    def recording_switch(name: str) -> None:
+        seen.append(run_rows(settings.data_dir / "musicbot.db")[-1])
+        switch(name)
+
+    retrainer.store.switch = recording_switch  # type: ignore[method-assign]
+    try:
+        await retrainer.start()
+        run = await retrainer.task
+    finally:
+        await services.close()
+    assert run.status == SUCCEEDED, run.error
+    assert seen == [(run.id, "publishing", run.model_version, None)]
+
+
+@pytest.mark.parametrize("pointer_moved", [True, False], ids=["after-switch", "before-switch"])
+async def test_start_up_settles_a_run_left_publishing_by_a_crash(
+    tmp_path: Path, data: dict[str, Path], pointer_moved: bool
+) -> None:
+    settings = make_settings(tmp_path, data, retrain_lease_seconds=1, retrain_heartbeat_seconds=0.5)
+    store = model_store(settings)
+    before = store.current_version()
+    candidate = add_version(store, quick_model(data["small"], seed=3))
+    if pointer_moved:
+        store.switch(candidate.name)
+    crashed = Services(settings)
+    await crashed.start()
+    dead = Retrainer(crashed)
+    assert await dead._acquire_lease() is None  # the crashed process held it...
+    async with crashed.db.writing() as session:
+        session.add(TrainingRun(trigger=SCHEDULE, status=PUBLISHING, model_version=candidate.name))
+    await crashed.db.close()  # ...and never released it
+
+    await asyncio.sleep(1.2)
+    bot = await start_bot(settings)
+    try:
+        (run,) = await runs(bot.services)
+        status = field_map(await bot.services.handle("status", console()))
+    finally:
+        await stop_bot(bot)
+
+    if pointer_moved:
+        assert run.status == SUCCEEDED and run.model_version == candidate.name
+        assert bot.services.models.current.version == candidate.name
+        assert f"→ {candidate.name}" in status["Last retrain"]
+    else:
+        assert run.status == INTERRUPTED and run.model_version is None
+        assert bot.services.models.current.version == before == store.current_version()
+        assert not candidate.exists(), "an unpublished candidate of a dead run is removed"
+        assert "interrupted" in status["Last retrain"]
+
+
+async def test_the_lease_is_renewed_by_heartbeats_and_expires_when_they_stop(
+    tmp_path: Path, data: dict[str, Path]
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        data,
+        retrain_epochs=100_000,
+        retrain_heartbeat_seconds=0.2,
+        retrain_lease_seconds=0.6,
+    )
+    one, two = Services(settings), Services(settings)
+    await one.start()
+    await two.start()
+    try:
+        first, second = Retrainer(one), Retrainer(two)
+        run = await first.start()
+        await asyncio.sleep(1.5)  # more than two lease lengths: only heartbeats keep it
+        assert await second._acquire_lease() is not None, "a renewed lease stays taken"
+        assert first.heartbeat is not None
+        first.heartbeat.cancel()  # the process froze (or its database link did)
+        await asyncio.sleep(0.8)
+        assert await second._acquire_lease() is None, "an unrenewed lease must expire"
+        with pytest.raises(LeaseLost):  # and the frozen process may no longer publish
+            await first._mark_publishing(run.id, "whatever")
+        await first.shutdown()
+    finally:
+        await one.close()
+        await two.close()
+
+
+# -- every process serves the same model -------------------------------------------------------
+# MODEL_POLL_SECONDS (0.2 here) plus loading the model, with room for a busy test machine.
+POLL_BOUND = 10.0
+
+
+async def wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_a_model_published_by_another_process_serves_here_within_the_poll_interval(
+    tmp_path: Path, data: dict[str, Path]
+) -> None:
+    """Two bots on one MODEL_DIR and database stand for two bot processes."""
+    settings = make_settings(tmp_path, data, model_poll_seconds=0.2, retrain_cron=NEVER_SOON)
+    trainer, other = await start_bot(settings), await start_bot(settings)
+    try:
+        before = other.services.models.current.version
+        _, run, _ = await retrain_with(trainer.services)
+        assert run.status == SUCCEEDED, run.error
+        assert other.services.models.current.version == before  # not told directly
+
+        await wait_until(
+            lambda: other.services.models.current.version == run.model_version,
+            POLL_BOUND,
+            "the other process to serve the new model",
+        )
+        for bot in (trainer, other):
+            status = field_map(await bot.services.handle("status", console()))
+            assert run.model_version in status["Model"]
+
+        back = await other.services.handle("rollback", console(), "")  # and the reverse way
+        assert back.title == "Rolled back"
+        await wait_until(
+            lambda: trainer.services.models.current.version == before,
+            POLL_BOUND,
+            "the training process to follow the rollback",
+        )
+    finally:
+        await stop_bot(trainer)
+        await stop_bot(other)
+
+
+# -- stopping a real bot process mid-retrain ---------------------------------------------------
+FAKE_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GhIjKl.fake-token-for-tests-0123456789abcdef"
+
+
+@pytest.fixture
+async def fake_discord():
+    fake = await FakeDiscord().start()
+    yield fake
+    await fake.stop()
+
+
+def aged_settings(root: Path, data: dict[str, Path], **extra: object) -> Settings:
+    """MODEL_DIR holds a model made long ago: the bot's start owes a catch-up retrain."""
+    settings = Settings(
+        _env_file=None,
+        data_dir=root / "data",
+        model_dir=root / "models",
+        data_path=data["small"],
+        **extra,
+    )
+    save_new_model(settings, aged(quick_model(data["small"])))
+    return settings
+
+
+class BotProcess:
+    """`musicbot run` (or chat) in a child process, its output in a file."""
+
+    def __init__(self, root: Path, code: str, env: dict[str, str], stdin: bool = False) -> None:
+        self.log = root / "bot.log"
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code],
+                env=env,
+                cwd=root,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                text=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-6000:]
+
+    async def training_child(self, timeout: float = 180) -> psutil.Process:
+        found: list[psutil.Process] = []
+
+        def started() -> bool:
+            assert self.process.poll() is None, f"the bot exited early:\n{self.output()}"
+            found[:] = training_processes(self.pid)
+            return bool(found)
+
+        await wait_until(started, timeout, "the retrain's training process")
+        return found[0]
+
+    async def exit_code(self, timeout: float = 90) -> int:
+        await wait_until(lambda: self.process.poll() is not None, timeout, "the bot to exit")
+        return self.process.returncode
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def process_settings_env(root: Path, data: dict[str, Path], **extra: object) -> dict[str, str]:
+    settings: dict[str, object] = {
+        "discord_token": FAKE_TOKEN,
+        "retrain_cron": NEVER_SOON,
+        "retrain_epochs": 100_000,  # the child stays busy until it is stopped
+        "retrain_heartbeat_seconds": 0.5,
+        "retrain_lease_seconds": 2,
+    }
+    return process_env(root, data["small"], **{**settings, **extra})
+
+
+async def retrain_can_start_at_once(settings: Settings) -> TrainingRun:
+    services = Services(settings)
+    await services.start()
+    try:
+        retrainer = Retrainer(services)
+        run = await retrainer.start()
+        assert run is not None
+        await retrainer.shutdown()
+        return run
+    finally:
+        await services.close()
+
+
+@pytest.mark.parametrize("how", ["run", "chat"])
+async def test_sigterm_mid_retrain_stops_everything_and_exits_0(
+    tmp_path: Path, data: dict[str, Path], fake_discord: FakeDiscord, how: str
+) -> None:
+    settings = aged_settings(tmp_path, data, retrain_epochs=100_000)
+    env = process_settings_env(tmp_path, data)
+    if how == "run":  # the schedule's catch-up run starts the retrain
+        bot = BotProcess(tmp_path, fake_discord.launcher("run"), env)
+    else:  # an admin types !retrain in the console
+        code = "import sys\nfrom bot.frontends.cli import main\nsys.exit(main(['chat']))\n"
+        bot = BotProcess(tmp_path, code, env, stdin=True)
+        bot.process.stdin.write("!retrain\n")
+        bot.process.stdin.flush()
+    db = settings.data_dir / "musicbot.db"
+    try:
+        child = await bot.training_child()
+        group = os.getpgid(child.pid)
+        assert group == child.pid != os.getpgid(bot.pid), "the child leads its own group"
+        assert run_rows(db)[-1][1] == "running"
+
+        bot.process.send_signal(signal.SIGTERM)
+        code = await bot.exit_code()
+    finally:
+        bot.kill()
+
+    assert code == 0, bot.output()
+    assert group_members(group) == [], "training processes outlived the bot"
+    (run_id, status, version, error) = run_rows(db)[-1]
+    assert status == INTERRUPTED and "stopped" in error and version is None
+    assert lease_expired(db)
+    assert model_store(settings).versions() == [model_store(settings).current_version()]
+    assert "Traceback" not in bot.output()
+    if how == "run":
+        assert fake_discord.identified >= 1, "the bot never connected to the fake gateway"
+    assert (await retrain_can_start_at_once(settings)).id == run_id + 1
+
+
+async def test_a_killed_bot_leaves_no_training_orphan_and_its_lease_expires(
+    tmp_path: Path, data: dict[str, Path], fake_discord: FakeDiscord
+) -> None:
+    settings = aged_settings(tmp_path, data, retrain_epochs=100_000)
+    bot = BotProcess(tmp_path, fake_discord.launcher("run"), process_settings_env(tmp_path, data))
+    db = settings.data_dir / "musicbot.db"
+    try:
+        child = await bot.training_child()
+    finally:
+        bot.kill()  # SIGKILL: no clean-up at all
+    serving = model_store(settings).current_version()
+
+    services = Services(settings)
+    await services.start()
+    try:
+        with pytest.raises(AlreadyRunning) as busy:  # the dead holder's lease still runs...
+            await Retrainer(services).start()
+        assert busy.value.elsewhere
+        await wait_until(lambda: not child.is_running() or _zombie(child), 15, "the orphan to stop")
+        await wait_until(lambda: lease_expired(db), 5, "the lease to expire")  # ...for 2 s
+        fresh = Retrainer(services)
+        run = await fresh.start()
+        await fresh.shutdown()
+    finally:
+        await services.close()
+
+    rows = run_rows(db)
+    assert rows[0][1] == INTERRUPTED and rows[0][2] is None  # settled by the next run
+    assert rows[-1][0] == run.id
+    assert model_store(settings).current_version() == serving
+    assert model_store(settings).versions() == [serving], "the orphan wrote no model"
+
+
+def _zombie(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+CRASH_AFTER_SWITCH = (
+    "import os\n"
+    "from recommender.store import ModelStore\n"
+    "_switch = ModelStore.switch\n"
+    "def switch_then_die(self, name):\n"
+    "    _switch(self, name)\n"
+    "    os._exit(9)\n"
+    "ModelStore.switch = switch_then_die\n"
+)
+
+
+async def test_a_crash_right_after_the_switch_is_recorded_as_succeeded_at_restart(
+    tmp_path: Path, data: dict[str, Path], fake_discord: FakeDiscord
+) -> None:
+    settings = aged_settings(tmp_path, data, retrain_lease_seconds=2, retrain_heartbeat_seconds=0.5)
+    before = model_store(settings).current_version()
+    env = process_settings_env(tmp_path, data, retrain_epochs=2)
+    bot = BotProcess(tmp_path, CRASH_AFTER_SWITCH + fake_discord.launcher("run"), env)
+    try:
+        code = await bot.exit_code(timeout=240)
+    finally:
+        bot.kill()
+    assert code == 9, bot.output()
+    db = settings.data_dir / "musicbot.db"
+    ((run_id, status, version, _),) = run_rows(db)
+    assert status == PUBLISHING and version == model_store(settings).current_version() != before
+
+    await wait_until(lambda: lease_expired(db), 5, "the dead process's lease to expire")
+    restarted = await start_bot(settings)
+    try:
+        status_reply = field_map(await restarted.services.handle("status", console()))
+        assert restarted.services.models.current.version == version
+    finally:
+        await stop_bot(restarted)
+    assert run_rows(db) == [(run_id, SUCCEEDED, version, None)]
+    assert f"run #{run_id}" in status_reply["Last retrain"]
+    assert "succeeded" in status_reply["Last retrain"] and version in status_reply["Last retrain"]
+
+
+async def test_the_pointer_watcher_follows_every_move_and_skips_a_damaged_version(
+    tmp_path: Path, data: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path, data)
+    store = model_store(settings)
+    first = store.load_current()
+    holder = ModelHolder(first)
+    watcher = PointerWatcher(holder, store, interval=60)
+    assert not await watcher.check()  # already serving what the pointer names
+
+    # This process publishes itself (swaps directly), and before the next poll another
+    # process rolls the pointer back: the watcher must follow it back.
+    second = store.publish(add_version(store, quick_model(data["small"], seed=1)))
+    holder.swap(second)
+    store.switch(first.version)
+    assert await watcher.check() and holder.current.version == first.version
+
+    broken = add_version(store, quick_model(data["small"], seed=2))
+    store.switch(broken.name)
+    (broken / "embeddings.npy").write_bytes(b"")
+    with caplog.at_level("WARNING", logger="bot.core.serving"):
+        assert not await watcher.check()
+        assert not await watcher.check()
+    assert holder.current.version == first.version
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len([r for r in warned if broken.name in r.getMessage()]) == 1
+    store.switch(second.version)
+    assert await watcher.check() and holder.current.version == second.version

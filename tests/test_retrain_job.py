@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
-from retrain_support import quick_model, write_broken_csv, write_small_csv
+from retrain_support import quick_model, write_broken_csv, write_head_csv, write_small_csv
 
 from recommender.retrain_job import TrainingJob, train_and_publish
 from recommender.store import ModelStore
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIUM_PLAYLISTS = 25
 
 
 @pytest.fixture(scope="module")
 def small_csv(dataset_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_small_csv(dataset_path, tmp_path_factory.mktemp("job-data") / "small.csv")
+
+
+@pytest.fixture(scope="module")
+def medium_csv(dataset_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Enough playlists for the quality probe to compare (it needs 20)."""
+    folder = tmp_path_factory.mktemp("job-medium")
+    return write_small_csv(dataset_path, folder / "medium.csv", playlists=MEDIUM_PLAYLISTS)
 
 
 @pytest.fixture
@@ -97,3 +112,103 @@ async def test_missing_data_file_is_reported(store: ModelStore, tmp_path: Path) 
     outcome = await train_and_publish(store, tmp_path / "nope.csv", epochs=2, timeout=60)
     assert not outcome.ok
     assert "not found" in (outcome.error or "").lower()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_training_child_whose_parent_dies_stops_and_writes_nothing(
+    small_csv: Path, tmp_path: Path
+) -> None:
+    """The child runs in a session of its own, so nothing else would end it."""
+    out = tmp_path / "models" / "versions" / "orphan"
+    parent_code = (
+        "import asyncio, sys\n"
+        "from recommender.retrain_job import TrainingJob\n"
+        "async def main():\n"
+        f"    job = TrainingJob({str(small_csv)!r}, {str(out)!r}, epochs=100_000)\n"
+        "    await job.start()\n"
+        "    print(job.pid, flush=True)\n"
+        "    await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        child = int(parent.stdout.readline())
+        assert not _gone(child)
+        time.sleep(2)  # well into its start-up or training
+    finally:
+        parent.kill()
+        parent.wait()
+
+    deadline = time.monotonic() + 20
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _gone(child), "the orphaned training process kept running"
+    assert not out.exists()
+
+
+async def test_force_skips_the_blessing_but_never_the_sanity_check(
+    store: ModelStore, dataset_path: Path, tmp_path: Path
+) -> None:
+    serving = store.load_current()
+    tiny = write_head_csv(dataset_path, tmp_path / "ten.csv", 10)
+
+    refused = await train_and_publish(store, tiny, reference=serving, epochs=2, timeout=120)
+    assert refused.refused and not refused.ok
+    assert store.current_version() == serving.version
+
+    forced = await train_and_publish(
+        store, tiny, reference=serving, gate=None, epochs=2, timeout=120
+    )
+    assert forced.ok, forced.error
+    assert store.current_version() == forced.version != serving.version
+
+    # A child that reports a model with a track lacking an embedding: refused even forced.
+    job = TrainingJob(tiny, store.new_version_dir(), timeout=120)
+    job.argv = [sys.executable, "-c", BAD_MODEL_CHILD, str(tiny), str(job.out)]
+    bad = await train_and_publish(store, tiny, reference=serving, gate=None, job=job)
+    assert not bad.ok and "no embedding" in (bad.error or "")
+    assert store.current_version() == forced.version
+    assert not job.out.exists()
+
+
+# A stand-in training child: writes a real model directory, one embedding row zeroed.
+BAD_MODEL_CHILD = """
+import json, sys
+import numpy as np
+from recommender import Recommender
+from recommender.artifacts import new_metadata
+from recommender.data import load_catalog
+catalog = load_catalog(sys.argv[1])
+embeddings = np.ones((catalog.num_tracks, 8), dtype=np.float32)
+model = Recommender(catalog, embeddings, new_metadata(catalog, model="x", params={}, train_seconds=0))
+model.embeddings[0] = 0.0
+model.metadata["version"] = sys.argv[2].rsplit("/", 1)[-1]
+model.save(sys.argv[2])
+print("RESULT " + json.dumps({"version": model.version, "counts": {}}), flush=True)
+"""
+
+
+async def test_a_retrain_on_the_same_data_is_blessed(medium_csv: Path, tmp_path: Path) -> None:
+    """Two trainings that differ only in their random seed: the probe must see no drop
+    beyond its noise margin, or every weekly retrain would be refused."""
+    store = ModelStore(tmp_path / "models")
+    first = await train_and_publish(store, medium_csv, epochs=10, timeout=300)
+    assert first.ok, first.error
+
+    again = await train_and_publish(
+        store, medium_csv, reference=first.model, seed=1, epochs=10, timeout=300
+    )
+
+    assert again.ok, again.refused or again.error
+    probe = again.blessing.probe
+    assert probe is not None and probe.queries >= 20, "the probe must actually compare"
+    assert store.current_version() == again.version

@@ -171,6 +171,12 @@ class Services:
         self.started_at = datetime.now(UTC)
         # Other features keep their per-process objects here (scheduler, views, ...).
         self.extras: dict[str, Any] = {}
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run `closer` when the process stops, before the database closes (newest first):
+        how a feature ends its background work (a retrain's child process, ...)."""
+        self._closers.append(closer)
 
     async def start(self, progress: bool = False, say: Callable[[str], None] | None = None) -> None:
         """Upgrade the database to head, then load (or train once) the model."""
@@ -181,6 +187,12 @@ class Services:
         single_threaded_blas()
 
     async def close(self) -> None:
+        closers, self._closers = self._closers, []
+        for closer in reversed(closers):
+            try:
+                await closer()
+            except Exception:
+                log.exception("error while stopping %r", closer)
         await self.db.close()
 
     async def handle(self, name: str, ctx: RequestContext, text: str = "") -> Reply:

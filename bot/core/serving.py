@@ -2,11 +2,14 @@
 
 Everything that finds, loads or trains "the current model" goes through this module, so
 versioned model directories with a pointer file (the retrain issue) change one place:
-`load_current_model`, `has_model`, and `save_new_model`.
+`load_current_model`, `has_model`, and `save_new_model`. `PointerWatcher` makes every
+process that shares MODEL_DIR serve the model its pointer names, whoever switched it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -14,6 +17,7 @@ from pathlib import Path
 
 from bot.core.settings import Settings
 from recommender import Recommender
+from recommender.artifacts import ArtifactError
 from recommender.data import ensure_dataset
 from recommender.store import ModelStore
 
@@ -54,6 +58,82 @@ class ModelHolder:
         return previous
 
 
+class PointerWatcher:
+    """Serves the model MODEL_DIR's pointer names, checking every `interval` seconds.
+
+    Another bot process sharing MODEL_DIR may publish a retrained model or roll back; this
+    process then swaps to it within one interval, so `!status` names the same model in
+    every process. A version that cannot be loaded is reported once and skipped until the
+    pointer moves again; the model already serving stays.
+    """
+
+    def __init__(self, holder: ModelHolder, store: ModelStore, interval: float) -> None:
+        self.holder = holder
+        self.store = store
+        self.interval = interval
+        self._loaded: tuple[str, int] | None = None  # (pointer value, id of the model)
+        self._failed: str | None = None  # a version that would not load: skip until it moves
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Poll in a background task on the running loop (no-op when interval is 0)."""
+        if self.interval > 0 and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._run(), name="model-pointer-watch")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.check()
+            except Exception:  # never let one bad poll end the watch
+                log.exception("could not check the model pointer in %s", self.store.root)
+
+    async def check(self) -> bool:
+        """One poll: swap to the pointer's version if it is not what serves. True if swapped.
+
+        Compared with the model actually serving (this process's own retrain or rollback
+        swaps it directly), not with the last pointer value seen: a pointer that moves
+        away and back between two polls must still be followed.
+        """
+        try:
+            name = self.store.current_version()
+        except ArtifactError as error:
+            if self._failed != "?":
+                log.warning("cannot read the model pointer: %s", error)
+                self._failed = "?"
+            return False
+        if name is None or not self.holder.ready:
+            return False
+        serving = self.holder.current
+        if name == serving.version or self._loaded == (name, id(serving)) or name == self._failed:
+            return False
+        try:
+            model = await asyncio.to_thread(self.store.load_checked, self.store.versions_dir / name)
+        except ArtifactError as error:
+            log.warning("not serving model %s, which %s names: %s", name, self.store.pointer, error)
+            self._failed = name
+            return False
+        if self.store.current_version() != name:
+            return False  # moved again while loading; the next poll takes the newer one
+        previous = self.holder.swap(model)
+        # A legacy model keeps its own version name: remember which pointer value it is.
+        self._loaded, self._failed = (name, id(model)), None
+        log.info(
+            "serving model %s (published in %s; was %s)",
+            name,
+            self.store.root,
+            previous.version if previous is not None else "none",
+        )
+        return True
+
+
 def model_store(settings: Settings) -> ModelStore:
     """MODEL_DIR as a ModelStore: versions/<version>/ plus an atomic `current` pointer."""
     return ModelStore(settings.model_dir)
@@ -64,8 +144,9 @@ def has_model(settings: Settings) -> bool:
 
 
 def load_current_model(settings: Settings) -> Recommender:
-    """The model the bot should serve: MODEL_DIR's current version (or legacy model)."""
-    return model_store(settings).load_current()
+    """The model the bot should serve: MODEL_DIR's current version (or legacy model); if
+    that is damaged, the newest healthy kept version (logged once)."""
+    return model_store(settings).load_or_fall_back()
 
 
 def save_new_model(settings: Settings, model: Recommender) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -83,6 +83,19 @@ class Settings(BaseSettings):
     retrain_memory_limit_mb: int = Field(default=0, ge=0)
     # Channel id where scheduled runs post their outcome; empty = only logs and !status.
     retrain_channel_id: int | None = None
+    # The blessing gate a retrained model must pass before it serves (`!retrain force`
+    # skips it): at most this share of the serving model's tracks may be missing from the
+    # new catalog, and its probe hit rate may fall by at most this much (absolute, on top
+    # of the probe's own noise margin).
+    retrain_max_catalog_shrink: float = Field(default=0.10, ge=0, le=1)
+    retrain_max_quality_drop: float = Field(default=0.02, ge=0, le=1)
+    # The retrain lease: renewed every HEARTBEAT seconds while a run is alive, it expires
+    # LEASE seconds after the last beat (a crashed process blocks retraining that long).
+    retrain_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    retrain_lease_seconds: float = Field(default=30.0, gt=0)
+    # Every process checks MODEL_DIR's pointer this often and serves a model another
+    # process published (or rolled back to); 0 = never.
+    model_poll_seconds: float = Field(default=30.0, ge=0)
 
     # -- group sessions (issue 6; bot/sessions.py) ---------------------------------------
     # A session nobody adds to or asks about for this long ends by itself.
@@ -109,6 +122,15 @@ class Settings(BaseSettings):
     @classmethod
     def _async_database_url(cls, value: str) -> str:
         return async_database_url(value)
+
+    @model_validator(mode="after")
+    def _lease_outlives_beats(self) -> Settings:
+        if self.retrain_lease_seconds <= self.retrain_heartbeat_seconds:
+            raise ValueError(
+                "RETRAIN_LEASE_SECONDS must be longer than RETRAIN_HEARTBEAT_SECONDS "
+                "(e.g. 30 and 10), or a live run loses its lease between two beats"
+            )
+        return self
 
     @field_validator("command_prefix")
     @classmethod

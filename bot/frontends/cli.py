@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 NO_TOKEN = (
     "musicbot: DISCORD_TOKEN is not set. Copy .env.example to .env and fill it in "
@@ -83,8 +86,13 @@ def _run(args: argparse.Namespace) -> int:
 
     setup_logging(settings.log_level, secrets=[token])
     bot = create_bot(settings)
+
+    async def serve() -> None:
+        async with bot:  # leaving it closes the bot: cogs (scheduler, retrain), database
+            await bot.start(token)
+
     try:
-        bot.run(token, log_handler=None)
+        asyncio.run(until_stopped(serve()))
     except discord.LoginFailure:
         print("musicbot: Discord rejected DISCORD_TOKEN; check it in .env.", file=sys.stderr)
         return 1
@@ -103,10 +111,35 @@ def _chat(args: argparse.Namespace) -> int:
     settings = _settings()
     # The terminal is the conversation: only warnings and errors go to stderr.
     setup_logging("WARNING", secrets=[settings.token or ""])
+    code = asyncio.run(until_stopped(chat(settings)))
+    return 0 if code is None else code
+
+
+async def until_stopped(main: Coroutine[Any, Any, Any]) -> Any:
+    """Run `main` until it ends or SIGTERM/SIGINT arrives; a signal cancels it, so its
+    `finally` and `async with` blocks stop everything in order (the scheduler, a
+    retrain's training process group, its run record and lease, the database), and the
+    process exits 0 as a supervisor expects. Returns main's result, or None if stopped."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(main)
+    stopping: list[int] = []
+
+    def stop(number: int) -> None:
+        if not stopping:  # a second signal must not cut the clean-up short
+            stopping.append(number)
+            task.cancel()
+
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop, number)
     try:
-        return asyncio.run(chat(settings))
-    except KeyboardInterrupt:
-        return 130
+        return await task
+    except asyncio.CancelledError:
+        if not stopping:
+            raise
+        return None
+    finally:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(number)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+import threading
 from dataclasses import replace
 from typing import TextIO
 
 from bot.core.dispatch import CONSOLE, RequestContext, Services
 from bot.core.replies import Reply, render_text
+from bot.core.serving import PointerWatcher, model_store
 from bot.core.settings import Settings
 from recommender import DataError
 from recommender.artifacts import ArtifactError
@@ -40,6 +42,32 @@ def console_context(user_name: str | None = None) -> RequestContext:
     return RequestContext(user_id=CONSOLE_USER_ID, user_name=name, is_admin=True, source=CONSOLE)
 
 
+async def read_line(stdin: TextIO) -> str:
+    """One line from `stdin`, read in a daemon thread: a read still waiting on the
+    terminal must not hold up the exit when SIGTERM stops the console."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def deliver(line: str | None, error: BaseException | None) -> None:
+        if answer.done():  # the console stopped while we read
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(line or "")
+
+    def read() -> None:
+        try:
+            line = stdin.readline()
+        except BaseException as error:  # handed to the waiting coroutine
+            loop.call_soon_threadsafe(deliver, None, error)
+        else:
+            loop.call_soon_threadsafe(deliver, line, None)
+
+    threading.Thread(target=read, name="console-stdin", daemon=True).start()
+    return await answer
+
+
 async def chat(
     settings: Settings,
     stdin: TextIO | None = None,
@@ -62,6 +90,12 @@ async def chat(
             # No model and no usable dataset, or a damaged model: say what, not a traceback.
             print(f"musicbot chat: cannot start: {error}", file=sys.stderr, flush=True)
             return 1
+        # Serve what MODEL_DIR's pointer names, as the bot does (another process retrains).
+        watcher = PointerWatcher(
+            services.models, model_store(settings), settings.model_poll_seconds
+        )
+        watcher.start()
+        services.on_close(watcher.stop)
 
         async def followup(reply: Reply) -> None:
             say(render_text(reply) + "\n")
@@ -72,7 +106,7 @@ async def chat(
         while True:
             if interactive:
                 print("> ", end="", file=stdout, flush=True)
-            line = await asyncio.to_thread(stdin.readline)
+            line = await read_line(stdin)
             if not line:  # EOF
                 break
             line = line.strip()

@@ -1,10 +1,11 @@
 """The retrain schedule on the bot's event loop (APScheduler), started and stopped with
-the bot; scheduled runs post their outcome in RETRAIN_CHANNEL_ID. `!retrain` and `!status` themselves are handlers (bot/admin_commands.py), so
-they also work in `musicbot chat`.
+the bot; scheduled runs post their outcome in RETRAIN_CHANNEL_ID. `!retrain`, `!rollback`
+and `!status` themselves are handlers (handlers.py), so they also work in `musicbot chat`.
 
-At start-up: runs a dead process left `running` are marked failed, and if a RETRAIN_CRON
-slot passed while the bot was down, one catch-up run is scheduled right away (however
-many slots were missed).
+At start-up: runs a dead process left `running` or `publishing` are settled against the
+model pointer, and if a RETRAIN_CRON slot passed while the bot was down, one catch-up run
+is scheduled right away (however many slots were missed). While the bot runs, a task
+follows MODEL_DIR's pointer, so a model another process published serves here too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot.core.serving import PointerWatcher
 from bot.features.retrain.handlers import outcome_reply
 from bot.features.retrain.retrainer import retrainer_for
 from bot.features.retrain.schedule import RetrainScheduler, parse_cron
@@ -32,9 +34,13 @@ class AdminCog(commands.Cog, name="Admin"):
         self.bot = bot
         self.retrainer = retrainer_for(bot.services)
         self.scheduler: RetrainScheduler | None = None
+        self.watcher = PointerWatcher(
+            bot.services.models, self.retrainer.store, bot.settings.model_poll_seconds
+        )
 
     async def cog_load(self) -> None:
         await self.retrainer.recover()
+        self.watcher.start()
         trigger = parse_cron(self.bot.settings.retrain_cron)
         catch_up = trigger is not None and await self.retrainer.missed_while_down(trigger)
         self.scheduler = RetrainScheduler(trigger, self.retrainer.fire_scheduled)
@@ -63,13 +69,14 @@ class AdminCog(commands.Cog, name="Admin"):
         models = self.bot.services.models
         serving = models.current.version if models.ready else "none"
         await channel.send(
-            embed=to_embed(outcome_reply(run, serving)),
+            embed=to_embed(outcome_reply(run, serving, self.bot.settings.command_prefix)),
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
     async def cog_unload(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown()
+        await self.watcher.stop()
         self.retrainer.scheduler = None
         self.retrainer.scheduled_notify = None
         await self.retrainer.shutdown()

@@ -1,4 +1,4 @@
-"""`retrain` and `status`: handlers for every front end (Discord prefix, console).
+"""`retrain`, `rollback` and `status`: handlers for every front end (Discord prefix, console).
 
 `retrain` answers at once with the run number and posts the outcome through
 `ctx.followup` (the same channel) when the run ends. The scheduler itself lives in the
@@ -7,13 +7,22 @@ retrain cog (cog.py), since only the Discord bot runs one.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from bot.core.dispatch import RequestContext, Services, command
 from bot.core.replies import Field, Kind, Reply
 from bot.core.text import clip
-from bot.features.retrain.retrainer import AlreadyRunning, retrainer_for
-from bot.features.retrain.tables import ADMIN, SUCCEEDED, TrainingRun
+from bot.features.retrain.retrainer import (
+    AlreadyRunning,
+    RollbackError,
+    busy_text,
+    retrainer_for,
+)
+from bot.features.retrain.tables import ADMIN, INTERRUPTED, REFUSED, SUCCEEDED, TrainingRun
+
+FORCE = "force"
+KEPT_SHOWN = 8  # kept versions listed in !status
 
 
 def when(moment: datetime | None, now: datetime | None = None) -> str:
@@ -52,7 +61,7 @@ def who(run: TrainingRun) -> str:
     return f"<@{run.user_id}>" if run.user_id else "an admin (console)"
 
 
-def outcome_reply(run: TrainingRun, serving: str) -> Reply:
+def outcome_reply(run: TrainingRun, serving: str, prefix: str = "!") -> Reply:
     """What the channel sees when a run ends."""
     metrics = run.metrics or {}
     took = duration(metrics.get("duration_seconds"))
@@ -70,8 +79,23 @@ def outcome_reply(run: TrainingRun, serving: str) -> Reply:
         return Reply(
             title=f"Retrain #{run.id} finished",
             description=f"Model **{run.model_version}** is live (took {took}); "
-            f"it replaced {metrics.get('previous_version') or 'nothing'}.",
+            f"it replaced {metrics.get('previous_version') or 'nothing'}."
+            + (" Forced: the quality checks were skipped." if metrics.get("forced") else ""),
             fields=fields,
+        )
+    if run.status == REFUSED:
+        return Reply.error(
+            f"Retrain #{run.id} refused",
+            f"The new model **{run.model_version}** was not published: "
+            f"{clip(run.error or 'it did not pass the checks', 700)}.\n\n"
+            f"Model **{serving}** is still serving (took {took}). The refused model is kept "
+            "in MODEL_DIR for inspection; an admin can publish a retrain without this check "
+            f"with `{prefix}retrain force`.",
+        )
+    if run.status == INTERRUPTED:
+        return Reply.error(
+            f"Retrain #{run.id} interrupted",
+            f"{clip(run.error or 'the bot stopped', 300)}. Model **{serving}** is serving.",
         )
     return Reply.error(
         f"Retrain #{run.id} failed",
@@ -82,35 +106,75 @@ def outcome_reply(run: TrainingRun, serving: str) -> Reply:
 
 @command(
     "retrain",
-    summary="train a new model now from the latest data (admins)",
+    usage="[force]",
+    summary="train a new model now from the latest data (admins); `force` publishes it "
+    "even if it fails the quality checks",
     admin_only=True,
 )
 async def retrain(services: Services, ctx: RequestContext, text: str) -> Reply:
+    prefix = services.settings.command_prefix
+    option = text.strip().lower()
+    if option not in ("", FORCE):
+        return Reply.error(
+            "Unknown option",
+            f"`{prefix}retrain` trains and publishes the new model only if it passes the "
+            f"checks; `{prefix}retrain force` skips the quality checks (never the sanity check).",
+        )
+    force = option == FORCE
     retrainer = retrainer_for(services)
     followup = ctx.followup
 
     async def notify(run: TrainingRun) -> None:
         if followup is not None:
             serving = services.models.current.version if services.models.ready else "none"
-            await followup(outcome_reply(run, serving))
+            await followup(outcome_reply(run, serving, prefix))
 
     try:
-        run = await retrainer.start(ADMIN, user_id=ctx.user_id or None, notify=notify)
+        run = await retrainer.start(ADMIN, user_id=ctx.user_id or None, notify=notify, force=force)
     except AlreadyRunning as busy:
-        where = " (in another bot process)" if busy.elsewhere else ""
         return Reply.info(
             "Already retraining",
-            f"A retrain is already running since {when(busy.since)}{where}"
-            + (f", run #{busy.run_id}" if busy.run_id else "")
-            + ". I won't start another one.",
+            busy_text(busy, when(busy.since)) + " I won't start another one.",
         )
     assert run is not None
     serving = services.models.current.version if services.models.ready else "none"
+    checked = "sanity-checked (forced: no quality checks)" if force else "checked"
     return Reply.info(
         "Retraining started",
         f"Retraining started, run #{run.id}. Recommendations keep using model **{serving}** "
-        "until the new one is ready and checked"
+        f"until the new one is ready and {checked}"
         + ("; I'll post the result here." if followup is not None else "."),
+    )
+
+
+@command(
+    "rollback",
+    usage="[version]",
+    summary="serve a kept model version again (admins); default: the one before the current",
+    examples=("20260105-040000-000000",),
+    admin_only=True,
+)
+async def rollback(services: Services, ctx: RequestContext, text: str) -> Reply:
+    retrainer = retrainer_for(services)
+    version = text.strip() or None
+    try:
+        model, replaced = await retrainer.rollback(version)
+    except AlreadyRunning as busy:
+        return Reply.info(
+            "Retraining now",
+            busy_text(busy, when(busy.since)) + " Roll back after it ends.",
+        )
+    except RollbackError as error:
+        kept = await asyncio.to_thread(_kept_versions, services)
+        return Reply.error(
+            "Can't roll back",
+            f"{clip(str(error), 300)}.\nKept versions: {kept}",
+        )
+    return Reply(
+        title="Rolled back",
+        description=f"Model **{model.version}** is serving now (it replaced "
+        f"{replaced or 'nothing'}). Other bot processes sharing its model folder switch "
+        f"within {services.settings.model_poll_seconds:g} s.",
     )
 
 
@@ -149,6 +213,10 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
         ended = f"run #{last.id} by {who(last)} {last.status} {when(last.finished_at, now)}"
         if last.status == SUCCEEDED:
             ended += f" → {last.model_version}"
+        elif last.status == REFUSED:
+            ended += (
+                f": model {last.model_version} kept, not served: {clip(last.error or '?', 300)}"
+            )
         else:
             detail = (last.error or "?").splitlines()[0]
             if not ctx.is_admin:  # the reason only: details (file paths, …) are for admins
@@ -161,9 +229,32 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
         schedule = f"`{info.schedule}` UTC; not scheduled in this process"
     else:
         schedule = f"{when(info.next_run, now)} (`{info.schedule}` UTC)"
+    fields.append(Field("Kept versions", await asyncio.to_thread(_kept_versions, services)))
     fields.append(Field("Next scheduled retrain", schedule))
     fields.append(Field("Uptime", duration((now - services.started_at).total_seconds())))
     return Reply(title="Status", fields=fields, kind=Kind.INFO)
+
+
+def _kept_versions(services: Services) -> str:
+    """Newest first: which one the pointer names, which were refused (blocking: disk)."""
+    store = retrainer_for(services).store
+    try:
+        current = store.current_version()
+    except Exception:
+        current = None
+    names = list(reversed(store.versions()))
+    if not names:
+        return "none"
+    shown = []
+    for name in names[:KEPT_SHOWN]:
+        if name == current:
+            shown.append(f"{name} (current)")
+        elif store.refusal(name) is not None:
+            shown.append(f"{name} (refused)")
+        else:
+            shown.append(name)
+    more = f" and {len(names) - KEPT_SHOWN} older" if len(names) > KEPT_SHOWN else ""
+    return ", ".join(shown) + more
 
 
 def _counts(counts: dict[str, int], sources: dict[str, int]) -> str:

@@ -14,8 +14,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from bot.core.tables import Base, RowId, utcnow
 
 RUNNING = "running"
+# Blessed; recorded right before the pointer switch, so start-up can tell a run whose
+# model went live before a crash (it is current) from one that never did.
+PUBLISHING = "publishing"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
+# Trained and sane, but the blessing gate kept it from serving; the candidate is kept.
+REFUSED = "refused"
+# The bot stopped (or died) before the run ended; nothing was published.
+INTERRUPTED = "interrupted"
 
 SCHEDULE = "schedule"  # the RETRAIN_CRON schedule (including the catch-up at start-up)
 ADMIN = "admin"  # `!retrain`; `user_id` says who

@@ -1,0 +1,122 @@
+"""A stand-in for Discord's HTTP API and gateway on 127.0.0.1, for tests that run the
+real `musicbot run` in a child process (the machine has no internet).
+
+It answers what discord.py needs to log in and connect (the bot user, the application,
+HELLO, READY with no guilds, heartbeat ACKs) and nothing else. The child points
+discord.py at it with `launcher()`, the only change to the real start-up path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from aiohttp import WSMsgType, web
+
+BOT_ID = "1000"
+BOT_USER = {
+    "id": BOT_ID,
+    "username": "musicbot",
+    "discriminator": "0",
+    "global_name": None,
+    "avatar": None,
+    "bot": True,
+}
+
+
+def _json(payload: object, status: int = 200) -> web.Response:
+    # discord.py parses a body as JSON only if Content-Type is exactly application/json.
+    return web.Response(
+        body=json.dumps(payload).encode(),
+        status=status,
+        headers={"Content-Type": "application/json"},
+    )
+
+
+@dataclass
+class FakeDiscord:
+    """Start with `await fake.start()`; `url` is the base the child must use."""
+
+    runner: web.AppRunner | None = None
+    port: int = 0
+    identified: int = 0  # gateway sessions that sent IDENTIFY
+    requests: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> FakeDiscord:
+        app = web.Application()
+        app.router.add_get("/api/v10/users/@me", self._me)
+        app.router.add_get("/api/v10/oauth2/applications/@me", self._application)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", "/{tail:.*}", self._anything)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    def launcher(self, *argv: str) -> str:
+        """Python code for `python -c`: point discord.py here, then run the real CLI."""
+        return (
+            "import sys, yarl, discord.http, discord.gateway\n"
+            f"discord.http.Route.BASE = {self.url + '/api/v10'!r}\n"
+            "discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = "
+            f"yarl.URL({self.url.replace('http', 'ws') + '/gateway'!r})\n"
+            "from bot.frontends.cli import main\n"
+            f"sys.exit(main({list(argv)!r}))\n"
+        )
+
+    async def _me(self, request: web.Request) -> web.Response:
+        self.requests.append(request.path)
+        return _json(BOT_USER)
+
+    async def _application(self, request: web.Request) -> web.Response:
+        self.requests.append(request.path)
+        return _json(
+            {
+                "id": BOT_ID,
+                "name": "musicbot",
+                "description": "",
+                "icon": None,
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": BOT_USER,
+                "verify_key": "0" * 64,
+                "flags": 0,
+            }
+        )
+
+    async def _anything(self, request: web.Request) -> web.Response:
+        self.requests.append(f"{request.method} {request.path}")
+        return _json({"message": "not in the fake", "code": 0}, status=404)
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}}))
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            payload = json.loads(message.data)
+            if payload.get("op") == 1:  # heartbeat
+                await ws.send_str(json.dumps({"op": 11, "d": None}))
+            elif payload.get("op") == 2:  # identify
+                self.identified += 1
+                ready = {
+                    "v": 10,
+                    "user": BOT_USER,
+                    "guilds": [],
+                    "session_id": f"session-{self.identified}",
+                    "resume_gateway_url": self.url.replace("http", "ws") + "/gateway",
+                    "application": {"id": BOT_ID, "flags": 0},
+                }
+                await ws.send_str(json.dumps({"op": 0, "t": "READY", "s": 1, "d": ready}))
+        return ws
