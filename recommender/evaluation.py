@@ -12,6 +12,12 @@ whether `similar(q)` / `recommend_for_tracks(visible)` find the hidden songs.
 - B (playlist continuation): `recommend_for_tracks(visible)`, Recall@10 and NDCG@10.
 - genre@10: share of similar(q) whose first playlist_genre equals q's. Genre is used
   only here, for scoring, never as a feature.
+- Artist spread, for A and B: same-artist picks per list, distinct artists per list,
+  share of lists with >= 5 picks from one artist, catalogue coverage (share of tracks in
+  any list) and popularity bias (mean popularity percentile of picks vs of queries).
+
+Every figure is reported twice: as the model ranks (artist cap off) and with at most 2
+picks from the query's artist and 2 from any other (`cap_per_artist`, cap on).
 
 Every model, embedding or scoring function, is evaluated through the same
 `recommend_for_tracks` path the bot uses (`baselines.build_ranker` wraps every baseline
@@ -25,8 +31,9 @@ import inspect
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -189,25 +196,195 @@ def recall_curve(ranked: Sequence[str], relevant: set[str], max_k: int = MAX_K) 
     return hits[:max_k] / np.minimum(ks, max(len(relevant), 1)) if relevant else np.zeros(max_k)
 
 
-@dataclass
-class ModelReport:
-    """The protocol's figures for one model."""
+# -- artist spread ------------------------------------------------------------------------
+MAX_SAME_ARTIST = 2
+MAX_OTHER_ARTIST = 2
+LIST_SIZE = 10
 
-    name: str
-    train_seconds: float
+
+def cap_per_artist(
+    ranked_ids: Sequence[str],
+    artist_of: Mapping[str, str],
+    query_artists: Collection[str],
+    max_same: int = MAX_SAME_ARTIST,
+    max_other: int = MAX_OTHER_ARTIST,
+    k: int = LIST_SIZE,
+) -> list[str]:
+    """The first `k` of a ranked list keeping at most `max_same` picks from each query
+    artist and at most `max_other` from any one other artist; order is kept.
+
+    A track with no known artist is never held back. Serving applies this same rule in
+    the one ranking function, so the figures with the cap on are what a member sees.
+    """
+    counts: Counter[str] = Counter()
+    picked: list[str] = []
+    for track_id in ranked_ids:
+        if len(picked) == k:
+            break
+        artist = artist_of.get(track_id)
+        if artist is not None:
+            limit = max_same if artist in query_artists else max_other
+            if counts[artist] >= limit:
+                continue
+            counts[artist] += 1
+        picked.append(track_id)
+    return picked
+
+
+def artist_keys(tracks: pd.DataFrame) -> dict[str, str]:
+    """track_id -> artist as the cap compares them (case and outer spaces ignored)."""
+    names = tracks["track_artist"].astype(str).str.strip().str.lower()
+    return dict(zip(tracks["track_id"].astype(str), names, strict=True))
+
+
+def popularity_percentiles(tracks: pd.DataFrame) -> dict[str, float]:
+    """track_id -> where its Spotify popularity sits in the catalogue, 0..100."""
+    pct = tracks["track_popularity"].astype(float).rank(pct=True, method="average") * 100.0
+    return dict(zip(tracks["track_id"].astype(str), pct.tolist(), strict=True))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One question and the list it got: what the diversity figures are computed from."""
+
+    query: tuple[str, ...]  # the seed track(s)
+    picks: tuple[str, ...]  # the answer, best first
+
+
+@dataclass(frozen=True)
+class Diversity:
+    """How spread out a model's answers are, over many answers."""
+
+    same_artist: float  # mean picks per list by an artist of the query
+    distinct_artists: float  # mean distinct artists per list
+    five_from_one: float  # share of lists with >= 5 picks from one artist
+    coverage: float  # share of catalogue tracks that appear in any list
+    popularity: float  # mean popularity percentile of the picks
+    query_popularity: float  # ... and of the queries (bias = popularity - this)
+
+
+def diversity(
+    answers: Sequence[Answer],
+    artist_of: Mapping[str, str],
+    percentile: Mapping[str, float],
+    catalogue_size: int,
+) -> Diversity:
+    """Per-list artist figures averaged over lists; coverage and popularity over all picks.
+
+    A track with no known artist counts as its own artist.
+    """
+    if not answers:
+        return Diversity(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    same: list[int] = []
+    distinct: list[int] = []
+    crowded: list[bool] = []
+    shown: set[str] = set()
+    pick_pct: list[float] = []
+    query_pct: list[float] = []
+    for answer in answers:
+        own = {artist_of[q] for q in answer.query if q in artist_of}
+        artists = Counter(artist_of.get(t, f"track:{t}") for t in answer.picks)
+        same.append(sum(n for artist, n in artists.items() if artist in own))
+        distinct.append(len(artists))
+        crowded.append(max(artists.values(), default=0) >= 5)
+        shown.update(answer.picks)
+        pick_pct.extend(percentile[t] for t in answer.picks if t in percentile)
+        query_pct.extend(percentile[q] for q in answer.query if q in percentile)
+    return Diversity(
+        same_artist=float(np.mean(same)),
+        distinct_artists=float(np.mean(distinct)),
+        five_from_one=float(np.mean(crowded)),
+        coverage=len(shown) / max(catalogue_size, 1),
+        popularity=float(np.mean(pick_pct)) if pick_pct else 0.0,
+        query_popularity=float(np.mean(query_pct)) if query_pct else 0.0,
+    )
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The protocol's figures for one model, with the artist cap either on or off."""
+
     a_recall: float
     a_recall_cold: float
     a_recall_warm: float
     genre: float
     b_recall: float
     b_ndcg: float
+    a_diversity: Diversity
+    b_diversity: Diversity
+
+
+@dataclass
+class ModelReport:
+    """One model's figures as ranked (`uncapped`) and with the artist cap (`capped`)."""
+
+    name: str
+    train_seconds: float
+    uncapped: Figures
+    capped: Figures
     a_curve: list[float] = field(default_factory=list)
     b_curve: list[float] = field(default_factory=list)
     queries: int = 0
     params: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("a_curve", "b_curve")}
+        return {
+            "name": self.name,
+            "train_seconds": self.train_seconds,
+            "uncapped": asdict(self.uncapped),
+            "capped": asdict(self.capped),
+            "queries": self.queries,
+            "params": self.params,
+        }
+
+
+class _Tally:
+    """Collects one cap setting's per-query scores and answers."""
+
+    def __init__(self) -> None:
+        self.a_recall: list[float] = []
+        self.cold: list[float] = []
+        self.warm: list[float] = []
+        self.genre: list[float] = []
+        self.b_recall: list[float] = []
+        self.b_ndcg: list[float] = []
+        self.a_answers: list[Answer] = []
+        self.b_answers: list[Answer] = []
+
+    def song(
+        self, query: str, top: list[str], relevant: set[str], cold: frozenset[str], split: Split
+    ) -> None:
+        self.a_recall.append(recall_at_k(top, relevant, LIST_SIZE))
+        if relevant & cold:
+            self.cold.append(recall_at_k(top, relevant & cold, LIST_SIZE))
+        if relevant - cold:
+            self.warm.append(recall_at_k(top, relevant - cold, LIST_SIZE))
+        own = split.genre.get(query)
+        if own and top:
+            self.genre.append(float(np.mean([split.genre.get(t) == own for t in top])))
+        self.a_answers.append(Answer((query,), tuple(top)))
+
+    def playlist(self, seeds: list[str], top: list[str], relevant: set[str]) -> None:
+        self.b_recall.append(recall_at_k(top, relevant, LIST_SIZE))
+        self.b_ndcg.append(ndcg_at_k(top, relevant, LIST_SIZE))
+        self.b_answers.append(Answer(tuple(seeds), tuple(top)))
+
+    def figures(
+        self, artist_of: Mapping[str, str], percentile: Mapping[str, float], size: int
+    ) -> Figures:
+        def mean(values: list[float]) -> float:
+            return float(np.mean(values)) if values else 0.0
+
+        return Figures(
+            a_recall=mean(self.a_recall),
+            a_recall_cold=mean(self.cold),
+            a_recall_warm=mean(self.warm),
+            genre=mean(self.genre),
+            b_recall=mean(self.b_recall),
+            b_ndcg=mean(self.b_ndcg),
+            a_diversity=diversity(self.a_answers, artist_of, percentile, size),
+            b_diversity=diversity(self.b_answers, artist_of, percentile, size),
+        )
 
 
 def evaluate_ranker(
@@ -220,50 +397,48 @@ def evaluate_ranker(
     max_k: int = MAX_K,
     params: dict[str, Any] | None = None,
 ) -> ModelReport:
-    """Run protocols A, B and genre@10 for one trained model."""
+    """Run protocols A, B and genre@10 for one trained model, with the cap off and on.
+
+    Each ranker is asked for `MAX_K` songs once; the uncapped answer is the first ten,
+    the capped answer is `cap_per_artist` over all of them.
+    """
+    artist_of = artist_keys(split.train.tracks)
+    percentile = popularity_percentiles(split.train.tracks)
+    size = split.train.num_tracks
+    pool = max(max_k, MAX_K)
+    off, on = _Tally(), _Tally()
     a_curves: list[np.ndarray] = []
-    cold_scores: list[float] = []
-    warm_scores: list[float] = []
-    genre_scores: list[float] = []
     pairs = [(p, q) for p, qs in split.queries.items() for q in qs]
     if max_queries is not None:
         pairs = pairs[:max_queries]
     for playlist, query in pairs:
         relevant = set(split.hidden[playlist])
-        ranked = [r.track_id for r in ranker.recommend_for_tracks([query], k=max_k)]
+        ranked = [r.track_id for r in ranker.recommend_for_tracks([query], k=pool)]
         a_curves.append(recall_curve(ranked, relevant, max_k))
-        cold = relevant & split.cold
-        warm = relevant - split.cold
-        if cold:
-            cold_scores.append(recall_at_k(ranked, cold, 10))
-        if warm:
-            warm_scores.append(recall_at_k(ranked, warm, 10))
-        own = split.genre.get(query)
-        if own and ranked[:10]:
-            genre_scores.append(float(np.mean([split.genre.get(t) == own for t in ranked[:10]])))
+        own = {artist_of[query]} if query in artist_of else set()
+        off.song(query, ranked[:LIST_SIZE], relevant, split.cold, split)
+        on.song(query, cap_per_artist(ranked, artist_of, own), relevant, split.cold, split)
 
     b_curves: list[np.ndarray] = []
-    b_ndcg: list[float] = []
     playlists = list(split.hidden)
     if max_queries is not None:
         playlists = playlists[: max(1, max_queries // QUERIES_PER_PLAYLIST)]
     for playlist in playlists:
         relevant = set(split.hidden[playlist])
-        ranked = [r.track_id for r in ranker.recommend_for_tracks(split.visible[playlist], k=max_k)]
+        seeds = split.visible[playlist]
+        ranked = [r.track_id for r in ranker.recommend_for_tracks(seeds, k=pool)]
         b_curves.append(recall_curve(ranked, relevant, max_k))
-        b_ndcg.append(ndcg_at_k(ranked, relevant, 10))
+        own = {artist_of[t] for t in seeds if t in artist_of}
+        off.playlist(seeds, ranked[:LIST_SIZE], relevant)
+        on.playlist(seeds, cap_per_artist(ranked, artist_of, own), relevant)
 
     a_curve = np.mean(a_curves, axis=0) if a_curves else np.zeros(max_k)
     b_curve = np.mean(b_curves, axis=0) if b_curves else np.zeros(max_k)
     return ModelReport(
         name=name,
         train_seconds=round(train_seconds, 2),
-        a_recall=float(a_curve[9]),
-        a_recall_cold=float(np.mean(cold_scores)) if cold_scores else 0.0,
-        a_recall_warm=float(np.mean(warm_scores)) if warm_scores else 0.0,
-        genre=float(np.mean(genre_scores)) if genre_scores else 0.0,
-        b_recall=float(b_curve[9]),
-        b_ndcg=float(np.mean(b_ndcg)) if b_ndcg else 0.0,
+        uncapped=off.figures(artist_of, percentile, size),
+        capped=on.figures(artist_of, percentile, size),
         a_curve=[round(float(x), 5) for x in a_curve],
         b_curve=[round(float(x), 5) for x in b_curve],
         queries=len(pairs),
@@ -303,26 +478,54 @@ def evaluate_models(
 
 
 # -- output -------------------------------------------------------------------------------
-COLUMNS = (
-    ("model", "name", "{}"),
+QUALITY_COLUMNS = (
     ("A R@10", "a_recall", "{:.3f}"),
     ("A cold", "a_recall_cold", "{:.3f}"),
     ("A warm", "a_recall_warm", "{:.3f}"),
     ("genre@10", "genre", "{:.3f}"),
     ("B R@10", "b_recall", "{:.3f}"),
     ("B NDCG@10", "b_ndcg", "{:.3f}"),
-    ("train s", "train_seconds", "{:.1f}"),
 )
+DIVERSITY_COLUMNS = (
+    ("same-artist picks", "same_artist", "{:.2f}"),
+    ("artists / list", "distinct_artists", "{:.2f}"),
+    ("≥ 5 one artist", "five_from_one", "{:.1%}"),
+    ("coverage", "coverage", "{:.1%}"),
+    ("popularity pct picks", "popularity", "{:.1f}"),
+    ("of queries", "query_popularity", "{:.1f}"),
+)
+CAP_SETTINGS = (("off", "uncapped"), ("on", "capped"))
+
+
+def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return lines
 
 
 def format_table(reports: Sequence[ModelReport]) -> str:
-    """A Markdown table (reads fine on a terminal and pastes into an issue)."""
-    header = "| " + " | ".join(title for title, _, _ in COLUMNS) + " |"
-    rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
-    lines = [header, rule]
+    """Markdown tables (read fine on a terminal and paste into an issue): quality, then
+    artist spread, each model with the artist cap off and on."""
+    quality = []
+    spread = []
     for report in reports:
-        cells = [fmt.format(getattr(report, attr)) for _, attr, fmt in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
+        for cap, attr in CAP_SETTINGS:
+            figures: Figures = getattr(report, attr)
+            cells = [fmt.format(getattr(figures, key)) for _, key, fmt in QUALITY_COLUMNS]
+            quality.append([report.name, cap, *cells, f"{report.train_seconds:.1f}"])
+            for label, div in (
+                ("song→song", figures.a_diversity),
+                ("continuation", figures.b_diversity),
+            ):
+                cells = [fmt.format(getattr(div, key)) for _, key, fmt in DIVERSITY_COLUMNS]
+                spread.append([report.name, cap, label, *cells])
+    lines = _markdown(
+        ["model", "artist cap", *(title for title, _, _ in QUALITY_COLUMNS), "train s"], quality
+    )
+    lines.append("")
+    lines += _markdown(
+        ["model", "artist cap", "list", *(title for title, _, _ in DIVERSITY_COLUMNS)], spread
+    )
     return "\n".join(lines)
 
 
@@ -353,6 +556,21 @@ def plot_curves(reports: Sequence[ModelReport], path: str | Path) -> Path:
     return path
 
 
+def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
+    """`key=value` strings to trainer options; values are read as JSON when they parse
+    (numbers, true/false), else kept as text."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--param wants KEY=VALUE, got {pair!r}")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: `musicbot evaluate` (or `python -m recommender.evaluation`)."""
     from recommender.baselines import DEFAULT_ORDER
@@ -376,6 +594,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-playlists", type=int, default=None, help="evaluate a seeded subset of playlists"
     )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="training option for the trained models (not the baselines), e.g. epochs=30",
+    )
     args = parser.parse_args(argv)
 
     from recommender.training import TRAINERS
@@ -390,6 +615,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
+        trainer_options = parse_params(args.param)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    options = {name: trainer_options for name in models if name in TRAINERS}
+    try:
         rows = read_rows(args.data)
         split = make_split(rows, seed=args.seed, max_playlists=args.max_playlists)
     except DataError as error:
@@ -398,9 +629,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def progress(report: ModelReport) -> None:
         if not args.json:
+            off, on = report.uncapped, report.capped
             print(
-                f"  {report.name}: A {report.a_recall:.3f}  B {report.b_recall:.3f}  "
-                f"genre {report.genre:.2f}  ({report.train_seconds:.1f} s)",
+                f"  {report.name}: A {off.a_recall:.3f} (capped {on.a_recall:.3f})  "
+                f"B {off.b_recall:.3f} (capped {on.b_recall:.3f})  genre {off.genre:.2f}  "
+                f"({report.train_seconds:.1f} s)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -408,7 +641,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.json:
         print(f"split (seed {args.seed}): {split.stats()}", file=sys.stderr)
     reports = evaluate_models(
-        split, models, seed=args.seed, max_queries=args.max_queries, on_report=progress
+        split,
+        models,
+        seed=args.seed,
+        max_queries=args.max_queries,
+        options=options,
+        on_report=progress,
     )
     if args.plot:
         plot_curves(reports, args.plot)

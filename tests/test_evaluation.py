@@ -17,11 +17,16 @@ import pytest
 from recommender import evaluation
 from recommender.data import PLAYLIST_COLUMNS, REQUIRED_COLUMNS, catalog_from_rows, read_rows
 from recommender.evaluation import (
+    Answer,
     Split,
+    cap_per_artist,
+    diversity,
     evaluate_models,
     evaluate_ranker,
     make_split,
     ndcg_at_k,
+    parse_params,
+    popularity_percentiles,
     recall_at_k,
     recall_curve,
 )
@@ -123,7 +128,7 @@ def test_protocol_figures_match_a_hand_computation() -> None:
     filler = [t for t in split.visible[playlist] if t not in split.queries[playlist]]
     others = [f"t{i}" for i in range(100, 110)]  # not in the catalog; fine for a fake
     order = [hidden[0], *filler, *others[:8], hidden[1], *others[8:]]
-    report = evaluate_ranker("fixed", FixedRanker(order), split)
+    report = evaluate_ranker("fixed", FixedRanker(order), split).uncapped
     assert report.a_recall == pytest.approx(0.5)
     assert report.a_recall_cold == pytest.approx(0.5)
     assert report.a_recall_warm == 0.0
@@ -133,6 +138,122 @@ def test_protocol_figures_match_a_hand_computation() -> None:
     assert report.b_ndcg == pytest.approx((1.0 + 1 / np.log2(11)) / (1 + 1 / np.log2(3)))
     # Top 10 for A: hidden[0] and 3 filler share the query's genre, 6 unknown tracks do not.
     assert report.genre == pytest.approx(0.4)
+
+
+# -- artist spread ------------------------------------------------------------------------
+def test_cap_keeps_order_and_holds_back_crowded_artists() -> None:
+    artist_of = {"a1": "A", "a2": "A", "a3": "A", "b1": "B", "b2": "B", "b3": "B", "c1": "C"}
+    ranked = ["a1", "a2", "a3", "b1", "b2", "b3", "c1", "x"]  # x: artist unknown
+    assert cap_per_artist(ranked, artist_of, {"A"}, max_same=1, max_other=2, k=5) == [
+        "a1",
+        "b1",
+        "b2",
+        "c1",
+        "x",
+    ]
+    # Defaults: 2 from the query's artist, 2 from any other, 10 picks.
+    assert cap_per_artist(ranked, artist_of, {"A"}) == ["a1", "a2", "b1", "b2", "c1", "x"]
+    assert cap_per_artist(ranked, artist_of, set(), max_other=3, k=4) == ["a1", "a2", "a3", "b1"]
+
+
+def test_diversity_figures_match_a_hand_count() -> None:
+    artist_of = {"q1": "Q", "q2": "Q", "a1": "Q", "a2": "Q", "a3": "Q", "a4": "Q", "a5": "Q"}
+    artist_of |= {"b1": "B", "b2": "B", "c1": "C"}
+    percentile = {"q1": 90.0, "q2": 70.0, "a1": 10.0, "a2": 20.0, "b1": 30.0, "c1": 40.0}
+    answers = [
+        # 2 picks by the query's artist, 3 artists (Q, B, C), nobody has 5
+        Answer(("q1",), ("a1", "b1", "a2", "c1")),
+        # 5 by Q: one crowded list; "n1" has no known artist and counts as its own
+        Answer(("q2",), ("a1", "a2", "a3", "a4", "a5", "b2", "n1")),
+    ]
+    figures = diversity(answers, artist_of, percentile, catalogue_size=20)
+    assert figures.same_artist == pytest.approx((2 + 5) / 2)
+    assert figures.distinct_artists == pytest.approx((3 + 3) / 2)
+    assert figures.five_from_one == pytest.approx(0.5)
+    # a1..a5, b1, b2, c1, n1 = 9 different tracks shown, of 20
+    assert figures.coverage == pytest.approx(9 / 20)
+    # picks with a known percentile: a1 b1 a2 c1 | a1 a2 -> (10+30+20+40+10+20) / 6
+    assert figures.popularity == pytest.approx(130 / 6)
+    assert figures.query_popularity == pytest.approx(80.0)
+    # A playlist's own artists are all "the query's artist".
+    (playlist,) = [Answer(("q1", "b1"), ("a1", "b2", "c1"))]
+    assert diversity([playlist], artist_of, percentile, 20).same_artist == 2
+
+
+def test_popularity_percentiles_rank_the_catalogue() -> None:
+    tracks = pd.DataFrame({"track_id": ["a", "b", "c", "d"], "track_popularity": [5, 50, 50, 90]})
+    assert popularity_percentiles(tracks) == {"a": 25.0, "b": 62.5, "c": 62.5, "d": 100.0}
+
+
+def artist_catalog_split() -> Split:
+    """Query q by artist Q; s1..s6 also by Q; o1..o12 by twelve other artists.
+
+    Popularity is 1..6 for s1..s6, 7..18 for o1..o12 and 19 for q, so a track's
+    popularity percentile is popularity / 19 * 100. Hidden: s6 and o1.
+    """
+    ids = ["q", *[f"s{i}" for i in range(1, 7)], *[f"o{i}" for i in range(1, 13)]]
+    popularity = {"q": 19, **{f"s{i}": i for i in range(1, 7)}}
+    popularity |= {f"o{i}": 6 + i for i in range(1, 13)}
+    rows = []
+    for track in ids:
+        values = {column: "0.5" for column in REQUIRED_COLUMNS}
+        values.update(
+            track_id=track,
+            track_name=f"Song {track}",
+            track_artist="Q" if track[0] in "qs" else f"Other {track}",
+            track_album_id=f"al-{track}",
+            track_album_name=f"Album {track}",
+            track_album_release_date="2019",
+            track_popularity=str(popularity[track]),
+            playlist_id="p" if track == "q" else "",
+            playlist_name="P" if track == "q" else "",
+            playlist_genre="pop" if track == "q" else "",
+            playlist_subgenre="",
+        )
+        rows.append(values)
+    train = catalog_from_rows(pd.DataFrame(rows, columns=list(REQUIRED_COLUMNS)))
+    return Split(
+        train=train,
+        hidden={"p": ["s6", "o1"]},
+        visible={"p": ["q"]},
+        queries={"p": ["q"]},
+        cold=frozenset({"s6", "o1"}),
+        genre={},
+    )
+
+
+def test_capped_figures_are_what_the_capped_list_finds() -> None:
+    split = artist_catalog_split()
+    order = [*[f"s{i}" for i in range(1, 7)], *[f"o{i}" for i in range(1, 13)]]
+    report = evaluate_ranker("fixed", FixedRanker(order), split)
+    off, on = report.uncapped, report.capped
+    # Off: s1..s6, o1..o4 -> both hidden tracks found; six picks by Q, five artists.
+    assert off.a_recall == 1.0 and off.b_recall == 1.0
+    assert off.a_diversity.same_artist == 6
+    assert off.a_diversity.distinct_artists == 5
+    assert off.a_diversity.five_from_one == 1.0
+    assert off.a_diversity.coverage == pytest.approx(10 / 19)
+    assert off.a_diversity.popularity == pytest.approx(5.5 / 19 * 100)  # mean of 1..10
+    assert off.a_diversity.query_popularity == pytest.approx(100.0)
+    # On: s1, s2, o1..o8 -> only o1 found; two picks by Q, nine artists.
+    assert on.a_recall == 0.5 and on.b_recall == 0.5
+    assert on.a_recall_cold == 0.5
+    assert on.a_diversity.same_artist == 2
+    assert on.a_diversity.distinct_artists == 9
+    assert on.a_diversity.five_from_one == 0.0
+    assert on.a_diversity.popularity == pytest.approx((1 + 2 + sum(range(7, 15))) / 10 / 19 * 100)
+    assert on.b_ndcg == pytest.approx(1 / np.log2(4) / (1 + 1 / np.log2(3)))  # o1 at rank 3
+
+
+def test_param_options_are_read_as_numbers_or_text() -> None:
+    assert parse_params(["epochs=30", "lr=0.01", "credits=false", "normalization=sym"]) == {
+        "epochs": 30,
+        "lr": 0.01,
+        "credits": False,
+        "normalization": "sym",
+    }
+    with pytest.raises(ValueError):
+        parse_params(["epochs"])
 
 
 def test_split_is_seeded_and_hides_twenty_percent(synthetic_csv: Path) -> None:
@@ -239,12 +360,16 @@ def test_main_prints_a_table_json_and_a_plot(
         == 0
     )
     table = capsys.readouterr().out
-    assert "| popularity |" in table and "B NDCG@10" in table
+    assert "| popularity | off |" in table and "| popularity | on |" in table
+    assert "B NDCG@10" in table and "same-artist picks" in table and "coverage" in table
     assert plot.stat().st_size > 1000
     assert evaluation.main(["--data", str(synthetic_csv), "--models", "popularity", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     figures = payload["models"]["popularity"]
-    assert len(figures["recall_at_k_A"]) == 50 and 0.0 <= figures["a_recall"] <= 1.0
+    assert len(figures["recall_at_k_A"]) == 50 and 0.0 <= figures["uncapped"]["a_recall"] <= 1.0
+    capped = figures["capped"]
+    assert capped["a_diversity"]["five_from_one"] == 0.0  # the cap allows 2 per artist
+    assert 0.0 < capped["b_diversity"]["coverage"] <= 1.0
     assert evaluation.main(["--data", str(synthetic_csv), "--models", "nope"]) == 2
 
 
@@ -277,7 +402,8 @@ def test_default_model_beats_popularity_and_audio_knn_on_real_data(dataset_path:
             options=options,
         )
     }
-    model = reports[default]
+    model = reports[default].uncapped
+    reports = {name: report.uncapped for name, report in reports.items()}
     for baseline in ("popularity", "audio-knn"):
         assert model.a_recall > reports[baseline].a_recall, (baseline, model, reports[baseline])
         assert model.b_recall > reports[baseline].b_recall, (baseline, model, reports[baseline])

@@ -21,7 +21,6 @@ from bot.features.retrain.handlers import outcome_reply
 from bot.features.retrain.retrainer import retrainer_for
 from bot.features.retrain.schedule import RetrainScheduler, parse_cron
 from bot.features.retrain.tables import TrainingRun
-from bot.frontends.embed import to_embed
 
 if TYPE_CHECKING:
     from bot.frontends.discord_app import MusicBot
@@ -68,10 +67,8 @@ class AdminCog(commands.Cog, name="Admin"):
             return
         models = self.bot.services.models
         serving = models.current.version if models.ready else "none"
-        await channel.send(
-            embed=to_embed(outcome_reply(run, serving, self.bot.settings.command_prefix)),
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
+        reply = outcome_reply(run, serving, self.bot.settings.command_prefix)
+        await self.bot.send_reply(channel, reply, private=False)
 
     async def cog_unload(self) -> None:
         if self.scheduler is not None:
