@@ -70,12 +70,16 @@ def data(dataset_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 
 
 def make_settings(
-    root: Path, data: dict[str, Path], *, database_url: str, **extra: object
+    root: Path, data: dict[str, Path], *, database_url: str | None = None, **extra: object
 ) -> Settings:
-    """A bot whose MODEL_DIR holds a quick model over the small CSV (no start-up training)."""
+    """A bot whose MODEL_DIR holds a quick model over the small CSV (no start-up training).
+
+    Without `database_url` the bot uses its default SQLite file in data_dir, which the
+    process-level tests read directly.
+    """
     options: dict[str, object] = {
         "data_dir": root / "data",
-        "database_url": database_url,
+        **({"database_url": database_url} if database_url else {}),
         "model_dir": root / "models",
         "data_path": data["small"],
         "retrain_epochs": 2,
