@@ -143,9 +143,10 @@ def child_env(root: Path, shared: dict) -> dict[str, str]:
         database_url=shared["database_url"],
         model_dir=shared["models"],
         model_poll_seconds=POLL_SECONDS,
-        # Enough epochs that the run is still going while the other process is asked,
-        # few enough that it ends in seconds on the small catalog.
-        retrain_epochs=30,
+        # The lease is taken before A answers "Retraining started", and the run cannot end
+        # before its training process has started and imported torch (seconds), while B
+        # answers in a fraction of a second; a few epochs on the small catalog end soon.
+        retrain_epochs=5,
         retrain_timeout_seconds=RETRAIN_TIMEOUT,
         retrain_heartbeat_seconds=1,
         retrain_lease_seconds=5,
