@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from discord.ext import commands
+from fake_discord import FakeDiscord
 from pydantic import ValidationError
+from retrain_support import process_env, quick_model, write_small_csv
 
 from bot import create_bot
+from bot.core.serving import save_new_model
 from bot.core.settings import Settings
 from bot.frontends import cli
+
+FAKE_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GhIjKl.fake-token-for-tests-0123456789abcdef"
 
 
 def _settings(tmp_path: Path, **extra: object) -> Settings:
@@ -70,3 +80,40 @@ def test_a_bad_shard_setting_stops_the_command_line_with_one_line(
     assert "\n" not in message and "Traceback" not in message
     assert message.startswith("musicbot: bad setting")
     assert "SHARD_IDS 5 out of range" in message and "0 to 1" in message
+
+
+async def test_a_sharded_bot_process_identifies_as_its_shard(
+    tmp_path: Path, dataset_path: Path
+) -> None:
+    """`musicbot run` with SHARD_COUNT=2 SHARD_IDS=1 connects to the (fake) gateway as
+    shard 1 of 2 only; the process with SHARD_IDS=0 would take the other guilds."""
+    small = write_small_csv(dataset_path, tmp_path / "small.csv")
+    env = process_env(tmp_path, small, discord_token=FAKE_TOKEN, shard_count=2, shard_ids=1)
+    save_new_model(Settings(_env_file=None, model_dir=tmp_path / "models"), quick_model(small))
+    fake = await FakeDiscord().start()
+    log = tmp_path / "bot.log"
+    try:
+        with open(log, "w") as out:
+            bot = subprocess.Popen(
+                [sys.executable, "-c", fake.launcher("run")],
+                env=env,
+                cwd=tmp_path,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        try:
+            deadline = time.monotonic() + 90
+            while not fake.identified and bot.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert fake.identified, log.read_text()
+            bot.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(bot.wait, 60)
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+                bot.wait()
+    finally:
+        await fake.stop()
+    assert fake.shards == [[1, 2]], log.read_text()
+    assert code == 0, log.read_text()
