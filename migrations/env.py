@@ -55,7 +55,15 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+# Bot processes started together on one PostgreSQL database would each create the tables;
+# this lock makes the second wait for the first's upgrade and then find nothing to do.
+SCHEMA_LOCK = 0x6D757369630001  # any fixed number; only this upgrade takes it
+
+
 def _run_sync(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Held until the upgrade's transaction ends (PostgreSQL runs DDL in transactions).
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
     _configure(connection)
     with context.begin_transaction():
         context.run_migrations()

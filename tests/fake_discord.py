@@ -40,6 +40,7 @@ class FakeDiscord:
     runner: web.AppRunner | None = None
     port: int = 0
     identified: int = 0  # gateway sessions that sent IDENTIFY
+    shards: list[list[int]] = field(default_factory=list)  # [shard id, count] each identified
     requests: list[str] = field(default_factory=list)
 
     @property
@@ -110,6 +111,8 @@ class FakeDiscord:
                 await ws.send_str(json.dumps({"op": 11, "d": None}))
             elif payload.get("op") == 2:  # identify
                 self.identified += 1
+                if payload["d"].get("shard") is not None:
+                    self.shards.append(payload["d"]["shard"])
                 ready = {
                     "v": 10,
                     "user": BOT_USER,

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     command_prefix: str = "!"
     # Members with one of these role ids count as admins (besides Manage Server).
     admin_role_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Sharding, so several processes split the guilds: the number of shards in all, and
+    # which of them (0 .. SHARD_COUNT-1) this process connects. Unset = one process, one
+    # connection, as Discord allows below 2,500 guilds; SHARD_COUNT alone = every shard here.
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
 
     # -- storage -------------------------------------------------------------------------
     data_dir: Path = Path("data")
@@ -108,6 +113,35 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(part) for part in value.replace(" ", "").split(",") if part]
         return value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _split_shard_ids(cls, value: object) -> object:
+        """`0,1` as in .env; a word that is not a shard number gets a readable message."""
+        if isinstance(value, str):
+            parts = [part for part in value.replace(" ", "").split(",") if part]
+            if not all(part.isdigit() for part in parts):
+                raise ValueError("write shard numbers separated by commas, e.g. 0,1")
+            return [int(part) for part in parts]
+        return value
+
+    @model_validator(mode="after")
+    def _shards_fit_the_count(self) -> Settings:
+        if not self.shard_ids:
+            return self
+        if self.shard_count is None:
+            raise ValueError(
+                "SHARD_IDS needs SHARD_COUNT, the number of shards across all processes"
+            )
+        wrong = sorted({i for i in self.shard_ids if not 0 <= i < self.shard_count})
+        if wrong:
+            raise ValueError(
+                f"SHARD_IDS {','.join(map(str, wrong))} out of range: with "
+                f"SHARD_COUNT={self.shard_count} the shards are 0 to {self.shard_count - 1}"
+            )
+        if len(set(self.shard_ids)) != len(self.shard_ids):
+            raise ValueError("SHARD_IDS lists a shard twice")
+        return self
 
     @field_validator("retrain_cron")
     @classmethod

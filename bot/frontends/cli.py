@@ -64,10 +64,14 @@ def _settings():  # noqa: ANN202 - imported lazily so `musicbot --help` is insta
     try:
         return Settings()
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(_problem(e["loc"], e["msg"]) for e in error.errors())
         raise SystemExit(f"musicbot: bad setting ({problems}); see .env.example") from None
+
+
+def _problem(where: tuple[object, ...], message: str) -> str:
+    """One bad setting, named; a check across settings names them in its own message."""
+    message = message.removeprefix("Value error, ")
+    return f"{'.'.join(map(str, where)).upper()}: {message}" if where else message
 
 
 def _run(args: argparse.Namespace) -> int:

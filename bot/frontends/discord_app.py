@@ -129,7 +129,9 @@ class FeatureCog(commands.Cog):
 class MusicBot(commands.Bot):
     """commands.Bot plus the shared Services; see the module docstring."""
 
-    def __init__(self, settings: Settings, services: Services | None = None) -> None:
+    def __init__(
+        self, settings: Settings, services: Services | None = None, **options: Any
+    ) -> None:
         intents = discord.Intents.default()
         intents.members = True  # `!history @member`; dpytest needs it too
         intents.message_content = True  # prefix commands read message text
@@ -139,6 +141,7 @@ class MusicBot(commands.Bot):
             help_command=None,  # `help` is a handler like the others
             allowed_mentions=NO_MENTIONS,  # user text never pings anyone
             case_insensitive=True,
+            **options,
         )
         self.settings = settings
         self.services = services or Services(settings)
@@ -303,6 +306,24 @@ def _prefix_command(spec: CommandSpec) -> commands.Command[Any, Any, Any]:
     )
 
 
+class ShardedMusicBot(MusicBot, commands.AutoShardedBot):
+    """The bot connecting SHARD_IDS of SHARD_COUNT shards (all of them if SHARD_IDS is
+    empty): each process started with its own SHARD_IDS serves its share of the guilds."""
+
+    def __init__(self, settings: Settings, services: Services | None = None) -> None:
+        super().__init__(
+            settings,
+            services,
+            shard_count=settings.shard_count,
+            shard_ids=list(settings.shard_ids) or None,
+        )
+
+
 def create_bot(settings: Settings | None = None) -> MusicBot:
-    """Build the bot from settings (env/.env by default). No network, no I/O."""
-    return MusicBot(settings or Settings())
+    """Build the bot from settings (env/.env by default). No network, no I/O.
+
+    With SHARD_COUNT set it is sharded; otherwise one connection, as before."""
+    settings = settings or Settings()
+    if settings.shard_count is not None:
+        return ShardedMusicBot(settings)
+    return MusicBot(settings)
