@@ -121,5 +121,7 @@ class FakeDiscord:
                     "resume_gateway_url": self.url.replace("http", "ws") + "/gateway",
                     "application": {"id": BOT_ID, "flags": 0},
                 }
+                if payload["d"].get("shard") is not None:  # Discord echoes it when sharded
+                    ready["shard"] = payload["d"]["shard"]
                 await ws.send_str(json.dumps({"op": 0, "t": "READY", "s": 1, "d": ready}))
         return ws

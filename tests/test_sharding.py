@@ -107,6 +107,7 @@ async def test_a_sharded_bot_process_identifies_as_its_shard(
             while not fake.identified and bot.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
             assert fake.identified, log.read_text()
+            await asyncio.sleep(2)  # the READY that answers IDENTIFY is parsed, as in real life
             bot.send_signal(signal.SIGTERM)
             code = await asyncio.to_thread(bot.wait, 60)
         finally:
