@@ -8,7 +8,7 @@ Three measurements on the real catalog with the model loaded and a real SQLite f
 2. bot: the same through discord.py's command pipeline and the cog via dpytest
    (message parsing, context, embed, the fake send);
 3. concurrent: N `!recommend` handler calls at once, all must succeed and be stored.
-Goal (issue 3): p99 <= 50 ms, 100 concurrent without error. If no model is given and
+Goal: p99 <= 50 ms, 100 concurrent without error. If no model is given and
 MODEL_DIR has none, one is trained into a temporary directory first (about a minute).
 """
 

@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/bench_core.py [--data CSV] [--model NAME] [--train-runs N]
 
 Training runs in child processes so each one's peak RSS is measured on its own.
-Goals (issue 2): train <= 30 s, similar p99 <= 5 ms, resolve p99 <= 20 ms,
+Goals: train <= 30 s, similar p99 <= 5 ms, resolve p99 <= 20 ms,
 load <= 2 s, training peak RSS <= 2 GB, on 2 CPU cores.
 """
 

@@ -1,4 +1,4 @@
-"""The full evaluation table (issue 5) on the real dataset, plus the default model's cost.
+"""The full evaluation table on the real dataset, plus the default model's cost.
 
 Usage: .venv/bin/python benchmarks/bench_evaluate.py [--data CSV] [--plot PATH] [--json]
 

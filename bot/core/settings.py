@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     history_count: int = 10
     log_level: str = "INFO"
 
-    # -- retraining (issue 4; bot/retrain.py) --------------------------------------------
+    # -- retraining (bot/features/retrain/) ---------------------------------------------
     # Crontab schedule in UTC ("minute hour day month weekday"), or "off".
     retrain_cron: str = "0 4 * * 1"
     # A run that takes longer is stopped and marked failed; the old model stays.
@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     # process published (or rolled back to); 0 = never.
     model_poll_seconds: float = Field(default=30.0, ge=0)
 
-    # -- group sessions (issue 6; bot/sessions.py) ---------------------------------------
+    # -- group sessions (bot/features/sessions/) ----------------------------------------
     # A session nobody adds to or asks about for this long ends by itself.
     session_idle_hours: float = Field(default=6.0, gt=0)
 

@@ -4,7 +4,7 @@
 (scheduled or `!retrain`) calls. It returns rows in the dataset's CSV schema (all text
 columns), so community data is just more playlists.
 
-Plugging in community data (group sessions, 👍 feedback, issue 6): write
+Plugging in community data (group sessions, 👍 feedback): write
 
     @training_source("sessions")
     async def session_playlists(settings, session, base) -> pd.DataFrame: ...
