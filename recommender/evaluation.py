@@ -213,8 +213,9 @@ def cap_per_artist(
     """The first `k` of a ranked list keeping at most `max_same` picks from each query
     artist and at most `max_other` from any one other artist; order is kept.
 
-    A track with no known artist is never held back. Serving applies this same rule in
-    the one ranking function, so the figures with the cap on are what a member sees.
+    A track with no known artist is never held back. Serving has the same rule as
+    `ranking.ArtistCap` in the one ranking function (not yet on by default); these
+    figures say what a member would see with it on.
     """
     counts: Counter[str] = Counter()
     picked: list[str] = []
