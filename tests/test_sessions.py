@@ -165,7 +165,10 @@ async def test_a_whole_session_with_two_members_survives_a_restart(world) -> Non
         three = LINK.findall((await ask("!session next 3", channel, alice)).embeds[0].description)
         assert len(three) == 3 and not {a_id, b_id, c_id} & {t for _, t in three}
 
-        summary = (await ask("!session end", channel, bob)).embeds[0]
+        # Only whoever started it (or a server admin) closes everyone's session.
+        refused = (await ask("!session end", channel, bob)).embeds[0]
+        assert refused.title == "Not your session"
+        summary = (await ask("!session end", channel, alice)).embeds[0]
         assert summary.title == "Session ended: friday mix"
         fields = {f.name: f.value for f in summary.fields}
         assert fields["Songs"] == "3" and fields["Listeners"] == "2"

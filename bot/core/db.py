@@ -15,8 +15,10 @@ import asyncio
 import errno
 import logging
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -155,6 +157,57 @@ def _reason(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def is_write_failure(error: BaseException) -> bool:
+    """A write the database could not do (full disk, read-only file, server gone), as
+    opposed to a conflict the code expects and handles (a unique key raced)."""
+    return isinstance(error, OSError) or (
+        isinstance(error, DBAPIError) and not isinstance(error, IntegrityError)
+    )
+
+
+class WriteHealth:
+    """Whether the database is refusing writes, since when and why.
+
+    A full disk fails every write; the bot keeps answering (a recommendation whose history
+    row cannot be saved is still sent), logs the trouble at most once per `log_every`
+    seconds rather than once per message, and `!status` shows it until a write succeeds.
+    """
+
+    def __init__(self, log_every: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.log_every = log_every
+        self._clock = clock
+        self.failing_since: datetime | None = None
+        self.reason = ""
+        self.failures = 0  # since the last successful write
+        self._logged_at: float | None = None
+
+    def failed(self, error: BaseException) -> None:
+        now = self._clock()
+        if self.failing_since is None:
+            self.failing_since = datetime.now(UTC)
+        self.failures += 1
+        self.reason = _reason(error)
+        if self._logged_at is None or now - self._logged_at >= self.log_every:
+            self._logged_at = now
+            log.warning(
+                "database writes are failing (%s); %d since %s; answers are still sent "
+                "but not saved",
+                self.reason,
+                self.failures,
+                f"{self.failing_since:%Y-%m-%d %H:%M:%S} UTC",
+            )
+        log.debug("database write failed", exc_info=error)
+
+    def succeeded(self) -> None:
+        if self.failing_since is not None:
+            log.warning(
+                "database writes work again after %d failures since %s",
+                self.failures,
+                f"{self.failing_since:%Y-%m-%d %H:%M:%S} UTC",
+            )
+        self.failing_since, self.reason, self.failures, self._logged_at = None, "", 0, None
+
+
 class Database:
     """The engine and a session factory; one per process, closed on shutdown."""
 
@@ -165,6 +218,7 @@ class Database:
         # SQLite has one writer at a time; queueing writers here is far cheaper than
         # letting them collide and back off in SQLite's busy handler (which sleeps).
         self._write_lock = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
+        self.health = WriteHealth()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -179,13 +233,22 @@ class Database:
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
-        """`session()` for writes: on SQLite, one writer at a time within this process."""
-        if self._write_lock is None:
-            async with self.session() as session:
-                yield session
-            return
-        async with self._write_lock, self.session() as session:
-            yield session
+        """`session()` for writes: on SQLite, one writer at a time within this process.
+
+        A write the database refuses (full disk, …) is noted in `health` and re-raised."""
+        try:
+            if self._write_lock is None:
+                async with self.session() as session:
+                    yield session
+            else:
+                async with self._write_lock, self.session() as session:
+                    yield session
+        except Exception as error:
+            if is_write_failure(error):
+                self.health.failed(error)
+            raise
+        if self.health.failing_since is not None:
+            self.health.succeeded()
 
     async def upgrade(self) -> None:
         """Bring the schema to head (creates a SQLite file and its directory if needed).

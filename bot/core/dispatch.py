@@ -18,15 +18,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
+from bot.core.compute import Busy, Compute
 from bot.core.db import Database
 from bot.core.ratelimit import Cooldowns
-from bot.core.replies import Kind, Reply
+from bot.core.replies import Kind, Quiet, Reply
 from bot.core.serving import ModelHolder, ModelNotReady, load_or_train
 from bot.core.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Where a request came from (RequestContext.source, stored with each query).
 CONSOLE = "console"
@@ -52,7 +54,11 @@ class RequestContext:
     channel_id: int = 0
     user_id: int = 0
     user_name: str = "you"
+    # May run the admin commands (retrain, rollback, export): the bot's owner, or an admin
+    # of a home server (HOME_GUILD_IDS). `manages_server`: an admin of this server, who
+    # may end anyone's session here.
     is_admin: bool = False
+    manages_server: bool = False
     source: str = CONSOLE
     mentions: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     replying_to: int | None = None
@@ -166,6 +172,8 @@ class Services:
         self.models = models or ModelHolder()
         self.db = Database(settings.database_url_resolved)
         self.cooldowns = Cooldowns(settings.cooldown_rate, settings.cooldown_seconds)
+        # Worker threads for model work, so the event loop keeps answering (compute()).
+        self.computing = Compute()
         # Its own Registry, so one bot adding or removing a command never changes another's.
         self.registry = registry or load_handlers()
         self.started_at = datetime.now(UTC)
@@ -186,6 +194,15 @@ class Services:
             self.models.swap(model)
         single_threaded_blas()
 
+    async def compute(
+        self, fn: Callable[..., T], /, *args: Any, heavy: bool = False, **kwargs: Any
+    ) -> T:
+        """`fn(*args, **kwargs)` in a worker thread: how every handler calls the model
+        (resolve, similar, follow-ups, group ranking, explanations), so no request holds
+        up the others. `heavy` for work that can take a second (a big session's ranking):
+        it has its own threads and, when too many wait, raises `Busy` (dispatch answers)."""
+        return await self.computing.run(fn, *args, heavy=heavy, **kwargs)
+
     async def close(self) -> None:
         closers, self._closers = self._closers, []
         for closer in reversed(closers):
@@ -193,6 +210,7 @@ class Services:
                 await closer()
             except Exception:
                 log.exception("error while stopping %r", closer)
+        self.computing.close()
         await self.db.close()
 
     async def handle(self, name: str, ctx: RequestContext, text: str = "") -> Reply:
@@ -236,21 +254,29 @@ async def dispatch(services: Services, name: str, ctx: RequestContext, text: str
         return usage_reply(spec, prefix)
     if spec.admin_only and not ctx.is_admin:
         return Reply.error(
-            "Admins only", f"`{prefix}{spec.name}` needs Manage Server or an admin role."
+            "Admins only",
+            f"`{prefix}{spec.name}` is for the bot's owner and the admins of its home servers.",
         )
     if spec.cooldown and not ctx.is_console:
         wait = services.cooldowns.hit(ctx.user_id)
         if wait:
+            # Told once per window; the rest of a flood is ignored, not answered one by one.
+            quiet = () if services.cooldowns.first_refusal(ctx.user_id) else (Quiet(),)
             return Reply.info(
                 "Slow down a little",
                 f"You're asking faster than I can keep up. Try again in {wait:.0f}s."
                 if wait >= 1
                 else "You're asking faster than I can keep up. Try again in a second.",
+                actions=quiet,
             )
     try:
         return await spec.handler(services, ctx, text)
     except ModelNotReady:
         return Reply.info("Warming up", "The model is still loading; try again in a moment.")
+    except Busy:
+        return Reply.info(
+            "Busy right now", "Many big requests are waiting; try again in a few seconds."
+        )
     except Exception:
         return apology(name, ctx)
 

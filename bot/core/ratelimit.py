@@ -11,7 +11,9 @@ class Cooldowns:
     """At most `rate` uses per `per` seconds for each key (a sliding window).
 
     `hit(key)` records a use and returns 0.0, or, when the key is over its budget, records
-    nothing and returns how many seconds until the next use is allowed.
+    nothing and returns how many seconds until the next use is allowed. `first_refusal(key)`
+    says whether that refusal is the first in its window: only that one gets an answer,
+    so twenty messages in a second get three answers and one "slow down", not twenty.
     """
 
     def __init__(self, rate: int, per: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -19,6 +21,7 @@ class Cooldowns:
         self.per = per
         self._clock = clock
         self._uses: dict[Hashable, deque[float]] = {}
+        self._warned: dict[Hashable, float] = {}  # when each key was last told to slow down
 
     @property
     def enabled(self) -> bool:
@@ -38,12 +41,25 @@ class Cooldowns:
             self._forget_idle(now)
         return 0.0
 
+    def first_refusal(self, key: Hashable) -> bool:
+        """True once per window for a key over its budget (tell it), then False (ignore)."""
+        now = self._clock()
+        warned = self._warned.get(key)
+        if warned is not None and now - warned < self.per:
+            return False
+        self._warned[key] = now
+        return True
+
     def reset(self, key: Hashable | None = None) -> None:
         if key is None:
             self._uses.clear()
+            self._warned.clear()
         else:
             self._uses.pop(key, None)
+            self._warned.pop(key, None)
 
     def _forget_idle(self, now: float) -> None:
         for key in [k for k, uses in self._uses.items() if not uses or now - uses[-1] >= self.per]:
             del self._uses[key]
+        for key in [k for k, when in self._warned.items() if now - when >= self.per]:
+            del self._warned[key]

@@ -60,6 +60,13 @@ class Attachment(Action):
     content: bytes
 
 
+@dataclass(frozen=True)
+class Quiet(Action):
+    """Send this reply only where the front end must answer (a slash command or a button,
+    which Discord shows as failed otherwise, privately); a message in a channel gets no
+    answer at all. Flood control marks the refusals after the first one this way."""
+
+
 ActionT = TypeVar("ActionT", bound=Action)
 
 

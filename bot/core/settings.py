@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     command_prefix: str = "!"
     # Members with one of these role ids count as admins (besides Manage Server).
     admin_role_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Servers whose admins may run the commands that change the one shared model or take
+    # data out of it (retrain, rollback, export); the bot's owner always may. Unset = the
+    # admins of every server the bot is in (fine for a bot in your own servers only).
+    home_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     # Sharding, so several processes split the guilds: the number of shards in all, and
     # which of them (0 .. SHARD_COUNT-1) this process connects. Unset = one process, one
     # connection, as Discord allows below 2,500 guilds; SHARD_COUNT alone = every shard here.
@@ -67,12 +71,13 @@ class Settings(BaseSettings):
     train_model: str = DEFAULT_MODEL
 
     # -- behaviour -----------------------------------------------------------------------
-    max_query_chars: int = 200
-    # Per-user flood control: at most COOLDOWN_RATE recommend queries per COOLDOWN_SECONDS.
-    cooldown_rate: int = 3
-    cooldown_seconds: float = 10.0
-    recommend_count: int = 10
-    history_count: int = 10
+    max_query_chars: int = Field(default=200, ge=1, le=4000)
+    # Per-user flood control: at most COOLDOWN_RATE recommend queries per COOLDOWN_SECONDS
+    # (0 = off); past it, one "slow down" per window and the rest are ignored.
+    cooldown_rate: int = Field(default=3, ge=0)
+    cooldown_seconds: float = Field(default=10.0, ge=0)
+    recommend_count: int = Field(default=10, ge=1, le=25)
+    history_count: int = Field(default=10, ge=1, le=25)
     log_level: str = "INFO"
 
     # -- retraining (bot/features/retrain/) ---------------------------------------------
@@ -105,13 +110,19 @@ class Settings(BaseSettings):
     # -- group sessions (bot/features/sessions/) ----------------------------------------
     # A session nobody adds to or asks about for this long ends by itself.
     session_idle_hours: float = Field(default=6.0, gt=0)
+    # The most songs one session holds: ranking a session's next songs takes longer the
+    # more songs it has (about 0.7 s at 300 on one core).
+    session_max_songs: int = Field(default=300, ge=1, le=2000)
 
-    @field_validator("admin_role_ids", mode="before")
+    @field_validator("admin_role_ids", "home_guild_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         """Accept `1,2,3` (how people write it in .env) as well as a JSON list."""
         if isinstance(value, str):
-            return [int(part) for part in value.replace(" ", "").split(",") if part]
+            parts = [part for part in value.replace(" ", "").split(",") if part]
+            if not all(part.isdigit() for part in parts):
+                raise ValueError("write ids (numbers) separated by commas, e.g. 123,456")
+            return [int(part) for part in parts]
         return value
 
     @field_validator("shard_ids", mode="before")

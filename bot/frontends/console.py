@@ -39,7 +39,9 @@ def console_context(user_name: str | None = None) -> RequestContext:
         name = user_name or getpass.getuser()
     except Exception:  # no passwd entry in some containers
         name = "you"
-    return RequestContext(user_id=CONSOLE_USER_ID, user_name=name, is_admin=True, source=CONSOLE)
+    return RequestContext(
+        user_id=CONSOLE_USER_ID, user_name=name, is_admin=True, manages_server=True, source=CONSOLE
+    )
 
 
 async def read_line(stdin: TextIO) -> str:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Collection
 from typing import Any, ClassVar
 
 import discord
 from discord.ext import commands
 
 from bot.core.dispatch import PREFIX, CommandSpec, RequestContext, Services, apology, usage_reply
-from bot.core.replies import Attachment, Kind, Reply
+from bot.core.replies import Attachment, Kind, Quiet, Reply
 from bot.core.settings import Settings
 from bot.features import COGS
 from bot.frontends.embed import to_embed
@@ -38,14 +39,26 @@ Destination = (
 )
 
 
-def is_admin(author: discord.abc.User, settings: Settings) -> bool:
-    """Manage Server permission, or one of ADMIN_ROLE_IDS."""
+def manages_server(author: discord.abc.User, settings: Settings) -> bool:
+    """An admin of the server the member writes in: Manage Server, or one of ADMIN_ROLE_IDS."""
     if not isinstance(author, discord.Member):
         return False
     if author.guild_permissions.manage_guild:
         return True
     wanted = set(settings.admin_role_ids)
     return any(role.id in wanted for role in author.roles)
+
+
+def is_admin(author: discord.abc.User, settings: Settings, owners: Collection[int] = ()) -> bool:
+    """May run the admin commands, which act on the one model every server shares: the
+    bot's owner anywhere (DMs too), or an admin of a HOME_GUILD_IDS server (of any server
+    while HOME_GUILD_IDS is unset)."""
+    if author.id in owners:
+        return True
+    if not manages_server(author, settings) or not isinstance(author, discord.Member):
+        return False
+    home = settings.home_guild_ids
+    return not home or author.guild.id in home
 
 
 def context_from_message(
@@ -64,7 +77,8 @@ def context_from_message(
         channel_id=channel.id,
         user_id=author.id,
         user_name=author.display_name,
-        is_admin=is_admin(author, bot.settings),
+        is_admin=is_admin(author, bot.settings, bot.owners),
+        manages_server=manages_server(author, bot.settings),
         source=source,
         mentions={m.id: m.display_name for m in message.mentions},
         replying_to=reference.message_id if reference is not None else None,
@@ -86,7 +100,8 @@ def context_from_interaction(interaction: discord.Interaction, source: str) -> R
         channel_id=interaction.channel_id or 0,
         user_id=interaction.user.id,
         user_name=interaction.user.display_name,
-        is_admin=is_admin(interaction.user, bot.settings),
+        is_admin=is_admin(interaction.user, bot.settings, bot.owners),
+        manages_server=manages_server(interaction.user, bot.settings),
         source=source,
         replying_to=message.id if message is not None else None,
         followup=followup,
@@ -193,6 +208,11 @@ class MusicBot(commands.Bot):
         Once a public answer is sent, each feature cog's `reply_sent` learns its message
         id. Returns the sent message when Discord says which it is.
         """
+        interaction = isinstance(to, discord.Interaction) or (
+            isinstance(to, commands.Context) and to.interaction is not None
+        )
+        if reply.find(Quiet) is not None and not interaction:
+            return None  # e.g. the 5th message of a flood: no answer, no message
         ephemeral = reply.kind is not Kind.OK if private is None else private
         view = self.reply_view(reply)
         files = [
@@ -228,10 +248,7 @@ class MusicBot(commands.Bot):
                 message = await to.send(**options)
         if message is not None:
             message_id = message.id
-        hidden = ephemeral and (
-            isinstance(to, discord.Interaction)
-            or (isinstance(to, commands.Context) and to.interaction is not None)
-        )
+        hidden = ephemeral and interaction
         if message_id is not None and not hidden:
             await self._tell_sent(reply, message_id)
         return message
@@ -281,8 +298,27 @@ class MusicBot(commands.Bot):
         except discord.HTTPException:
             log.exception("could not send the error reply in channel %s", ctx.channel.id)
 
+    @property
+    def owners(self) -> frozenset[int]:
+        """The bot's owner (or its team's members), once Discord has said who that is."""
+        ids = set(self.owner_ids or ())
+        if self.owner_id is not None:
+            ids.add(self.owner_id)
+        return frozenset(ids)
+
     async def on_ready(self) -> None:
         log.info("connected as %s to %d server(s)", self.user, len(self.guilds))
+        if not self.owners and self.user is not None:
+            try:  # discord.py learns the owner from the application and keeps it
+                await self.is_owner(self.user)
+            except discord.HTTPException:
+                log.warning("could not learn the bot's owner from Discord")
+        if not self.settings.home_guild_ids and len(self.guilds) > 1:
+            log.warning(
+                "HOME_GUILD_IDS is not set: the admins of all %d servers may retrain, roll "
+                "back and export the shared model; set it to the servers you run",
+                len(self.guilds),
+            )
 
     async def close(self) -> None:
         try:

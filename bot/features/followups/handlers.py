@@ -14,7 +14,6 @@ presser's own.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -25,7 +24,7 @@ from bot.core.replies import Kind, Reply
 from bot.core.text import md
 from bot.features.followups.queries import TTL, find_turn
 from bot.features.followups.replies import applied_text
-from bot.features.recommend.queries import StoredAnswer, record_query
+from bot.features.recommend.queries import StoredAnswer, save_query
 from bot.features.recommend.replies import answer_actions, pick_lines, picks_footer
 from recommender import Recommender
 from recommender.followups import (
@@ -121,7 +120,7 @@ async def _follow(
     if isinstance(loaded, Reply):
         return loaded
     try:
-        return loaded, await asyncio.to_thread(step, loaded)
+        return loaded, await services.compute(step, loaded)
     except FollowUpError as error:
         return Reply.error("Which one?", str(error))
 
@@ -144,8 +143,8 @@ async def _steer(
     if not picks:
         # Nothing passed: keep the last list as it was, so `why 2` still means what was seen.
         return answer_reply(model, turn, None, heading, unknown)
-    stored = await record_query(
-        services.db,
+    stored = await save_query(
+        services,
         ctx,
         services.settings.command_prefix + asked,
         turn.answer.query[0].track_id,
@@ -227,6 +226,7 @@ async def refine_(services: Services, ctx: RequestContext, text: str) -> Reply:
     summary="why song n of your last answer was recommended",
     examples=("2",),
     requires_text=True,
+    cooldown=True,
 )
 async def why_(services: Services, ctx: RequestContext, text: str) -> Reply:
     n = _song_number(services, text, "why 2")

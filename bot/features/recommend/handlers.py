@@ -11,21 +11,22 @@ follow-up state, so `!more`, the buttons and replies continue from it.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from bot.core.dispatch import MENTION, RequestContext, Services, command
 from bot.core.replies import Kind, Line, Reply
 from bot.core.text import ago, clip, code, md
 from bot.features.followups.replies import applied_text
-from bot.features.recommend.queries import recent_queries, record_query
+from bot.features.recommend.queries import recent_queries, save_query
 from bot.features.recommend.replies import not_found_reply, recommendations_reply
+from recommender import Recommender, TrackResult
 from recommender.followups import Conversation, split_request, start
 from recommender.search import normalize
 
 SPOTIFY_URI = "spotify:track:{}"
+MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are 64-bit; the database stores them signed
 
 
 # -- recommend ---------------------------------------------------------------------------
@@ -42,6 +43,40 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
     model = services.models.current  # one model for the whole request, even across a swap
     prefix = services.settings.command_prefix
     k = services.settings.recommend_count
+    found = await services.compute(find_picks, model, text, k)
+    if found.best is None:
+        await save_query(services, ctx, text, None, [], model.version)
+        return not_found_reply(found.song, found.suggestions, prefix)
+    best, picks = found.best, found.picks
+    stored = await save_query(
+        services,
+        ctx,
+        text,
+        best.track_id,
+        [p.track_id for p in picks],
+        model.version,
+        found.conversation if picks else None,  # nothing shown: nothing to follow up
+    )
+    return recommendations_reply(
+        model, best, found.alternatives, picks, prefix, applied=found.applied, stored=stored
+    )
+
+
+@dataclass(frozen=True)
+class Found:
+    """What `find_picks` worked out for one request (the model work of `recommend`)."""
+
+    song: str  # the song part of the text, as asked
+    best: TrackResult | None
+    alternatives: list[TrackResult]
+    suggestions: list[TrackResult]
+    picks: list[TrackResult]
+    conversation: Conversation | None
+    applied: str | None  # the inline refinements applied (None: there were none)
+
+
+def find_picks(model: Recommender, text: str, k: int) -> Found:
+    """Resolve the song and pick `k` (blocking: runs in a worker thread)."""
     request = split_request(text)
     resolution = model.resolve(text)
     # "bad guy but more chill": inline refinements, unless the whole text is a real title
@@ -52,32 +87,18 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
     song = request.song if refined else text
     if refined:
         resolution = model.resolve(song)
-    if resolution.best is None:
-        await record_query(services.db, ctx, text, None, [], model.version)
-        return not_found_reply(song, resolution.suggestions[:3], prefix)
-
     best = resolution.best
-    applied: str | None = None
+    if best is None:
+        return Found(song, None, [], resolution.suggestions[:3], [], None, None)
     if refined:
-        turn = await asyncio.to_thread(start, model, [best.track_id], request.refinements, k)
-        picks, conversation = turn.answer.picks, turn.conversation
+        turn = start(model, [best.track_id], request.refinements, k)
         applied = applied_text(replace(turn.answer, unknown=list(request.unknown)))
-    else:
-        picks = model.similar(best.track_id, k=k)
-        ids = [p.track_id for p in picks]
-        conversation = Conversation(seeds=[best.track_id], shown=ids, last=ids)
-    stored = await record_query(
-        services.db,
-        ctx,
-        text,
-        best.track_id,
-        [p.track_id for p in picks],
-        model.version,
-        conversation if picks else None,  # nothing shown: nothing to follow up
-    )
-    return recommendations_reply(
-        model, best, resolution.alternatives, picks, prefix, applied=applied, stored=stored
-    )
+        picks, conversation = turn.answer.picks, turn.conversation
+        return Found(song, best, resolution.alternatives, [], picks, conversation, applied)
+    picks = model.similar(best.track_id, k=k)
+    ids = [p.track_id for p in picks]
+    conversation = Conversation(seeds=[best.track_id], shown=ids, last=ids)
+    return Found(song, best, resolution.alternatives, [], picks, conversation, None)
 
 
 def autocomplete_choices(services: Services, text: str, limit: int = 25) -> list[tuple[str, str]]:
@@ -113,14 +134,23 @@ async def history(services: Services, ctx: RequestContext, text: str) -> Reply:
                 f"or use {code(prefix + 'history')} for your own.",
             )
         user_id = int(match.group(1))
-        # A bare id (or a member who left) has no display name; titles are plain text,
+        if user_id > MAX_SNOWFLAKE:  # more digits than any Discord id can have
+            return Reply.error("No such member", f"No member has the id {user_id}.")
+        # A bare id (or a member who left) has no display name; titles show no mentions,
         # so a raw <@id> would show as-is there.
-        name = ctx.mentions.get(user_id) or f"Member {user_id}"
+        name = md(ctx.mentions.get(user_id) or f"Member {user_id}")
     own = user_id == ctx.user_id
+    if not own and ctx.guild_id == 0 and not ctx.is_console:
+        # Every direct message is stored under "no server": in a DM, only your own.
+        return Reply.error(
+            "Only your own here",
+            f"In a direct message I show only your history; use "
+            f"{code(prefix + 'history @name')} in a server to see a member's there.",
+        )
     rows = await recent_queries(
         services.db, ctx.guild_id, user_id, limit=services.settings.history_count
     )
-    whose = "Your" if own else f"{name}'s"  # titles are plain text, not markdown
+    whose = "Your" if own else f"{name}'s"  # name is escaped: titles show markdown
     if not rows:
         hint = f"Try {code(prefix + 'recommend bad guy')}." if own else ""
         return Reply.info(f"{'You have' if own else f'{name} has'} no queries here yet", hint)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from bot.core.db import Database
-from bot.core.dispatch import RequestContext
+from bot.core.db import Database, is_write_failure
+from bot.core.dispatch import RequestContext, Services
 from bot.features.followups.queries import add_turn
 from bot.features.recommend.tables import Query
 from recommender.followups import Conversation
@@ -63,3 +63,32 @@ async def recent_queries(db: Database, guild_id: int, user_id: int, limit: int =
     )
     async with db.session() as session:
         return list((await session.scalars(statement)).all())
+
+
+async def save_query(
+    services: Services,
+    ctx: RequestContext,
+    text: str,
+    resolved_track_id: str | None,
+    recommended_track_ids: Sequence[str],
+    model_version: str,
+    conversation: Conversation | None = None,
+) -> StoredAnswer | None:
+    """`record_query`, but a database that refuses the write (full disk, read-only file,
+    server gone) costs only the history row: None, and the answer is still sent (without
+    the buttons that need the row). The database's `health` logs it and `!status` shows it.
+    """
+    try:
+        return await record_query(
+            services.db,
+            ctx,
+            text,
+            resolved_track_id,
+            recommended_track_ids,
+            model_version,
+            conversation,
+        )
+    except Exception as error:
+        if not is_write_failure(error):
+            raise
+        return None

@@ -90,7 +90,7 @@ def not_found_reply(text: str, suggestions: list[TrackResult], prefix: str) -> R
         )
         lines = []
     return Reply(
-        title=f"I couldn't find “{shown}”",
+        title=f"I couldn't find “{md(shown)}”",
         description=description,
         lines=lines,
         kind=Kind.ERROR,

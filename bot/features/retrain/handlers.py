@@ -8,6 +8,7 @@ retrain cog (cog.py), since only the Discord bot runs one.
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 
 from bot.core.dispatch import RequestContext, Services, command
@@ -99,9 +100,20 @@ def outcome_reply(run: TrainingRun, serving: str, prefix: str = "!") -> Reply:
         )
     return Reply.error(
         f"Retrain #{run.id} failed",
-        f"{clip(run.error or 'unknown error', 900)}\n\nNothing changed: model **{serving}** "
-        f"is still serving (took {took}).",
+        f"{clip(short_reason(run.error), 200)}. Nothing changed: model **{serving}** is still "
+        f"serving (took {took}). Admins see the details in `{prefix}status`, the log has all.",
     )
+
+
+_PATH = re.compile(r"""(?:[A-Za-z]:)?[\\/][^\s:'",]+""")
+
+
+def short_reason(error: str | None) -> str:
+    """What a channel may see of a run's error: its first clause, without file paths or
+    line details (those are for admins in `!status`, and the log)."""
+    lines = (error or "").strip().splitlines()
+    reason = lines[0].split(": ", 1)[0].strip() if lines else ""
+    return _PATH.sub("…", reason) or "unknown error"
 
 
 @command(
@@ -220,7 +232,7 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
         else:
             detail = (last.error or "?").splitlines()[0]
             if not ctx.is_admin:  # the reason only: details (file paths, …) are for admins
-                detail = detail.split(": ", 1)[0]
+                detail = short_reason(last.error)
             ended += f": {clip(detail, 300)}"
         fields.append(Field("Last retrain", ended))
     if info.schedule.strip().lower() in ("off", "none", "disabled", "never"):

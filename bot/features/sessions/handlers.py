@@ -94,6 +94,7 @@ async def touch(db: Database, session_id: int) -> None:
     summary="listen together: start a session, everyone adds songs, I pick what plays next",
     examples=("start friday mix", "add bad guy", "next", "show", "end"),
     requires_text=True,
+    cooldown=True,
 )
 async def session_command(services: Services, ctx: RequestContext, text: str) -> Reply:
     verb, _, rest = text.strip().partition(" ")
@@ -142,7 +143,7 @@ async def start(services: Services, ctx: RequestContext, rest: str) -> Reply:
             return _already_open(current, prefix)
         raise
     return Reply(
-        title=f"Session started: {name}",
+        title=f"Session started: {md(name)}",
         description=(
             f"Everyone can add songs with {code(prefix + 'session add <song>')}; "
             f"{code(prefix + 'session next')} picks what plays next for the whole group, "
@@ -180,7 +181,7 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
     if isinstance(current, Reply):
         return current
     model = services.models.current
-    resolution = model.resolve(rest)
+    resolution = await services.compute(model.resolve, rest)
     if resolution.best is None:
         shown = rest if len(rest) <= 60 else rest[:57] + "..."
         lines = [
@@ -191,12 +192,19 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
             for s in resolution.suggestions[:3]
         ]
         return Reply.error(
-            f"I couldn't find “{shown}”",
+            f"I couldn't find “{md(shown)}”",
             "Did you mean:" if lines else "Try the title and the artist, or a Spotify link.",
             lines=lines,
         )
     best = resolution.best
     entries = await session_entries(services.db, current.id)
+    limit = services.settings.session_max_songs
+    if len(entries) >= limit:
+        return Reply.info(
+            "This session is full",
+            f"{md(current.name)} has {len(entries)} songs, the most a session can hold. "
+            f"End it with {code(prefix + 'session end')} and start a new one.",
+        )
     duplicate = next((e for e in entries if _same_song(model, e.track_id, best)), None)
     if duplicate is not None:
         return Reply.info(
@@ -223,7 +231,7 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
         return Reply.info("Already in the session", f"**{md(best.name)}** is already in it.")
     count = len(entries) + 1
     return Reply(
-        title=f"Added to {current.name}",
+        title=f"Added to {md(current.name)}",
         description=(
             f"**{md(best.name)}** — {md(best.artist)} (song {count}). "
             f"{code(prefix + 'session next')} suggests what to play next."
@@ -262,11 +270,17 @@ async def next_(services: Services, ctx: RequestContext, rest: str) -> Reply:
     known = [e for e in entries if e.track_id in model]
     if not known:
         return Reply.info(
-            f"{current.name} has no songs yet",
+            f"{md(current.name)} has no songs yet",
             f"Add some with {code(prefix + 'session add <song>')} first.",
         )
-    picks = group_picks(
-        model, [e.track_id for e in known], k=count, exclude=[e.track_id for e in entries]
+    # A big session's ranking can take a second: the heavy lane, never the event loop.
+    picks = await services.compute(
+        group_picks,
+        model,
+        [e.track_id for e in known],
+        k=count,
+        exclude=[e.track_id for e in entries],
+        heavy=True,
     )
     await touch(services.db, current.id)
     adder = {e.track_id: e for e in known}
@@ -284,7 +298,7 @@ async def next_(services: Services, ctx: RequestContext, rest: str) -> Reply:
         )
     listeners = len({e.user_id for e in entries})
     return Reply(
-        title=f"Up next for {current.name}",
+        title=f"Up next for {md(current.name)}",
         description=(
             f"For all {len(known)} songs from {listeners} "
             f"{'listener' if listeners == 1 else 'listeners'}, artists spread out."
@@ -307,7 +321,8 @@ async def show(services: Services, ctx: RequestContext, rest: str) -> Reply:
     model = services.models.current
     if not entries:
         return Reply.info(
-            f"{current.name}: no songs yet", f"Add one with {code(prefix + 'session add <song>')}."
+            f"{md(current.name)}: no songs yet",
+            f"Add one with {code(prefix + 'session add <song>')}.",
         )
     lines = [
         Line(
@@ -319,7 +334,7 @@ async def show(services: Services, ctx: RequestContext, rest: str) -> Reply:
     ]
     listeners = len({e.user_id for e in entries})
     return Reply(
-        title=f"{current.name}: {len(entries)} {'song' if len(entries) == 1 else 'songs'}",
+        title=f"{md(current.name)}: {len(entries)} {'song' if len(entries) == 1 else 'songs'}",
         description=f"{listeners} {'listener' if listeners == 1 else 'listeners'} so far.",
         lines=lines,
         kind=Kind.INFO,
@@ -330,6 +345,15 @@ async def end(services: Services, ctx: RequestContext, rest: str) -> Reply:
     current = await _require_open(services, ctx)
     if isinstance(current, Reply):
         return current
+    # Closing it ends everyone's session: the one who started it, or an admin of the
+    # server (a forgotten starter is 0: then only admins, or the idle timeout).
+    if not (ctx.user_id == current.started_by != 0 or ctx.manages_server or ctx.is_admin):
+        return Reply.error(
+            "Not your session",
+            f"Only whoever started {md(current.name)} or a server admin can end it; "
+            f"it ends by itself after {services.settings.session_idle_hours:g} h without "
+            "activity.",
+        )
     async with services.db.writing() as session:
         row = await session.get(ListeningSession, current.id)
         if row is None or row.ended_at is not None:
@@ -380,7 +404,7 @@ def summary_reply(
         note = f"Sessions with {MIN_PLAYLIST_SONGS}+ songs become playlists the model learns from."
     idle = f"Nobody added anything for {idle_hours:g} h. " if idle_hours is not None else ""
     return Reply(
-        title=f"Session ended: {current.name}",
+        title=f"Session ended: {md(current.name)}",
         description=f"{idle}Thanks for listening together! {note}",
         fields=fields,
         kind=Kind.INFO,

@@ -1,0 +1,81 @@
+"""CPU-bound model work off the event loop, in two bounded lanes of worker threads.
+
+Every handler that calls the model (resolve, similar, follow-ups, group ranking,
+explanations) runs that call through `services.compute(fn, ...)`, so one slow request
+never stops the bot from reading and answering everyone else: numpy and torch release
+the GIL while they work, and the event loop keeps its turn in between.
+
+Two lanes, so quick answers never queue behind slow ones: `quick` (a `!recommend`:
+milliseconds) and `heavy` (a big group session's ranking: up to a second or so). The heavy
+lane has fewer threads than the machine has cores, so a pile of heavy requests always
+leaves a core for the quick lane; and at most `max_waiting` heavy calls wait for it; past
+that the caller is told the bot is busy (`Busy`) instead of waiting minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Busy(RuntimeError):
+    """Too many heavy requests are already waiting; try again in a moment."""
+
+
+def usable_cores() -> int:
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+class Compute:
+    """The bot's worker threads for model work (one per process, owned by Services)."""
+
+    def __init__(
+        self,
+        quick_workers: int | None = None,
+        heavy_workers: int | None = None,
+        max_waiting: int = 32,
+    ) -> None:
+        cores = usable_cores()
+        self.quick_workers = quick_workers or cores
+        # Leave at least one core to the quick lane (and to the event loop).
+        self.heavy_workers = heavy_workers or max(cores - 1, 1)
+        self.max_waiting = max_waiting
+        self._quick = ThreadPoolExecutor(self.quick_workers, thread_name_prefix="compute")
+        self._heavy = ThreadPoolExecutor(self.heavy_workers, thread_name_prefix="compute-heavy")
+        self._heavy_pending = 0
+
+    async def run(
+        self, fn: Callable[P, T], /, *args: P.args, heavy: bool = False, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(*args, **kwargs)` in a worker thread of the quick (or heavy) lane."""
+        loop = asyncio.get_running_loop()
+        call = functools.partial(fn, *args, **kwargs)
+        if not heavy:
+            return await loop.run_in_executor(self._quick, call)
+        if self._heavy_pending >= self.heavy_workers + self.max_waiting:
+            raise Busy("too many heavy requests are waiting")
+        self._heavy_pending += 1
+        try:
+            return await loop.run_in_executor(self._heavy, call)
+        finally:
+            self._heavy_pending -= 1
+
+    @property
+    def heavy_pending(self) -> int:
+        """Heavy calls running or waiting."""
+        return self._heavy_pending
+
+    def close(self) -> None:
+        """Stop taking work; calls still waiting are dropped, running ones finish."""
+        self._quick.shutdown(wait=False, cancel_futures=True)
+        self._heavy.shutdown(wait=False, cancel_futures=True)
