@@ -119,11 +119,16 @@ async def test_votes_are_stored_one_per_member_track_and_message(bot: MusicBot, 
     }
     assert all(f.guild_id == alice.guild.id and f.created_at.tzinfo for f in stored)
 
-    # The same song on another message is another vote.
+    # The same song asked again shows the same picks on another message: a vote there is
+    # the member's vote on that pair (song asked about, pick), changed, not a second one.
     other = await say(f"!recommend {song}", 0)
     other_votes = [b for b in buttons(other) if b["custom_id"].startswith("fb:q:")]
+    assert other_votes[0]["custom_id"].split(":")[3] == picks[0]
     await click(bot, other, other_votes[0]["custom_id"], alice)
-    assert len(await all_rows(bot, Feedback)) == 4
+    stored = await all_rows(bot, Feedback)
+    assert len(stored) == 3
+    (moved,) = [f for f in stored if f.user_id == alice.id and f.track_id == picks[0]]
+    assert (moved.value, moved.message_id) == (LIKE, other.id)
 
     # A vote that matches no answer we gave is refused (Discord only sends our ids, but
     # the database is the judge).
@@ -137,7 +142,7 @@ async def test_votes_are_stored_one_per_member_track_and_message(bot: MusicBot, 
         message_id=message.id,
         user_id=alice.id,
     )
-    assert not outcome.ok and len(await all_rows(bot, Feedback)) == 4
+    assert not outcome.ok and len(await all_rows(bot, Feedback)) == 3
 
 
 async def test_forgetme_removes_exactly_the_callers_rows(bot: MusicBot, world) -> None:
@@ -150,7 +155,7 @@ async def test_forgetme_removes_exactly_the_callers_rows(bot: MusicBot, world) -
     votes = [x for x in buttons(answer) if x["custom_id"].startswith("fb:q:")]
     await click(bot, answer, votes[2]["custom_id"], dave)  # dave votes on carol's answer
     await say(f"!recommend {a}", 1)
-    await say("!session end", 1)
+    await say("!session end", 0)  # whoever started it ends it
 
     async def counts(user_id: int) -> tuple[int, int, int, int]:
         return (
@@ -262,7 +267,7 @@ async def test_a_retrain_learns_from_sessions_and_likes(
         await services.handle("session", ana, "start retrain mix")
         for ctx, (_, text) in zip([ana, ben, ana, ben], songs[:4], strict=True):
             assert (await services.handle("session", ctx, f"add {text}")).title.startswith("Added")
-        await services.handle("session", ben, "end")
+        await services.handle("session", ana, "end")  # whoever started it ends it
 
         # 👍 on the 10th pick of a query; a 👎 and a 👍 cancel out on the 9th.
         reply = await services.handle("recommend", ana, songs[5][1])

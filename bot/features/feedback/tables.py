@@ -59,5 +59,10 @@ class Feedback(Base):
     __table_args__ = (
         # One vote per member per track per message; voting again changes it.
         UniqueConstraint("message_id", "user_id", "track_id", name="uq_feedback_vote"),
+        # One vote per member per pair (the song asked about, the pick) in a server: the
+        # same pick under a repeat of the same question changes that vote (0005).
+        UniqueConstraint(
+            "guild_id", "user_id", "seed_track_id", "track_id", name="uq_feedback_pair"
+        ),
         Index("ix_feedback_guild_value", "guild_id", "value"),
     )

@@ -3,7 +3,8 @@
 A button carries only ids (`VoteTarget` ↔ its custom_id, in targets.py), so it keeps
 working after a restart; the vote itself is validated against the database (the query or
 session must exist in that server, the track must be one it recommended) and stored as
-one row per member, track and message: voting again changes that row.
+one row per member and pair (the song asked about, the pick) in a server: voting again,
+on that message or under a repeat of the same question, changes that row.
 
 Training (`liked_pairs`): per server, each (song asked about, recommended track) pair
 with more 👍 than 👎 becomes a two-track community playlist. A 👎 never makes a pair.
@@ -66,17 +67,24 @@ async def record_vote(
             if listening is None or listening.guild_id != guild_id:
                 return VoteOutcome(False, reason="That session is no longer stored.")
             session_id, seed = listening.id, target.seed_track_id
+        # One vote per member per pair (seed, pick) in a server: the same pick under a
+        # repeat of the same question is the same vote, moved to the newest message.
+        same_vote = (
+            Feedback.message_id == message_id
+            if seed is None
+            else (Feedback.guild_id == guild_id) & (Feedback.seed_track_id == seed)
+        )
         existing = await session.scalar(
             select(Feedback).where(
-                Feedback.message_id == message_id,
-                Feedback.user_id == user_id,
-                Feedback.track_id == target.track_id,
+                same_vote, Feedback.user_id == user_id, Feedback.track_id == target.track_id
             )
         )
         if existing is not None:
             previous = existing.value
             existing.value = value
             existing.updated_at = utcnow()
+            existing.message_id, existing.channel_id = message_id, channel_id
+            existing.query_id, existing.session_id = query_id, session_id
             return VoteOutcome(True, previous=previous)
         session.add(
             Feedback(
