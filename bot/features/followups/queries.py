@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Delete, delete, select, update
 
 from bot.core.db import Database
 from bot.core.dispatch import RequestContext
@@ -16,13 +15,12 @@ from recommender.followups import Conversation
 TTL = timedelta(minutes=30)
 
 
-async def add_turn(
-    session: AsyncSession, ctx: RequestContext, conversation: Conversation, model_version: str
+def new_turn(
+    ctx: RequestContext, conversation: Conversation, model_version: str
 ) -> ConversationTurn:
-    """Store an answer's state in the caller's transaction; also drops expired rows."""
+    """An answer's state as a new row (stored with its query: `record_query`)."""
     now = datetime.now(UTC)
-    await session.execute(delete(ConversationTurn).where(ConversationTurn.expires_at < now))
-    row = ConversationTurn(
+    return ConversationTurn(
         guild_id=ctx.guild_id,
         channel_id=ctx.channel_id,
         user_id=ctx.user_id,
@@ -31,16 +29,17 @@ async def add_turn(
         created_at=now,
         expires_at=now + TTL,
     )
-    session.add(row)
-    return row
+
+
+def expired_turns() -> Delete:
+    """Deletes the expired rows; runs with every write of new ones."""
+    return delete(ConversationTurn).where(ConversationTurn.expires_at < datetime.now(UTC))
 
 
 async def purge_expired(db: Database) -> int:
     """Delete expired conversation rows (also done on every write); returns how many."""
     async with db.writing() as session:
-        result = await session.execute(
-            delete(ConversationTurn).where(ConversationTurn.expires_at < datetime.now(UTC))
-        )
+        result = await session.execute(expired_turns())
         return int(result.rowcount or 0)
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
 from bot.core.db import Database, is_write_failure
 from bot.core.dispatch import RequestContext, Services
-from bot.features.followups.queries import add_turn
+from bot.features.followups.queries import expired_turns, new_turn
 from bot.features.recommend.tables import Query
 from recommender.followups import Conversation
 
@@ -33,24 +34,28 @@ async def record_query(
     conversation: Conversation | None = None,
 ) -> StoredAnswer:
     """Store one answer in one transaction: the query (👍/👎 are checked against it) and,
-    with `conversation`, the state follow-ups steer."""
-    row = Query(
-        guild_id=ctx.guild_id,
-        channel_id=ctx.channel_id,
-        user_id=ctx.user_id,
-        source=ctx.source,
-        query_text=text,
-        resolved_track_id=resolved_track_id,
-        recommended_track_ids=list(recommended_track_ids),
-        model_version=model_version[:64],
-    )
-    async with db.writing() as session:
-        session.add(row)
-        turn = None
+    with `conversation`, the state follow-ups steer. Answers stored at the same moment
+    share the transaction (`Database.insert`), which keeps a burst of them quick."""
+
+    def rows() -> list[Any]:
+        made: list[Any] = [
+            Query(
+                guild_id=ctx.guild_id,
+                channel_id=ctx.channel_id,
+                user_id=ctx.user_id,
+                source=ctx.source,
+                query_text=text,
+                resolved_track_id=resolved_track_id,
+                recommended_track_ids=list(recommended_track_ids),
+                model_version=model_version[:64],
+            )
+        ]
         if conversation is not None:
-            turn = await add_turn(session, ctx, conversation, model_version)
-        await session.flush()
-        return StoredAnswer(row.id, turn.id if turn is not None else None)
+            made.append(new_turn(ctx, conversation, model_version))
+        return made
+
+    stored = await db.insert(rows, before=expired_turns if conversation is not None else None)
+    return StoredAnswer(stored[0].id, stored[1].id if len(stored) > 1 else None)
 
 
 async def recent_queries(db: Database, guild_id: int, user_id: int, limit: int = 10) -> list[Query]:
