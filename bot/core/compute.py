@@ -62,13 +62,18 @@ class Compute:
         call = functools.partial(fn, *args, **kwargs)
         if not heavy:
             return await loop.run_in_executor(self._quick, call)
-        if self._heavy_pending >= self.heavy_workers + self.max_waiting:
-            raise Busy("too many heavy requests are waiting")
+        self.check_heavy()
         self._heavy_pending += 1
         try:
             return await loop.run_in_executor(self._heavy, call)
         finally:
             self._heavy_pending -= 1
+
+    def check_heavy(self) -> None:
+        """Raise `Busy` now if a heavy call would be refused: lets a handler skip its
+        preparation (reading a big session) when its ranking could not run anyway."""
+        if self._heavy_pending >= self.heavy_workers + self.max_waiting:
+            raise Busy("too many heavy requests are waiting")
 
     @property
     def heavy_pending(self) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +52,10 @@ async def end_idle_sessions(
     )
     if channel_id is not None:
         condition = and_(condition, ListeningSession.channel_id == channel_id)
+    # Look first: nearly always nothing is idle, and a write would queue behind others.
+    async with db.session() as session:
+        if await session.scalar(select(ListeningSession.id).where(condition).limit(1)) is None:
+            return []
     async with db.writing() as session:
         stale = list((await session.scalars(select(ListeningSession).where(condition))).all())
         for row in stale:
@@ -72,6 +76,18 @@ async def session_entries(db: Database, session_id: int) -> list[SessionEntry]:
     async with db.session() as session:
         result = await session.scalars(
             select(SessionEntry)
+            .where(SessionEntry.session_id == session_id)
+            .order_by(SessionEntry.added_at, SessionEntry.id)
+        )
+        return list(result.all())
+
+
+async def session_songs(db: Database, session_id: int) -> list[Row[tuple[str, int, str]]]:
+    """(track_id, user_id, user_name) of a session's songs, oldest first: what ranking
+    needs, read as plain rows (a few times cheaper than entries for a big session)."""
+    async with db.session() as session:
+        result = await session.execute(
+            select(SessionEntry.track_id, SessionEntry.user_id, SessionEntry.user_name)
             .where(SessionEntry.session_id == session_id)
             .order_by(SessionEntry.added_at, SessionEntry.id)
         )
@@ -265,7 +281,8 @@ async def next_(services: Services, ctx: RequestContext, rest: str) -> Reply:
     current = await _require_open(services, ctx)
     if isinstance(current, Reply):
         return current
-    entries = await session_entries(services.db, current.id)
+    services.computing.check_heavy()  # busy: say so before reading the whole session
+    entries = await session_songs(services.db, current.id)
     model = services.models.current
     known = [e for e in entries if e.track_id in model]
     if not known:
