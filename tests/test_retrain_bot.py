@@ -56,7 +56,7 @@ from bot.features.retrain.tables import (
     SUCCEEDED,
     TrainingRun,
 )
-from bot.frontends.discord_app import MusicBot, is_admin
+from bot.frontends.discord_app import MusicBot, context_from_message, is_admin
 
 ADMIN_ROLE_ID = 424242424242424242
 NEVER_SOON = "0 4 1 1 *"  # Jan 1st: no slot falls inside a test run
@@ -170,6 +170,35 @@ async def test_only_admins_may_retrain(bot: MusicBot) -> None:
     assert not retrainer_for(bot.services).running
 
 
+async def test_with_home_guild_ids_only_their_admins_and_the_owner_may_act_on_the_model(
+    bot: MusicBot,
+) -> None:
+    """The model is shared by every server: the admins of a server the bot merely joined
+    may not retrain, roll back or export it once HOME_GUILD_IDS names the home servers."""
+    guild = dpytest.get_config().guilds[0]
+    members = dpytest.get_config().members
+    before = await runs(bot.services)
+    bot.settings.home_guild_ids = [guild.id + 1]  # this server is not a home server
+    try:
+        for command in ("!retrain", "!rollback", "!export"):
+            refused = await say(command, MANAGER)
+            assert refused.title == "Admins only", command
+            assert "home servers" in refused.description
+        assert await runs(bot.services) == before
+        # A Manage Server admin still moderates their own server (e.g. ends any session).
+        context = context_from_message(bot, await dpytest.message("hi", member=MANAGER))
+        assert context.manages_server and not context.is_admin
+        # The bot's owner may, anywhere.
+        bot.owner_id = members[MEMBER].id
+        allowed = await say("!rollback no-such-version", MEMBER)
+        assert allowed.title == "Can't roll back"
+        bot.settings.home_guild_ids = [guild.id]  # now it is one
+        assert (await say("!rollback no-such-version", MANAGER)).title == "Can't roll back"
+    finally:
+        bot.settings.home_guild_ids = []
+        bot.owner_id = None
+
+
 async def test_recommend_answers_during_a_retrain_then_the_new_model_serves(
     bot: MusicBot,
 ) -> None:
@@ -227,7 +256,12 @@ async def test_broken_csv_keeps_the_old_model_and_marks_the_run_failed(
     assert run.status == FAILED
     assert "broken training data" in run.error and "danceability" in run.error
     assert outcome.title == f"Retrain #{run.id} failed"
-    assert "danceability" in outcome.description and serving in outcome.description
+    # The channel gets the short reason; the detail (it names files and columns) is for
+    # admins in !status, and the log.
+    assert "broken training data" in outcome.description and serving in outcome.description
+    assert "danceability" not in outcome.description
+    assert str(data["broken"].parent) not in outcome.description
+    assert "!status" in outcome.description
     assert bot.services.models.current.version == serving
     assert store.current_version() == serving and store.versions() == versions
 
@@ -549,6 +583,12 @@ async def test_force_publishes_and_rollback_serves_the_previous_model_again(
     status = field_map(await full.handle("status", console()))
     assert serving in status["Model"] and f"{serving} (current)" in status["Kept versions"]
     assert run.model_version in status["Kept versions"]  # kept, to roll forward to
+    # The rollback is on record in the database, not only in the log, and in !status.
+    (record,) = [r for r in await runs(full) if r.trigger == "rollback"]
+    assert (record.status, record.model_version) == (SUCCEEDED, serving)
+    assert record.metrics["previous_version"] == run.model_version
+    assert f"to {serving} (replacing {run.model_version})" in status["Last rollback"]
+    assert f"run #{run.id}" in status["Last retrain"]  # a rollback is not a retrain
 
     forward = await full.handle("rollback", console(), run.model_version)
     assert forward.title == "Rolled back" and full.models.current.version == run.model_version

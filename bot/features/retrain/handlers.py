@@ -170,7 +170,7 @@ async def rollback(services: Services, ctx: RequestContext, text: str) -> Reply:
     retrainer = retrainer_for(services)
     version = text.strip() or None
     try:
-        model, replaced = await retrainer.rollback(version)
+        model, replaced = await retrainer.rollback(version, user_id=ctx.user_id or None)
     except AlreadyRunning as busy:
         return Reply.info(
             "Retraining now",
@@ -235,6 +235,17 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
                 detail = short_reason(last.error)
             ended += f": {clip(detail, 300)}"
         fields.append(Field("Last retrain", ended))
+    rollback = info.last_rollback
+    if rollback is not None:
+        by = f"<@{rollback.user_id}>" if rollback.user_id else "an admin (console)"
+        replaced = (rollback.metrics or {}).get("previous_version") or "nothing"
+        fields.append(
+            Field(
+                "Last rollback",
+                f"to {rollback.model_version} (replacing {replaced}) by {by} "
+                f"{when(rollback.finished_at, now)}",
+            )
+        )
     if info.schedule.strip().lower() in ("off", "none", "disabled", "never"):
         schedule = "off (RETRAIN_CRON=off)"
     elif not info.scheduled_here:
@@ -244,6 +255,18 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
     fields.append(Field("Kept versions", await asyncio.to_thread(_kept_versions, services)))
     fields.append(Field("Next scheduled retrain", schedule))
     fields.append(Field("Uptime", duration((now - services.started_at).total_seconds())))
+    health = services.db.health
+    if health.failing_since is not None:
+        # First: answers still go out, but nothing of them is kept (full disk, …).
+        fields.insert(
+            0,
+            Field(
+                "History",
+                f"not being saved since {when(health.failing_since, now)}: the database "
+                f"refuses writes ({clip(health.reason, 200)}; {health.failures} failed). "
+                "Recommendations are still answered.",
+            ),
+        )
     return Reply(title="Status", fields=fields, kind=Kind.INFO)
 
 

@@ -58,6 +58,7 @@ from bot.features.retrain.tables import (
     INTERRUPTED,
     PUBLISHING,
     REFUSED,
+    ROLLBACK,
     RUNNING,
     SCHEDULE,
     SUCCEEDED,
@@ -109,6 +110,7 @@ class RetrainStatus:
 
     running: TrainingRun | None
     last_finished: TrainingRun | None
+    last_rollback: TrainingRun | None
     next_run: datetime | None
     schedule: str  # the RETRAIN_CRON text, or "off"
     scheduled_here: bool  # False in the console, where no scheduler runs
@@ -152,8 +154,14 @@ class Retrainer:
         return self._task
 
     async def last_run(self, finished_only: bool = False) -> TrainingRun | None:
+        """The newest retrain's record (rollbacks are not retrains)."""
         async with self.services.db.session() as session:
-            query = select(TrainingRun).order_by(TrainingRun.id.desc()).limit(1)
+            query = (
+                select(TrainingRun)
+                .where(TrainingRun.trigger != ROLLBACK)
+                .order_by(TrainingRun.id.desc())
+                .limit(1)
+            )
             if finished_only:
                 query = query.where(TrainingRun.status.not_in(ACTIVE))
             return await session.scalar(query)
@@ -172,7 +180,13 @@ class Retrainer:
             )
             finished = await session.scalar(
                 select(TrainingRun)
-                .where(TrainingRun.status.not_in(ACTIVE))
+                .where(TrainingRun.status.not_in(ACTIVE), TrainingRun.trigger != ROLLBACK)
+                .order_by(TrainingRun.id.desc())
+                .limit(1)
+            )
+            rollback = await session.scalar(
+                select(TrainingRun)
+                .where(TrainingRun.trigger == ROLLBACK)
                 .order_by(TrainingRun.id.desc())
                 .limit(1)
             )
@@ -180,6 +194,7 @@ class Retrainer:
         return RetrainStatus(
             running=running,
             last_finished=finished,
+            last_rollback=rollback,
             next_run=scheduler.next_run_time() if scheduler is not None else None,
             schedule=self.settings.retrain_cron,
             scheduled_here=scheduler is not None and scheduler.running,
@@ -314,7 +329,9 @@ class Retrainer:
             await self._release_lease()
 
     # -- rollback ------------------------------------------------------------------------
-    async def rollback(self, version: str | None = None) -> tuple[Recommender, str | None]:
+    async def rollback(
+        self, version: str | None = None, user_id: int | None = None
+    ) -> tuple[Recommender, str | None]:
         """Serve kept version `version` (default: the one before the current) again.
 
         Switches MODEL_DIR's pointer (other processes follow it) and hot-swaps here.
@@ -329,9 +346,33 @@ class Retrainer:
             if lease is not None:
                 raise AlreadyRunning(lease.run_id, lease.acquired_at, elsewhere=True)
             try:
-                return await asyncio.to_thread(self._switch_back, version)
+                model, replaced = await asyncio.to_thread(self._switch_back, version)
+                await self._record_rollback(model.version, replaced, user_id)
+                return model, replaced
             finally:
                 await self._release_lease()
+
+    async def _record_rollback(
+        self, version: str, replaced: str | None, user_id: int | None
+    ) -> None:
+        """A `training_runs` row for the switch, so `!status` and the database say which
+        model serves since when and who chose it, not only the log."""
+        now = utcnow()
+        try:
+            async with self.services.db.writing() as session:
+                session.add(
+                    TrainingRun(
+                        trigger=ROLLBACK,
+                        user_id=user_id,
+                        status=SUCCEEDED,
+                        started_at=now,
+                        finished_at=now,
+                        model_version=version,
+                        metrics={"previous_version": replaced},
+                    )
+                )
+        except Exception:  # the switch is done; its record must not undo it
+            log.exception("could not record the rollback to %s", version)
 
     def _switch_back(self, version: str | None) -> tuple[Recommender, str | None]:
         store = self.store

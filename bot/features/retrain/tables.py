@@ -26,6 +26,10 @@ INTERRUPTED = "interrupted"
 
 SCHEDULE = "schedule"  # the RETRAIN_CRON schedule (including the catch-up at start-up)
 ADMIN = "admin"  # `!retrain`; `user_id` says who
+# `!rollback`: not a training run, but a change of the serving model worth a record:
+# `model_version` is the version served again, metrics["previous_version"] the one it
+# replaced. Never counts as the latest retrain (schedule, `!status`'s "Last retrain").
+ROLLBACK = "rollback"
 
 
 class TrainingRun(Base):
@@ -34,7 +38,7 @@ class TrainingRun(Base):
     __tablename__ = "training_runs"
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
-    trigger: Mapped[str] = mapped_column(String(16))  # SCHEDULE or ADMIN
+    trigger: Mapped[str] = mapped_column(String(16))  # SCHEDULE, ADMIN or ROLLBACK
     user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the admin
     status: Mapped[str] = mapped_column(String(16), default=RUNNING)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
