@@ -21,6 +21,7 @@ from bot import create_bot
 from bot.core.dispatch import CommandSpec, RequestContext
 from bot.core.replies import Reply
 from bot.core.settings import Settings
+from bot.core.text import md
 from bot.features.feedback.targets import Votes
 from bot.features.recommend.queries import record_query
 from bot.features.recommend.tables import Query
@@ -138,6 +139,22 @@ async def test_cooldown_says_slow_down_and_is_per_user(bot: MusicBot) -> None:
     assert other.title.startswith("Songs like Circles")
 
 
+async def test_a_flood_gets_its_answers_and_one_slow_down_then_silence(bot: MusicBot) -> None:
+    """20 messages in a second: three answers (the budget), one "slow down" for the
+    window, and no message at all for the other sixteen."""
+    for _ in range(20):
+        await dpytest.message("!recommend bad guy", member=2)
+    sent = []
+    while not dpytest.sent_queue.empty():
+        sent.append(dpytest.get_message())
+    titles = [message.embeds[0].title for message in sent]
+    assert titles.count("Slow down a little") == 1
+    assert [t for t in titles if t.startswith("Songs like")] == [
+        "Songs like bad guy — Billie Eilish"
+    ] * 3
+    assert len(sent) == 4
+
+
 async def test_history_of_another_member_newest_first_and_only_this_server(
     bot: MusicBot,
 ) -> None:
@@ -151,7 +168,7 @@ async def test_history_of_another_member_newest_first_and_only_this_server(
     await record_query(bot.services.db, elsewhere, "from another server", None, [], "t")
 
     embed = (await ask(f"!history <@{alice.id}>", who=1)).embeds[0]
-    assert embed.title == f"{alice.display_name}'s last 10 queries"
+    assert embed.title == f"{md(alice.display_name)}'s last 10 queries"  # names escaped
     asked = re.findall(r"“([^”]+)”", embed.description)
     assert asked == [f"song number {n}" for n in range(11, 1, -1)]
     assert "from another server" not in embed.description

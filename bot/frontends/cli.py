@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from collections.abc import Coroutine
@@ -80,6 +81,7 @@ def _run(args: argparse.Namespace) -> int:
     if token is None:
         print(NO_TOKEN, file=sys.stderr)
         return 2
+    import aiohttp
     import discord
 
     from bot.core.db import DatabaseUnavailable
@@ -105,7 +107,29 @@ def _run(args: argparse.Namespace) -> int:
         # database that cannot be opened.
         print(f"musicbot: cannot start: {error}", file=sys.stderr)
         return 1
+    except (OSError, TimeoutError, aiohttp.ClientError, discord.DiscordException) as error:
+        # No network, DNS, a proxy or firewall in the way, or Discord itself down: a
+        # supervisor restarting us gets the same line, not a 40-line traceback.
+        logging.getLogger("musicbot").debug("cannot reach Discord", exc_info=error)
+        print(
+            f"musicbot: cannot reach Discord ({discord_problem(error)}); check this "
+            "machine's network connection, DNS and firewall (it must reach discord.com "
+            "over HTTPS), then start again.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def discord_problem(error: BaseException) -> str:
+    """A few words on why Discord could not be reached (never a traceback)."""
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    cause = getattr(error, "os_error", None) or error
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror.lower()
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
 
 
 def _chat(args: argparse.Namespace) -> int:

@@ -1,0 +1,271 @@
+"""Safe to leave running: no command stalls the others, a database that refuses writes
+costs no answer, and members can only do what is theirs to do. Through `Services.handle`
+(dispatch and the real handlers) with the real model, on a SQLite file and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from bot.core.dispatch import PREFIX, RequestContext, Services
+from bot.core.replies import Kind
+from bot.core.serving import ModelHolder
+from bot.core.settings import Settings
+from bot.features.feedback.tables import Feedback
+from bot.features.feedback.targets import Votes
+from bot.features.feedback.votes import record_vote
+from bot.features.sessions.tables import ListeningSession
+
+GUILD = 7
+
+
+@pytest.fixture(scope="module")
+async def services(tmp_path_factory: pytest.TempPathFactory, recommender, database_url: str):
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path_factory.mktemp("reliability"),
+        database_url=database_url,
+        model_dir=Path("/nonexistent"),  # the model comes from the holder
+        cooldown_rate=0,
+        session_max_songs=3,
+    )
+    services = Services(settings, models=ModelHolder(recommender))
+    await services.start()
+    yield services
+    await services.close()
+
+
+def member(uid: int, channel: int = 8, guild: int = GUILD, **extra) -> RequestContext:
+    return RequestContext(
+        guild_id=guild, channel_id=channel, user_id=uid, user_name=f"u{uid}", source=PREFIX, **extra
+    )
+
+
+# -- no command stalls everyone -------------------------------------------------------
+async def test_a_slow_group_ranking_never_holds_up_another_members_recommend(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one session's ranking is still working (held until the test lets it go),
+    another member's !recommend is answered: the ranking is not on the event loop."""
+    import bot.features.sessions.handlers as sessions
+
+    ranking, release = threading.Event(), threading.Event()
+    waited: list[bool] = []
+    real = sessions.group_picks
+
+    def slow_group_picks(*args, **kwargs):
+        ranking.set()
+        # Only a safety net: on the event loop this would hold everything until then.
+        waited.append(release.wait(timeout=10))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sessions, "group_picks", slow_group_picks)
+    channel = 81
+    await services.handle("session", member(1, channel), "start slow one")
+    added = await services.handle("session", member(1, channel), "add bad guy - billie eilish")
+    assert added.title.startswith("Added")
+
+    next_up = asyncio.create_task(services.handle("session", member(2, channel), "next 3"))
+    assert await asyncio.to_thread(ranking.wait, 10)
+    other = await services.handle("recommend", member(3, 82), "shape of you")
+    answered_while_ranking = not next_up.done() and not release.is_set()
+    release.set()
+    picks = await next_up
+
+    assert other.title.startswith("Songs like Shape of You")
+    assert answered_while_ranking and waited == [True]
+    assert picks.title.startswith("Up next for slow one") and len(picks.lines) == 3
+
+
+async def test_a_full_session_says_so_and_keeps_its_songs(services: Services) -> None:
+    channel = 83
+    await services.handle("session", member(1, channel), "start small")
+    for song in ("bad guy - billie eilish", "shape of you", "circles - post malone"):
+        assert (await services.handle("session", member(1, channel), f"add {song}")).kind is Kind.OK
+    full = await services.handle("session", member(2, channel), "add hello - adele")
+    assert full.title == "This session is full"
+    assert "3 songs" in full.description and "!session end" in full.description
+    shown = await services.handle("session", member(2, channel), "show")
+    assert shown.title == "small: 3 songs"
+
+
+# -- who may do what -------------------------------------------------------------------
+async def test_in_a_dm_history_shows_only_your_own(services: Services) -> None:
+    dm = member(31, channel=0, guild=0)
+    await services.handle("recommend", member(32, channel=0, guild=0), "secret song ask")
+    refused = await services.handle("history", dm, "<@123456789012345678>")
+    assert refused.title == "Only your own here"
+    assert "secret song" not in refused.description
+    other = await services.handle("history", dm, str(32_000_000_000_000_032))
+    assert other.title == "Only your own here"
+    assert (await services.handle("history", dm, "")).kind is Kind.INFO  # your own works
+
+
+async def test_an_id_no_member_can_have_gets_no_such_member(services: Services) -> None:
+    reply = await services.handle("history", member(33), "99999999999999999999")
+    assert reply.title == "No such member"
+    assert "something went wrong" not in reply.title.lower()
+
+
+async def test_only_the_starter_or_an_admin_ends_a_session(services: Services) -> None:
+    channel = 84
+    await services.handle("session", member(41, channel), "start mine")
+    refused = await services.handle("session", member(42, channel), "end")
+    assert refused.title == "Not your session" and refused.kind is Kind.ERROR
+    ended = await services.handle("session", member(43, channel, manages_server=True), "end")
+    assert ended.title == "Session ended: mine"
+    await services.handle("session", member(41, channel), "start again")
+    assert (await services.handle("session", member(41, channel), "end")).title.startswith(
+        "Session ended"
+    )
+
+
+async def test_user_text_in_titles_is_escaped(services: Services) -> None:
+    channel = 85
+    started = await services.handle("session", member(51, channel), "start **loud** _mix_")
+    assert started.title == r"Session started: \*\*loud\*\* \_mix\_"
+    missing = await services.handle("recommend", member(52), "zzqx **bold** ~~gone~~")
+    assert missing.title == r"I couldn't find “zzqx \*\*bold\*\* \~\~gone\~\~”"
+    await services.handle("session", member(51, channel), "end")
+
+
+async def test_forgetme_anonymises_the_names_of_sessions_you_started(services: Services) -> None:
+    channel = 86
+    await services.handle("session", member(61, channel), "start Alice Smith's birthday")
+    await services.handle("session", member(61, channel), "add bad guy - billie eilish")
+    await services.handle("session", member(61, channel), "end")
+    await services.handle("forgetme", member(61, channel), "")  # asks first on Discord
+    from bot.features.privacy.handlers import forget_user
+
+    await forget_user(services.db, 61)
+    async with services.db.session() as session:
+        names = (
+            await session.scalars(
+                sa.select(ListeningSession.name).where(ListeningSession.channel_id == channel)
+            )
+        ).all()
+    assert names and not any("Alice" in name for name in names)
+
+
+async def test_one_vote_per_member_per_pick_of_the_same_question(services: Services) -> None:
+    """Asking the same song again shows the same picks under a new message; a 👍 there
+    changes the member's vote on that pair instead of counting it again."""
+    votes = []
+    for message_id in (9001, 9002, 9003):
+        reply = await services.handle("recommend", member(71), "bad guy - billie eilish")
+        target = reply.find(Votes).targets[0]
+        outcome = await record_vote(
+            services.db,
+            target=target,
+            value=1,
+            guild_id=GUILD,
+            channel_id=8,
+            message_id=message_id,
+            user_id=71,
+        )
+        votes.append(outcome)
+    assert [v.ok for v in votes] == [True, True, True]
+    async with services.db.session() as session:
+        rows = (
+            await session.scalars(
+                sa.select(Feedback).where(
+                    Feedback.user_id == 71, Feedback.track_id == target.track_id
+                )
+            )
+        ).all()
+    assert len(rows) == 1 and rows[0].value == 1 and rows[0].message_id == 9003
+    # Someone else's vote on the same pair is theirs.
+    await record_vote(
+        services.db,
+        target=target,
+        value=1,
+        guild_id=GUILD,
+        channel_id=8,
+        message_id=9003,
+        user_id=72,
+    )
+    async with services.db.session() as session:
+        count = await session.scalar(
+            sa.select(sa.func.count()).where(Feedback.track_id == target.track_id)
+        )
+    assert count == 2
+
+
+# -- a database that refuses writes ---------------------------------------------------
+async def refuse_writes(services: Services) -> None:
+    """Make the real database refuse new rows as a full disk does."""
+    engine = services.db.engine
+    if engine.dialect.name == "sqlite":
+        # SQLite's own "database or disk is full": no page may be added to the file.
+        async with engine.connect() as connection:
+            pages = await connection.scalar(sa.text("PRAGMA page_count"))
+
+        def cap(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA max_page_count = {pages}")
+            cursor.close()
+
+        event.listen(engine.sync_engine, "connect", cap)
+        await engine.dispose()  # every connection from now on has the cap
+        return
+    # PostgreSQL: the server's own disk_full error (SQLSTATE 53100) on every new query row.
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.text(
+                "CREATE FUNCTION disk_full() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'could not extend file: No space left on device' "
+                "USING ERRCODE = '53100'; END $$ LANGUAGE plpgsql"
+            )
+        )
+        await connection.execute(
+            sa.text(
+                "CREATE TRIGGER disk_full BEFORE INSERT ON queries "
+                "FOR EACH ROW EXECUTE FUNCTION disk_full()"
+            )
+        )
+
+
+async def test_a_full_disk_costs_the_history_row_not_the_answer(
+    tmp_path: Path, recommender, fresh_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        database_url=fresh_database_url,
+        model_dir=Path("/nonexistent"),
+        cooldown_rate=0,
+    )
+    services = Services(settings, models=ModelHolder(recommender))
+    await services.start()
+    try:
+        # Fill the SQLite file's last page first, so the cap bites on the next rows.
+        await services.handle("recommend", member(1), "bad guy")
+        await refuse_writes(services)
+        caplog.set_level(logging.WARNING, logger="bot.core.db")
+        songs = ["bad guy", "shape of you", "circles", "hello", "bad guy"]
+        # The rows that still fit the file's last free space are saved; then none is.
+        replies = []
+        for i in range(80):
+            replies.append(await services.handle("recommend", member(100 + i), songs[i % 5]))
+            if replies[-1].find(Votes) is None:
+                break
+        for i in range(20):
+            replies.append(await services.handle("recommend", member(200 + i), songs[i % 5]))
+        assert all(r.title.startswith("Songs like") for r in replies), replies[-1]
+        assert all(len(r.lines) == 10 for r in replies)
+        assert all(r.find(Votes) is None for r in replies[-21:])  # nothing stored to vote on
+        warnings = [r for r in caplog.records if "database writes are failing" in r.message]
+        assert len(warnings) == 1  # not one per message
+        assert services.db.health.failing_since is not None
+        status = await services.handle("status", member(2), "")
+        fields = {f.name: f.value for f in status.fields}
+        assert "not being saved since" in fields["History"]
+        assert "full" in fields["History"] or "space" in fields["History"]
+    finally:
+        await services.close()

@@ -1,0 +1,110 @@
+"""A broken environment or a nonsensical setting stops `musicbot run` / `musicbot chat` with
+one line naming the problem and the fix, a non-zero exit, and no traceback (a supervisor
+restarting the bot shows that line each time). The real CLI in a child process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fake_discord import FakeDiscord
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DISCORD_TOKEN", "DATABASE_URL"}}
+    env.update({"DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO), **extra})
+    return env
+
+
+def _closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _launch(code: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
+
+
+def _one_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The one line besides the log's own records (`musicbot run` logs to stderr)."""
+    assert done.returncode != 0, done.stdout
+    lines = [line for line in done.stderr.strip().splitlines() if not LOG_RECORD.match(line)]
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    return lines[0]
+
+
+def test_discord_unreachable_is_one_line_with_the_fix(tmp_path: Path) -> None:
+    """No network (nothing answers where Discord should be): one line, exit 1."""
+    unreachable = f"http://127.0.0.1:{_closed_port()}"
+    code = (
+        "import sys, yarl, discord.http, discord.gateway\n"
+        f"discord.http.Route.BASE = {unreachable + '/api/v10'!r}\n"
+        "discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = "
+        f"yarl.URL({unreachable.replace('http', 'ws') + '/gateway'!r})\n"
+        "from bot.frontends.cli import main\n"
+        "sys.exit(main(['run']))\n"
+    )
+    done = _launch(code, tmp_path, DISCORD_TOKEN="not.a.real-token")
+    line = _one_line(done)
+    assert line.startswith("musicbot: cannot reach Discord (connect call failed"), line
+    assert "network" in line and "not.a.real-token" not in done.stderr
+
+
+async def test_postgresql_down_at_run_is_one_line_with_the_fix(tmp_path: Path) -> None:
+    fake = await FakeDiscord().start()
+    try:
+        url = f"postgresql://bot:hunter2@127.0.0.1:{_closed_port()}/music"
+        done = await asyncio.to_thread(  # the fake Discord answers from this loop meanwhile
+            _launch, fake.launcher("run"), tmp_path, DISCORD_TOKEN="t.o.k", DATABASE_URL=url
+        )
+    finally:
+        await fake.stop()
+    line = _one_line(done)
+    assert line.startswith("musicbot: cannot start: DATABASE_URL: cannot reach PostgreSQL"), line
+    assert "start the server" in line and "hunter2" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAX_QUERY_CHARS", "0"),
+        ("MAX_QUERY_CHARS", "-5"),
+        ("RECOMMEND_COUNT", "0"),
+        ("HISTORY_COUNT", "1000"),
+        ("COOLDOWN_RATE", "-1"),
+        ("SESSION_MAX_SONGS", "0"),
+        ("HOME_GUILD_IDS", "my server"),
+    ],
+)
+def test_a_nonsensical_setting_stops_start_up_with_one_line(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    done = _launch(
+        "import sys\nfrom bot.frontends.cli import main\nsys.exit(main(['chat']))\n",
+        tmp_path,
+        **{name: value},
+    )
+    line = _one_line(done)
+    assert line.startswith("musicbot: bad setting (") and name in line, line
+    assert not (tmp_path / "data").exists(), "nothing is created for a bad setting"
