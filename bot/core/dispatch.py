@@ -255,7 +255,9 @@ async def dispatch(services: Services, name: str, ctx: RequestContext, text: str
     if spec.admin_only and not ctx.is_admin:
         return Reply.error(
             "Admins only",
-            f"`{prefix}{spec.name}` is for the bot's owner and the admins of its home servers.",
+            f"`{prefix}{spec.name}` needs Manage Server or an admin role"
+            + (" in one of the bot's home servers" if services.settings.home_guild_ids else "")
+            + ", or being the bot's owner.",
         )
     if spec.cooldown and not ctx.is_console:
         wait = services.cooldowns.hit(ctx.user_id)

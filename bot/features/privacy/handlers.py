@@ -4,7 +4,8 @@
 Discord, `!forgetme confirm` in the console). It deletes the caller's queries, session
 songs and votes in every server, and unlinks what pointed at them: other members' votes
 on the caller's answers lose their seed song, sessions the caller started forget who
-started them. Retraining reads the database, so the next model no longer uses any of it.
+started them and the name they were given. Retraining reads the database, so the next
+model no longer uses any of it.
 
 `!export` gives a server its ended sessions (the community playlists the model learns
 from) as a CSV in the dataset's schema, anonymised: no member ids or names, playlist ids
@@ -40,6 +41,7 @@ from recommender.data import DATASET_COLUMNS
 CSV_COLUMNS = DATASET_COLUMNS
 INTEGER_COLUMNS = frozenset({"track_popularity", "key", "mode", "duration_ms"})
 CONFIRM_WORDS = frozenset({"confirm", "yes"})
+FORGOTTEN_SESSION_NAME = "A listening session"
 
 
 @dataclass(frozen=True)
@@ -113,10 +115,11 @@ async def forget_user(db: Database, user_id: int) -> UserRows:
             )
             .values(seed_track_id=None)
         )
+        # A session's name is the starter's words (it may name them): it goes too.
         await session.execute(
             update(ListeningSession)
             .where(ListeningSession.started_by == user_id)
-            .values(started_by=0)
+            .values(started_by=0, name=FORGOTTEN_SESSION_NAME)
         )
         removed: dict[str, int] = {}
         for name, table in MEMBER_TABLES:
