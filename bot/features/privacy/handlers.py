@@ -202,7 +202,7 @@ async def export(services: Services, ctx: RequestContext, text: str) -> Reply:
             "Nothing to export yet",
             "Ended sessions with 3 or more songs are exported; none here so far.",
         )
-    content = (await asyncio.to_thread(export_csv, model, playlists)).encode("utf-8")
+    content = (await services.compute(export_csv, model, playlists, heavy=True)).encode("utf-8")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     filename = f"sessions-{stamp}.csv"
     songs = sum(len(p.track_ids) for p in playlists)
