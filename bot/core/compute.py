@@ -15,8 +15,10 @@ that the caller is told the bot is busy (`Busy`) instead of waiting minutes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -36,6 +38,17 @@ def usable_cores() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
+HEAVY_NICENESS = 10
+
+
+def _yield_cpu() -> None:
+    """Run this heavy worker thread at a lower CPU priority (Linux schedules threads on
+    their own), so on a busy machine the quick lane and the event loop get the cores
+    first and a pile of big rankings slows only those who asked for them."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux: same priority then
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HEAVY_NICENESS)
+
+
 class Compute:
     """The bot's worker threads for model work (one per process, owned by Services)."""
 
@@ -51,7 +64,9 @@ class Compute:
         self.heavy_workers = heavy_workers or max(cores - 1, 1)
         self.max_waiting = max_waiting
         self._quick = ThreadPoolExecutor(self.quick_workers, thread_name_prefix="compute")
-        self._heavy = ThreadPoolExecutor(self.heavy_workers, thread_name_prefix="compute-heavy")
+        self._heavy = ThreadPoolExecutor(
+            self.heavy_workers, thread_name_prefix="compute-heavy", initializer=_yield_cpu
+        )
         self._heavy_pending = 0
 
     async def run(

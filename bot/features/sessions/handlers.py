@@ -122,6 +122,8 @@ async def session_command(services: Services, ctx: RequestContext, text: str) ->
             "What should the session do?",
             f"Use {code(f'{prefix}session {USAGE}')}, e.g. {code(prefix + 'session start')}.",
         )
+    if action is next_:
+        services.computing.check_heavy()  # too many rankings waiting: say so at once
     ended = await end_idle_sessions(
         services.db, services.settings.session_idle_hours, ctx.channel_id
     )
