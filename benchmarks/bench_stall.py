@@ -1,7 +1,7 @@
 """Can one member's heavy command stall everyone else? Prints the figures.
 
 Usage: .venv/bin/python benchmarks/bench_stall.py [--model DIR] [--session-songs 500]
-                  [--queued 100] [--others 30] [--burst 500] [--only stall|burst]
+                  [--queued 100] [--others 100] [--burst 500] [--only stall|burst]
 
 Drives the real handlers through `Services.handle` (dispatch: length limit, cooldown,
 admin check, the handler, the database) with the real trained model and a real SQLite
@@ -218,7 +218,7 @@ def main() -> int:
     parser.add_argument("--model", type=Path, help="model directory (default: MODEL_DIR)")
     parser.add_argument("--session-songs", type=int, default=500)
     parser.add_argument("--queued", type=int, default=100)
-    parser.add_argument("--others", type=int, default=30)
+    parser.add_argument("--others", type=int, default=100)
     parser.add_argument("--burst", type=int, default=500)
     parser.add_argument("--only", choices=("stall", "burst"), help="run one of the two")
     return asyncio.run(main_async(parser.parse_args()))

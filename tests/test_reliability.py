@@ -269,3 +269,32 @@ async def test_a_full_disk_costs_the_history_row_not_the_answer(
         assert "full" in fields["History"] or "space" in fields["History"]
     finally:
         await services.close()
+
+
+async def test_when_the_heavy_lane_is_full_a_ranking_is_told_busy_at_once(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.features.sessions.handlers as sessions
+
+    ranking, release = threading.Event(), threading.Event()
+    real = sessions.group_picks
+
+    def slow_group_picks(*args, **kwargs):
+        ranking.set()
+        release.wait(timeout=10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sessions, "group_picks", slow_group_picks)
+    monkeypatch.setattr(services.computing, "max_waiting", 0)  # only the running one
+    channel = 87
+    await services.handle("session", member(1, channel), "start busy one")
+    await services.handle("session", member(1, channel), "add bad guy - billie eilish")
+    first = asyncio.create_task(services.handle("session", member(2, channel), "next 3"))
+    try:
+        assert await asyncio.to_thread(ranking.wait, 10)
+        second = await services.handle("session", member(3, channel), "next 3")
+        assert second.title == "Busy right now" and second.kind is Kind.INFO
+    finally:
+        release.set()
+    assert (await first).title.startswith("Up next for busy one")
+    await services.handle("session", member(1, channel), "end")

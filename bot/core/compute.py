@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+# Whether this request already holds a place in the heavy lane (`Compute.heavy_slot`).
+_holding: contextvars.ContextVar[bool] = contextvars.ContextVar("heavy_slot", default=False)
 
 
 class Busy(RuntimeError):
@@ -68,6 +73,8 @@ class Compute:
             self.heavy_workers, thread_name_prefix="compute-heavy", initializer=_yield_cpu
         )
         self._heavy_pending = 0
+        # One request preparing while each heavy worker ranks: the next one is ready.
+        self._heavy_turn = asyncio.Semaphore(self.heavy_workers + 1)
 
     async def run(
         self, fn: Callable[P, T], /, *args: P.args, heavy: bool = False, **kwargs: P.kwargs
@@ -77,18 +84,29 @@ class Compute:
         call = functools.partial(fn, *args, **kwargs)
         if not heavy:
             return await loop.run_in_executor(self._quick, call)
-        self.check_heavy()
-        self._heavy_pending += 1
-        try:
+        async with self.heavy_slot():
             return await loop.run_in_executor(self._heavy, call)
-        finally:
-            self._heavy_pending -= 1
 
-    def check_heavy(self) -> None:
-        """Raise `Busy` now if a heavy call would be refused: lets a handler skip its
-        preparation (reading a big session) when its ranking could not run anyway."""
+    @contextlib.asynccontextmanager
+    async def heavy_slot(self) -> AsyncIterator[None]:
+        """A place in the heavy lane for a whole request, or `Busy` at once: a request that
+        could not be ranked anyway costs nothing. Then it waits for its turn before its
+        preparation too (reading a big session from the database), so dozens of waiting
+        requests never read their sessions all at once while others want the database.
+        Heavy calls inside it use this place and this turn."""
+        if _holding.get():
+            yield
+            return
         if self._heavy_pending >= self.heavy_workers + self.max_waiting:
             raise Busy("too many heavy requests are waiting")
+        self._heavy_pending += 1
+        token = _holding.set(True)
+        try:
+            async with self._heavy_turn:
+                yield
+        finally:
+            _holding.reset(token)
+            self._heavy_pending -= 1
 
     @property
     def heavy_pending(self) -> int:

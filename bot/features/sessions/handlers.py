@@ -10,6 +10,7 @@ playlists for the next retrain (`session_playlists` below).
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -122,12 +123,13 @@ async def session_command(services: Services, ctx: RequestContext, text: str) ->
             "What should the session do?",
             f"Use {code(f'{prefix}session {USAGE}')}, e.g. {code(prefix + 'session start')}.",
         )
-    if action is next_:
-        services.computing.check_heavy()  # too many rankings waiting: say so at once
-    ended = await end_idle_sessions(
-        services.db, services.settings.session_idle_hours, ctx.channel_id
-    )
-    reply = await action(services, ctx, rest)
+    # A ranking takes its place in the heavy lane before reading anything: when too many
+    # wait, the answer is "busy" at once, and the rest read their session in turn.
+    async with services.computing.heavy_slot() if action is next_ else contextlib.nullcontext():
+        ended = await end_idle_sessions(
+            services.db, services.settings.session_idle_hours, ctx.channel_id
+        )
+        reply = await action(services, ctx, rest)
     if ended and verb != "start":
         hours = f"{services.settings.session_idle_hours:g}"
         notice = f"(“{md(ended[0].name)}” ended by itself after {hours} h without activity.)"
@@ -283,7 +285,6 @@ async def next_(services: Services, ctx: RequestContext, rest: str) -> Reply:
     current = await _require_open(services, ctx)
     if isinstance(current, Reply):
         return current
-    services.computing.check_heavy()  # busy: say so before reading the whole session
     entries = await session_songs(services.db, current.id)
     model = services.models.current
     known = [e for e in entries if e.track_id in model]
