@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     # -- Discord -------------------------------------------------------------------------
     discord_token: SecretStr | None = None
     command_prefix: str = "!"
+    # Typed prefix commands need the privileged message-content intent; off = slash
+    # commands only (mentioning the bot still works as a prefix) and no privileged intent.
+    prefix_commands: bool = True
+    # Seed /recommend and /session add from the member's Spotify presence (privileged
+    # presences intent); off by default.
+    listening: bool = False
     # Members with one of these role ids count as admins (besides Manage Server).
     admin_role_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     # Sharding, so several processes split the guilds: the number of shards in all, and

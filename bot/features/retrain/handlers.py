@@ -232,7 +232,7 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
     fields.append(Field("Kept versions", await asyncio.to_thread(_kept_versions, services)))
     fields.append(Field("Next scheduled retrain", schedule))
     fields.append(Field("Uptime", duration((now - services.started_at).total_seconds())))
-    return Reply(title="Status", fields=fields, kind=Kind.INFO)
+    return Reply(title="Status", fields=fields, kind=Kind.INFO, private=False)
 
 
 def _kept_versions(services: Services) -> str:
