@@ -397,6 +397,15 @@ async def publish_if_changed(bot: commands.Bot) -> bool:
     return True
 
 
+async def login_for_commands(bot: commands.Bot, token: str) -> None:
+    """Log in over HTTP only, as far as publishing commands needs: the token checked and
+    the application known. Unlike `Client.login` it runs no setup_hook (no database, no
+    model), so `musicbot sync` takes a second."""
+    await bot.http.static_login(token)
+    application = await bot.application_info()
+    bot._connection.application_id = application.id
+
+
 async def sync_now(bot: commands.Bot, guild_id: int | None = None) -> list[str]:
     """`musicbot sync`: publish now, to one server (instant, for set-up) or globally
     (then the stored hash is updated too). Returns the names Discord now has."""
