@@ -157,12 +157,54 @@ def buttons(message: discord.Message) -> list[dict[str, Any]]:
     ]
 
 
+DEFERRED = 5  # the callback type of "thinking…"
+
+
 class Responses(AsyncWebhookAdapter):
-    """Discord's end of interaction callbacks: keeps each answer instead of sending it."""
+    """Discord's end of interaction callbacks: keeps each answer instead of sending it.
+    A follow-up message (after "thinking…") is kept with `"followup": True`; removing the
+    original response is counted in `deleted`."""
 
     def __init__(self) -> None:
         super().__init__()
         self.payloads: list[dict[str, Any]] = []
+        self.deleted = 0
+
+    def execute_webhook(  # type: ignore[override]
+        self, webhook_id: int, token: str, *, payload: Any = None, **_: Any
+    ) -> Any:
+        self.payloads.append({"followup": True, **(payload or {})})
+
+        async def sent() -> dict[str, Any]:  # the message Discord made of it
+            return {
+                "id": str(facts.make_id()),
+                "channel_id": str(facts.make_id()),
+                "author": {"id": str(webhook_id), "username": "musicbot", "discriminator": "0"},
+                "content": "",
+                "timestamp": "2026-01-01T00:00:00+00:00",
+                "edited_timestamp": None,
+                "tts": False,
+                "mention_everyone": False,
+                "mentions": [],
+                "mention_roles": [],
+                "attachments": [],
+                "embeds": (payload or {}).get("embeds", []),
+                "pinned": False,
+                "type": 0,
+                "flags": (payload or {}).get("flags", 0),
+            }
+
+        return sent()
+
+    def delete_original_interaction_response(  # type: ignore[override]
+        self, application_id: int, token: str, **_: Any
+    ) -> Any:
+        self.deleted += 1
+
+        async def done() -> None:
+            return None
+
+        return done()
 
     def create_interaction_response(  # type: ignore[override]
         self, interaction_id: int, token: str, *, params: Any, **_: Any
@@ -176,9 +218,13 @@ class Responses(AsyncWebhookAdapter):
         return done()
 
 
+LAST_RESPONSES: list[Responses] = []  # what the last interaction was answered with
+
+
 @contextlib.contextmanager
 def recorded_responses() -> Iterator[Responses]:
     adapter = Responses()
+    LAST_RESPONSES[:] = [adapter]
     token = async_context.set(adapter)
     try:
         yield adapter
@@ -224,7 +270,7 @@ async def interact(
     with recorded_responses() as responses:
         bot._connection.parse_interaction_create(payload)  # type: ignore[arg-type]
         for _ in range(500):  # the view store and the command tree answer in tasks
-            if responses.payloads:
+            if responses.payloads and responses.payloads[-1].get("type") != DEFERRED:
                 break
             await asyncio.sleep(0.01)
     assert responses.payloads, f"the bot did not answer the interaction {data!r}"

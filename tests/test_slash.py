@@ -6,6 +6,7 @@ are the interaction callbacks discord.py would POST to Discord.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,19 @@ import discord
 import discord.ext.test as dpytest
 import pytest
 from discord.ext.test import factories as facts
-from session_support import app_command, embed_of, fresh, member, option  # noqa: F401
+from session_support import (  # noqa: F401  (fresh: autouse)
+    DEFERRED,
+    LAST_RESPONSES,
+    app_command,
+    embed_of,
+    fresh,
+    member,
+    option,
+)
 
 from bot import create_bot
 from bot.core.settings import Settings
+from bot.frontends import discord_app
 from bot.frontends.discord_app import MusicBot
 from bot.frontends.slash import ADMIN_PERMISSIONS
 
@@ -249,3 +259,29 @@ async def test_songs_like_this_on_a_message_with_a_spotify_link_or_a_song_name(
     assert public(named) and embed_of(named).title == "Songs like Shape of You — Ed Sheeran"
     neither = await menu("zxqvbnm wubwub")
     assert neither["flags"] == EPHEMERAL and embed_of(neither).title.startswith("I couldn't")
+
+
+async def test_a_slow_answer_thinks_first_and_a_private_one_is_not_left_public(
+    bot: MusicBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a busy machine a handler can outlast Discord's 3 s: "thinking…" goes first."""
+    handle = bot.services.handle
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.2)
+        return await handle(*args, **kwargs)
+
+    monkeypatch.setattr(discord_app, "DEFER_AFTER_SECONDS", 0.05)
+    monkeypatch.setattr(bot.services, "handle", slow)
+    answer = await run(bot, 2, "recommend", option("song", "bad guy - billie eilish"))
+    (thinking, _) = LAST_RESPONSES[0].payloads
+    assert thinking["type"] == DEFERRED and not thinking.get("flags")
+    assert answer["followup"] and not answer.get("flags")
+    assert embed_of(answer).title == "Songs like bad guy — Billie Eilish"
+    assert LAST_RESPONSES[0].deleted == 0
+
+    # A refusal after a public "thinking…": that goes, and only the asker sees the answer.
+    refused = await run(bot, 2, "export", permissions=0)
+    assert LAST_RESPONSES[0].deleted == 1
+    assert refused["followup"] and refused["flags"] == EPHEMERAL
+    assert embed_of(refused).title == "Admins only"
