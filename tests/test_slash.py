@@ -66,7 +66,10 @@ async def run(bot: MusicBot, who: int, name: str, *options: dict[str, Any], **kw
 
 
 def public(answer: dict[str, Any]) -> bool:
-    return answer["type"] == CHANNEL_MESSAGE and not (answer.get("flags", 0) & EPHEMERAL)
+    """A message for the channel: the interaction's answer, or (on a machine so busy the
+    handler outlasted DEFER_AFTER_SECONDS) the follow-up after "thinking…"."""
+    message = answer.get("followup") or answer.get("type") == CHANNEL_MESSAGE
+    return bool(message) and not (answer.get("flags", 0) & EPHEMERAL)
 
 
 def custom_ids(answer: dict[str, Any]) -> list[str]:
