@@ -117,6 +117,7 @@ async def main() -> None:
             "user": user,
             "data": {"id": "5", "name": name, "type": 1, "options": options},
             "locale": "en-US",
+            "attachment_size_limit": 8 * 1024 * 1024,
             "app_permissions": "0",
             "entitlements": [],
             "authorizing_integration_owners": {},
