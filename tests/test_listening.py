@@ -199,3 +199,6 @@ async def test_without_prefix_commands_a_mention_still_works_and_the_prefix_does
     await dpytest.message(f"<@{bot.user.id}> help", member=0)
     answer = dpytest.get_message()
     assert answer.embeds[0].title == "What I can do"
+    # Hints name what members can type: the slash commands.
+    assert "/recommend <song>" in [field.name for field in answer.embeds[0].fields]
+    assert not any(field.name.startswith("!") for field in answer.embeds[0].fields)

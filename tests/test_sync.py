@@ -103,3 +103,16 @@ async def test_musicbot_sync_publishes_to_one_server_at_once(
     assert guild == "123456789012345678" and "recommend" in names
     # Nothing heavy happened: no model trained or loaded, no database made.
     assert not (tmp_path / "models").exists() and not (tmp_path / "data").exists()
+
+
+async def test_ready_publishes_once_per_process_even_after_reconnects(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    bot = await logged_in(tmp_path)
+    try:
+        await bot.on_ready()
+        (tmp_path / TREE_HASH_FILE).unlink()  # even if the tree looked new again
+        await bot.on_ready()  # READY after a reconnect
+        assert len(fake.synced) == 1
+    finally:
+        await bot.http.close()

@@ -179,6 +179,14 @@ class Settings(BaseSettings):
             raise ValueError("COMMAND_PREFIX must not be blank")
         return value.strip()
 
+    @model_validator(mode="after")
+    def _hints_name_slash_commands(self) -> Settings:
+        """Without prefix commands, answers that name a command (`!more`, `!help`) name
+        the slash command instead: the only form members can type then."""
+        if not self.prefix_commands:
+            self.command_prefix = "/"
+        return self
+
     @property
     def database_url_resolved(self) -> str:
         """DATABASE_URL, or the default SQLite file `DATA_DIR/musicbot.db`."""
