@@ -4,7 +4,8 @@ start-up (migrations, model, cogs, prefix commands) happens in `setup_hook`.
 Extension points:
 - `bot.features.COGS`: extension modules loaded in setup_hook (each has `async def setup(bot)`).
 - every command registered in `bot.core.dispatch` gets a prefix command here unless a cog
-  already defines one with that name.
+  already defines one with that name, and a slash command (`frontends/slash.py`) that
+  answers through `answer_interaction`; the intents follow PREFIX_COMMANDS and LISTENING.
 - `MusicBot.send_reply` is the one way a Reply reaches Discord: the embed, the buttons of
   every `FeatureCog`, files, ephemeral refusals, and `FeatureCog.reply_sent` with the id of
   the message an answer became.
