@@ -2,7 +2,8 @@
 real `musicbot run` in a child process (the machine has no internet).
 
 It answers what discord.py needs to log in and connect (the bot user, the application,
-HELLO, READY with no guilds, heartbeat ACKs) and nothing else. The child points
+HELLO, READY with no guilds, heartbeat ACKs) and command-tree syncs (global and per
+server, recorded in `synced`), and nothing else. The child points
 discord.py at it with `launcher()`, the only change to the real start-up path.
 """
 
@@ -42,6 +43,8 @@ class FakeDiscord:
     identified: int = 0  # gateway sessions that sent IDENTIFY
     shards: list[list[int]] = field(default_factory=list)  # [shard id, count] each identified
     requests: list[str] = field(default_factory=list)
+    # (guild id or None, the command names) for each sync of the command tree
+    synced: list[tuple[str | None, list[str]]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -52,6 +55,8 @@ class FakeDiscord:
         app.router.add_get("/api/v10/users/@me", self._me)
         app.router.add_get("/api/v10/oauth2/applications/@me", self._application)
         app.router.add_get("/gateway", self._gateway)
+        app.router.add_put("/api/v10/applications/{app}/commands", self._sync)
+        app.router.add_put("/api/v10/applications/{app}/guilds/{guild}/commands", self._sync)
         app.router.add_route("*", "/{tail:.*}", self._anything)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
@@ -94,6 +99,25 @@ class FakeDiscord:
                 "flags": 0,
             }
         )
+
+    async def _sync(self, request: web.Request) -> web.Response:
+        """Bulk overwrite: Discord answers with the commands as it stored them."""
+        self.requests.append(f"{request.method} {request.path}")
+        commands = await request.json()
+        guild = request.match_info.get("guild")
+        self.synced.append((guild, [c["name"] for c in commands]))
+        stored = [
+            {
+                "description": "",
+                **command,
+                "id": str(2000 + number),
+                "application_id": BOT_ID,
+                "version": "1",
+                **({"guild_id": guild} if guild else {}),
+            }
+            for number, command in enumerate(commands)
+        ]
+        return _json(stored)
 
     async def _anything(self, request: web.Request) -> web.Response:
         self.requests.append(f"{request.method} {request.path}")

@@ -157,12 +157,54 @@ def buttons(message: discord.Message) -> list[dict[str, Any]]:
     ]
 
 
+DEFERRED = 5  # the callback type of "thinking…"
+
+
 class Responses(AsyncWebhookAdapter):
-    """Discord's end of interaction callbacks: keeps each answer instead of sending it."""
+    """Discord's end of interaction callbacks: keeps each answer instead of sending it.
+    A follow-up message (after "thinking…") is kept with `"followup": True`; removing the
+    original response is counted in `deleted`."""
 
     def __init__(self) -> None:
         super().__init__()
         self.payloads: list[dict[str, Any]] = []
+        self.deleted = 0
+
+    def execute_webhook(  # type: ignore[override]
+        self, webhook_id: int, token: str, *, payload: Any = None, **_: Any
+    ) -> Any:
+        self.payloads.append({"followup": True, **(payload or {})})
+
+        async def sent() -> dict[str, Any]:  # the message Discord made of it
+            return {
+                "id": str(facts.make_id()),
+                "channel_id": str(facts.make_id()),
+                "author": {"id": str(webhook_id), "username": "musicbot", "discriminator": "0"},
+                "content": "",
+                "timestamp": "2026-01-01T00:00:00+00:00",
+                "edited_timestamp": None,
+                "tts": False,
+                "mention_everyone": False,
+                "mentions": [],
+                "mention_roles": [],
+                "attachments": [],
+                "embeds": (payload or {}).get("embeds", []),
+                "pinned": False,
+                "type": 0,
+                "flags": (payload or {}).get("flags", 0),
+            }
+
+        return sent()
+
+    def delete_original_interaction_response(  # type: ignore[override]
+        self, application_id: int, token: str, **_: Any
+    ) -> Any:
+        self.deleted += 1
+
+        async def done() -> None:
+            return None
+
+        return done()
 
     def create_interaction_response(  # type: ignore[override]
         self, interaction_id: int, token: str, *, params: Any, **_: Any
@@ -176,9 +218,13 @@ class Responses(AsyncWebhookAdapter):
         return done()
 
 
+LAST_RESPONSES: list[Responses] = []  # what the last interaction was answered with
+
+
 @contextlib.contextmanager
 def recorded_responses() -> Iterator[Responses]:
     adapter = Responses()
+    LAST_RESPONSES[:] = [adapter]
     token = async_context.set(adapter)
     try:
         yield adapter
@@ -192,10 +238,16 @@ async def interact(
     member: discord.Member,
     kind: int,
     data: dict[str, Any],
+    *,
+    permissions: int | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """Discord's INTERACTION_CREATE of type `kind` from `member` in `channel`, fed to the
-    real gateway parser; returns the bot's answer (the interaction callback's payload)."""
+    real gateway parser; returns the bot's answer (the interaction callback's payload).
+    `permissions`: the member's resolved permissions, as Discord sends them (a string)."""
+    member_data = facts.dict_from_member(member)
+    if permissions is not None:
+        member_data["permissions"] = str(permissions)
     payload = {
         "id": str(facts.make_id()),
         "application_id": str(bot.user.id if bot.user else 1),
@@ -205,7 +257,7 @@ async def interact(
         "guild_id": str(channel.guild.id),
         "channel_id": str(channel.id),
         "channel": {"id": str(channel.id), "type": 0},
-        "member": facts.dict_from_member(member),
+        "member": member_data,
         "data": data,
         "locale": "en-US",
         "attachment_size_limit": 8 * 1024 * 1024,
@@ -218,7 +270,7 @@ async def interact(
     with recorded_responses() as responses:
         bot._connection.parse_interaction_create(payload)  # type: ignore[arg-type]
         for _ in range(500):  # the view store and the command tree answer in tasks
-            if responses.payloads:
+            if responses.payloads and responses.payloads[-1].get("type") != DEFERRED:
                 break
             await asyncio.sleep(0.01)
     assert responses.payloads, f"the bot did not answer the interaction {data!r}"
@@ -255,6 +307,43 @@ async def slash(
         "options": [{"name": k, "type": 3, "value": v} for k, v in options.items()],
     }
     return await interact(bot, channel, member, 2, data)
+
+
+def option(name: str, value: Any = None, **more: Any) -> dict[str, Any]:
+    """One option as Discord sends it: 3 text, 4 integer, 5 yes/no, 6 user; a list of
+    options as `value` makes a subcommand (1)."""
+    if isinstance(value, list):
+        return {"name": name, "type": 1, "options": value}
+    kind = {bool: 5, int: 4}.get(type(value), 3)
+    return {"name": name, "type": more.pop("type", kind), "value": value, **more}
+
+
+async def app_command(
+    bot: discord.Client,
+    channel: discord.abc.GuildChannel,
+    member: discord.Member,
+    name: str,
+    options: list[dict[str, Any]] | None = None,
+    *,
+    kind: int = 2,
+    command_type: int = 1,
+    permissions: int | None = None,
+    **data: Any,
+) -> dict[str, Any]:
+    """`/name` with `options` (see `option`), or its autocomplete (`kind=4`, one option
+    `focused`), or a context menu (`command_type` 3 message / 2 user, with `target_id`
+    and `resolved` in `data`), as Discord sends it; returns the bot's answer."""
+    bot._connection._command_tree = bot.tree  # type: ignore[attr-defined]
+    payload = {
+        "id": str(facts.make_id()),
+        "name": name,
+        "type": command_type,
+        "options": options or [],
+        **data,
+    }
+    if command_type != 1:
+        payload.pop("options")
+    return await interact(bot, channel, member, kind, payload, permissions=permissions)
 
 
 def embed_of(answer: dict[str, Any]) -> discord.Embed:

@@ -13,8 +13,16 @@ from pathlib import Path
 import discord.ext.test as dpytest
 import pytest
 import sqlalchemy as sa
+from discord import app_commands
 from discord.ext import commands
-from session_support import embed_of, fresh, member, slash  # noqa: F401  (fresh: autouse)
+from session_support import (  # noqa: F401  (fresh: autouse)
+    app_command,
+    embed_of,
+    fresh,
+    member,
+    option,
+    slash,
+)
 from session_support import say as ask
 
 from bot import create_bot
@@ -255,8 +263,11 @@ async def test_slash_recommend_is_registered_with_autocomplete_over_the_same_han
     (song,) = command.parameters
     assert song.name == "song" and song.required and song.autocomplete
 
-    cog = bot.get_cog("Recommend")
-    choices = await cog.song_autocomplete(None, "shape of yo")
+    # /recommend's song suggestions, as Discord asks for them while the member types.
+    channel = dpytest.get_config().channels[0]
+    typing = option("song", "shape of yo", focused=True)
+    suggested = await app_command(bot, channel, member(0), "recommend", [typing], kind=4)
+    choices = [app_commands.Choice(name=c["name"], value=c["value"]) for c in suggested["choices"]]
     assert 1 <= len(choices) <= 25
     assert choices[0].name == "Shape of You — Ed Sheeran"
     assert all(len(c.name) <= 100 and len(c.value) <= 100 for c in choices)

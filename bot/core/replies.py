@@ -24,7 +24,8 @@ from bot.core.text import plain
 
 class Kind(StrEnum):
     """The tone of a reply; the embed colour follows it, and on Discord an answer that is
-    not OK (a refusal, an error, "slow down") is shown only to the asker where it can be."""
+    not OK (a refusal, an error, "slow down") is shown only to the asker where it can be,
+    unless the Reply says otherwise (`Reply.private`)."""
 
     OK = "ok"
     INFO = "info"
@@ -87,6 +88,10 @@ class Reply:
     kind: Kind = Kind.OK
     notice: str = ""
     actions: tuple[Action, ...] = ()
+    # Who sees it on Discord where it can choose (slash commands, buttons): None follows
+    # the kind (OK public, INFO and ERROR only the asker); False shows an informative
+    # answer (a session's songs, "why #2", !status) to the channel like any answer.
+    private: bool | None = None
 
     @classmethod
     def error(cls, title: str, description: str = "", **kwargs: Any) -> Reply:
@@ -99,6 +104,11 @@ class Reply:
     def find(self, kind: type[ActionT]) -> ActionT | None:
         """The reply's action of that type, or None."""
         return next((a for a in self.actions if isinstance(a, kind)), None)
+
+    @property
+    def is_private(self) -> bool:
+        """Shown only to the asker where the front end can (see `private`)."""
+        return self.kind is not Kind.OK if self.private is None else self.private
 
     @property
     def body(self) -> str:

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     # -- Discord -------------------------------------------------------------------------
     discord_token: SecretStr | None = None
     command_prefix: str = "!"
+    # Typed prefix commands need the privileged message-content intent; off = slash
+    # commands only (mentioning the bot still works as a prefix) and no privileged intent.
+    prefix_commands: bool = True
+    # Seed /recommend and /session add from the member's Spotify presence (privileged
+    # presences intent); off by default.
+    listening: bool = False
     # Members with one of these role ids count as admins (besides Manage Server).
     admin_role_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     # Servers whose admins may run the commands that change the one shared model or take
@@ -183,6 +189,14 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("COMMAND_PREFIX must not be blank")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _hints_name_slash_commands(self) -> Settings:
+        """Without prefix commands, answers that name a command (`!more`, `!help`) name
+        the slash command instead: the only form members can type then."""
+        if not self.prefix_commands:
+            self.command_prefix = "/"
+        return self
 
     @property
     def database_url_resolved(self) -> str:

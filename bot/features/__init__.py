@@ -24,7 +24,6 @@ HANDLERS: tuple[str, ...] = (
 
 # Discord extensions (each has `async def setup(bot)`), loaded in this order at start-up.
 COGS: tuple[str, ...] = (
-    "bot.features.recommend.cog",
     "bot.features.retrain.cog",
     "bot.features.followups.cog",
     "bot.features.sessions.cog",

@@ -1,4 +1,4 @@
-"""`musicbot` command line: run, chat, train, recommend, evaluate."""
+"""`musicbot` command line: run, chat, sync, train, recommend, evaluate."""
 
 from __future__ import annotations
 
@@ -24,6 +24,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("run", help="start the Discord bot (needs DISCORD_TOKEN)")
     sub.add_parser("chat", help="talk to the bot in this terminal (reads stdin)")
+    sync = sub.add_parser(
+        "sync",
+        help="publish the slash commands now (`run` publishes them only when they changed)",
+    )
+    sync.add_argument(
+        "--guild",
+        type=int,
+        metavar="ID",
+        help="only to this server, where they appear at once (handy while setting up)",
+    )
 
     train = sub.add_parser("train", help="train a model on a CSV and save it")
     train.add_argument("--data", type=Path, help="spotify_songs.csv (default: DATA_PATH)")
@@ -53,7 +63,13 @@ def main(argv: list[str] | None = None) -> int:
             rest = ["--data", str(_settings().data_path), *rest]  # DATA_PATH, like train
         return evaluate_main(rest)
     args = build_parser().parse_args(argv)
-    handlers = {"run": _run, "chat": _chat, "train": _train, "recommend": _recommend}
+    handlers = {
+        "run": _run,
+        "chat": _chat,
+        "sync": _sync,
+        "train": _train,
+        "recommend": _recommend,
+    }
     return handlers[args.command](args)
 
 
@@ -130,6 +146,48 @@ def discord_problem(error: BaseException) -> str:
         return cause.strerror.lower()
     text = str(error).strip().splitlines()
     return text[0][:200] if text else type(error).__name__
+
+
+def _sync(args: argparse.Namespace) -> int:
+    """Log in over HTTP only (no gateway, no model, no database) and publish the tree."""
+    settings = _settings()
+    token = settings.token
+    if token is None:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    import discord
+
+    from bot.core.logs import setup_logging
+    from bot.frontends.discord_app import create_bot
+    from bot.frontends.slash import install_app_commands, login_for_commands, sync_now
+
+    setup_logging("WARNING", secrets=[token])
+    bot = create_bot(settings)
+    install_app_commands(bot)
+
+    async def publish() -> list[str]:
+        try:
+            await login_for_commands(bot, token)
+            return await sync_now(bot, args.guild)
+        finally:
+            await bot.http.close()
+
+    try:
+        names = asyncio.run(publish())
+    except discord.LoginFailure:
+        print("musicbot: Discord rejected DISCORD_TOKEN; check it in .env.", file=sys.stderr)
+        return 1
+    except discord.HTTPException as error:
+        where = f"server {args.guild}" if args.guild else "Discord"
+        print(
+            f"musicbot sync: {where} refused the commands ({error.status}: {error.text[:200]}); "
+            "is the bot in that server, invited with the applications.commands scope?",
+            file=sys.stderr,
+        )
+        return 1
+    where = f"server {args.guild} (at once)" if args.guild else "every server (global)"
+    print(f"Published {len(names)} commands to {where}: {', '.join(names)}")
+    return 0
 
 
 def _chat(args: argparse.Namespace) -> int:

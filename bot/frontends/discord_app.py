@@ -4,7 +4,8 @@ start-up (migrations, model, cogs, prefix commands) happens in `setup_hook`.
 Extension points:
 - `bot.features.COGS`: extension modules loaded in setup_hook (each has `async def setup(bot)`).
 - every command registered in `bot.core.dispatch` gets a prefix command here unless a cog
-  already defines one with that name.
+  already defines one with that name, and a slash command (`frontends/slash.py`) that
+  answers through `answer_interaction`; the intents follow PREFIX_COMMANDS and LISTENING.
 - `MusicBot.send_reply` is the one way a Reply reaches Discord: the embed, the buttons of
   every `FeatureCog`, files, ephemeral refusals, and `FeatureCog.reply_sent` with the id of
   the message an answer became.
@@ -13,21 +14,36 @@ Extension points:
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import discord
 from discord.ext import commands
 
-from bot.core.dispatch import PREFIX, CommandSpec, RequestContext, Services, apology, usage_reply
-from bot.core.replies import Attachment, Kind, Quiet, Reply
+from bot.core.dispatch import (
+    PREFIX,
+    SLASH,
+    CommandSpec,
+    RequestContext,
+    Services,
+    apology,
+    usage_reply,
+)
+from bot.core.replies import Attachment, Quiet, Reply
 from bot.core.settings import Settings
 from bot.features import COGS
 from bot.frontends.embed import to_embed
+from bot.frontends.slash import install_app_commands, publish_if_changed
 
 log = logging.getLogger(__name__)
+
+# Discord waits 3 s for an interaction's first answer; a handler slower than this gets
+# "thinking…" first.
+DEFER_AFTER_SECONDS = 2.0
 
 # Sent with every message too, so no code path can forget it.
 NO_MENTIONS = discord.AllowedMentions.none()
@@ -40,10 +56,16 @@ Destination = (
 
 
 def manages_server(author: discord.abc.User, settings: Settings) -> bool:
-    """An admin of the server the member writes in: Manage Server, or one of ADMIN_ROLE_IDS."""
+    """An admin of the server the member writes in: Manage Server, or one of ADMIN_ROLE_IDS.
+
+    A member who sent an interaction carries the permissions Discord resolved for them
+    (roles, overwrites, server owner); those count as well as the cached roles'."""
     if not isinstance(author, discord.Member):
         return False
     if author.guild_permissions.manage_guild:
+        return True
+    resolved = author.resolved_permissions
+    if resolved is not None and resolved.manage_guild:
         return True
     wanted = set(settings.admin_role_ids)
     return any(role.id in wanted for role in author.roles)
@@ -86,9 +108,12 @@ def context_from_message(
     )
 
 
-def context_from_interaction(interaction: discord.Interaction, source: str) -> RequestContext:
+def context_from_interaction(
+    interaction: discord.Interaction, source: str, mentions: Mapping[int, str] | None = None
+) -> RequestContext:
     """The request behind a slash command or a button (which answers the message it sits
-    under); `followup` posts later replies through the interaction."""
+    under); `followup` posts later replies through the interaction. `mentions` names the
+    members a slash command's options point at (as a message's mentions do)."""
     bot = bot_of(interaction)
 
     async def followup(reply: Reply) -> None:
@@ -103,6 +128,7 @@ def context_from_interaction(interaction: discord.Interaction, source: str) -> R
         is_admin=is_admin(interaction.user, bot.settings, bot.owners),
         manages_server=manages_server(interaction.user, bot.settings),
         source=source,
+        mentions=MappingProxyType(dict(mentions or {})),
         replying_to=message.id if message is not None else None,
         followup=followup,
     )
@@ -147,12 +173,9 @@ class MusicBot(commands.Bot):
     def __init__(
         self, settings: Settings, services: Services | None = None, **options: Any
     ) -> None:
-        intents = discord.Intents.default()
-        intents.members = True  # `!history @member`; dpytest needs it too
-        intents.message_content = True  # prefix commands read message text
         super().__init__(
-            command_prefix=commands.when_mentioned_or(settings.command_prefix),
-            intents=intents,
+            command_prefix=command_prefix(settings),
+            intents=intents_for(settings),
             help_command=None,  # `help` is a handler like the others
             allowed_mentions=NO_MENTIONS,  # user text never pings anyone
             case_insensitive=True,
@@ -160,6 +183,7 @@ class MusicBot(commands.Bot):
         )
         self.settings = settings
         self.services = services or Services(settings)
+        self._tree_checked = False
 
     async def setup_hook(self) -> None:
         await self.services.start()
@@ -167,7 +191,8 @@ class MusicBot(commands.Bot):
             if extension not in self.extensions:
                 await self.load_extension(extension)
         self.install_prefix_commands()
-        # Slash commands are synced by `musicbot run` (on_ready), never here: no network.
+        install_app_commands(self)
+        # The tree reaches Discord in on_ready, and only when it changed: no network here.
 
     def install_prefix_commands(self) -> None:
         """A generic prefix command for every registered handler a cog does not define."""
@@ -213,7 +238,7 @@ class MusicBot(commands.Bot):
         )
         if reply.find(Quiet) is not None and not interaction:
             return None  # e.g. the 5th message of a flood: no answer, no message
-        ephemeral = reply.kind is not Kind.OK if private is None else private
+        ephemeral = reply.is_private if private is None else private
         view = self.reply_view(reply)
         files = [
             discord.File(io.BytesIO(a.content), filename=a.filename)
@@ -259,6 +284,32 @@ class MusicBot(commands.Bot):
                 await cog.reply_sent(reply, message_id)
             except Exception:  # the answer is out; a feature's bookkeeping must not undo it
                 log.exception("%s could not note sent message %s", cog.qualified_name, message_id)
+
+    async def answer_interaction(
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        text: str = "",
+        mentions: Mapping[int, str] | None = None,
+    ) -> Reply:
+        """Run handler `name` for an application command and answer it: the same
+        handler, rules and send path as its prefix form. A slow handler (a busy machine)
+        shows "thinking…" first; if its answer is then private, the public "thinking…"
+        goes away and the answer comes only to the asker."""
+        ctx = context_from_interaction(interaction, SLASH, mentions)
+        work = asyncio.ensure_future(self.services.handle(name, ctx, text))
+        done, _ = await asyncio.wait({work}, timeout=DEFER_AFTER_SECONDS)
+        deferred = not done and not interaction.response.is_done()
+        if deferred:
+            await interaction.response.defer(thinking=True)
+        reply = await work
+        if deferred and reply.is_private:
+            try:
+                await interaction.delete_original_response()
+            except discord.HTTPException:
+                log.warning("could not remove the thinking message of /%s", name)
+        await self.send_reply(interaction, reply)
+        return reply
 
     async def respond(self, ctx: commands.Context[Any], name: str, text: str = "") -> Reply:
         """Run handler `name` for a prefix command and send its Reply."""
@@ -319,12 +370,36 @@ class MusicBot(commands.Bot):
                 "back and export the shared model; set it to the servers you run",
                 len(self.guilds),
             )
+        if not self._tree_checked and self.application_id is not None:
+            self._tree_checked = True  # once per process; READY comes again on reconnects
+            await publish_if_changed(self)
 
     async def close(self) -> None:
         try:
             await super().close()
         finally:
             await self.services.close()
+
+
+def intents_for(settings: Settings) -> discord.Intents:
+    """The gateway intents the settings need; with PREFIX_COMMANDS and LISTENING off, no
+    privileged one (slash commands, buttons and mentions need none)."""
+    intents = discord.Intents.default()
+    if settings.prefix_commands:
+        intents.message_content = True  # prefix commands read message text
+        intents.members = True  # `!history @member` names members from the cache
+    if settings.listening:
+        intents.presences = True  # members' Spotify activity
+        intents.members = True  # presences arrive for cached members
+    return intents
+
+
+def command_prefix(settings: Settings) -> Any:
+    """`!` (COMMAND_PREFIX) and a mention; a mention alone without PREFIX_COMMANDS, as
+    Discord shows a bot the text of messages that mention it without any intent."""
+    if settings.prefix_commands:
+        return commands.when_mentioned_or(settings.command_prefix)
+    return commands.when_mentioned
 
 
 def _prefix_command(spec: CommandSpec) -> commands.Command[Any, Any, Any]:

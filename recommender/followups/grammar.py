@@ -537,3 +537,81 @@ __all__ = [
     "parse_refinements",
     "split_request",
 ]
+
+
+# -- suggestions while typing -------------------------------------------------------------
+# Offered first, in this order, before the rest of the vocabulary (alphabetical).
+_COMMON = (
+    "calmer",
+    "more upbeat",
+    "danceable",
+    "acoustic",
+    "electronic",
+    "happier",
+    "sadder",
+    "faster",
+    "slower",
+    "instrumental",
+    "vocals",
+    "less talky",
+    "no remixes",
+    "no live",
+    "other artists",
+    "same artist",
+    "popular",
+    "deep cuts",
+    "older",
+    "newer",
+    "80s",
+    "90s",
+    "2000s",
+    "2010s",
+    "reset",
+)
+_MODIFIER = re.compile(
+    r"^(?:(?:no|not|without|less|more|much|way|very|really|super|a bit|slightly)\s+)+"
+)
+
+
+def _vocabulary() -> tuple[str, ...]:
+    decades = [f"{d}s" for d in range(1950, 2030, 10)] + [f"{d:02d}s" for d in range(50, 100, 10)]
+    rest = sorted({*_PHRASES, *decades, "before 2000", "after 2010"} - set(_COMMON))
+    return (*_COMMON, *rest)
+
+
+VOCABULARY = _vocabulary()
+
+
+def completions(text: str, limit: int = 25) -> list[str]:
+    """Whole refinement texts that finish the item being typed, for autocomplete.
+
+    "chill, no re" offers "chill, no remixes", ...: the items before the last comma stay,
+    a leading no/less/more/much on the last item stays, and the rest of it is matched
+    against the words `parse_refinements` knows (those starting with it first). Every
+    offer parses to at least one refinement; none is longer than 100 characters.
+    """
+    head, comma, last = text.rpartition(",")
+    kept = f"{head.strip()}, " if comma and head.strip() else ""
+    typed = " ".join(last.casefold().split())
+    modifier = _MODIFIER.match(typed)
+    lead = modifier.group(0) if modifier else ""
+    word = typed[len(lead) :]
+    phrases = VOCABULARY
+    if lead:  # "no " + "no remixes" or "no " + "reset" mean nothing more
+        phrases = tuple(
+            w for w in phrases if not _MODIFIER.match(w + " ") and _PHRASES.get(w) != "reset"
+        )
+    starting = [w for w in phrases if w.startswith(word)]
+    inside = [w for w in phrases if word in w and not w.startswith(word)]
+    offers: list[str] = []
+    meanings: set[tuple[Refinement, ...]] = set()
+    for phrase in starting + inside:
+        offer = kept + lead + phrase
+        meaning = tuple(parse_refinements(lead + phrase).refinements)
+        if len(offer) > 100 or not meaning or meaning in meanings:
+            continue  # one offer per meaning: "remix", not also "remixes", "remixed"
+        meanings.add(meaning)
+        offers.append(offer)
+        if len(offers) == limit:
+            break
+    return offers

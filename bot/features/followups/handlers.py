@@ -238,7 +238,12 @@ async def why_(services: Services, ctx: RequestContext, text: str) -> Reply:
         return followed
     conversation, reason = followed
     pick = model.track(conversation.pick(n))
-    return Reply(title=f"Why #{n}: {pick.name} — {pick.artist}", description=reason, kind=Kind.INFO)
+    return Reply(
+        title=f"Why #{n}: {pick.name} — {pick.artist}",
+        description=reason,
+        kind=Kind.INFO,
+        private=False,
+    )
 
 
 # -- free text in a reply to the bot's message ---------------------------------------------

@@ -11,7 +11,8 @@ from bot.core.text import md
 from recommender import TrackResult
 from recommender.followups import Answer
 
-FOLLOW_UP_HINT = "follow up: !more · !like 3 · !refine chill, no remixes · !why 2"
+# Slash forms: they work on Discord with or without prefix commands, and in the console.
+FOLLOW_UP_HINT = "follow up: /more · /like 3 · /refine chill, no remixes · /why 2"
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ async def help_(services: Services, ctx: RequestContext, text: str) -> Reply:
         fields.append(Field(name=f"{prefix}{spec.name} {spec.usage}".strip(), value=value))
     description = "I recommend music from a graph of 471 Spotify playlists."
     if not ctx.is_console:
-        description += " `/recommend` works too, with song suggestions as you type."
+        description += " Every command is a slash command too (`/recommend` suggests songs as you type): type `/` to see them."
     else:
         description = "Type a song to get recommendations, or a command below. `quit` leaves."
-    return Reply.info("What I can do", description, fields=fields)
+    return Reply.info("What I can do", description, fields=fields, private=False)

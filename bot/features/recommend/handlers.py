@@ -174,4 +174,5 @@ async def history(services: Services, ctx: RequestContext, text: str) -> Reply:
         lines=lines,
         kind=Kind.INFO,
         footer="newest first",
+        private=False,
     )

@@ -267,7 +267,7 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
                 "Recommendations are still answered.",
             ),
         )
-    return Reply(title="Status", fields=fields, kind=Kind.INFO)
+    return Reply(title="Status", fields=fields, kind=Kind.INFO, private=False)
 
 
 def _kept_versions(services: Services) -> str:

@@ -358,6 +358,7 @@ async def show(services: Services, ctx: RequestContext, rest: str) -> Reply:
         description=f"{listeners} {'listener' if listeners == 1 else 'listeners'} so far.",
         lines=lines,
         kind=Kind.INFO,
+        private=False,
     )
 
 
@@ -428,6 +429,7 @@ def summary_reply(
         description=f"{idle}Thanks for listening together! {note}",
         fields=fields,
         kind=Kind.INFO,
+        private=False,
     )
 
 
