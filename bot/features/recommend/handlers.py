@@ -42,6 +42,7 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
     model = services.models.current  # one model for the whole request, even across a swap
     prefix = services.settings.command_prefix
     k = services.settings.recommend_count
+    cap = services.settings.artist_cap
     request = split_request(text)
     resolution = model.resolve(text)
     # "bad guy but more chill": inline refinements, unless the whole text is a real title
@@ -59,11 +60,13 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
     best = resolution.best
     applied: str | None = None
     if refined:
-        turn = await asyncio.to_thread(start, model, [best.track_id], request.refinements, k)
+        turn = await asyncio.to_thread(
+            start, model, [best.track_id], request.refinements, k, artist_cap=cap
+        )
         picks, conversation = turn.answer.picks, turn.conversation
         applied = applied_text(replace(turn.answer, unknown=list(request.unknown)))
     else:
-        picks = model.similar(best.track_id, k=k)
+        picks = model.similar(best.track_id, k=k, artist_cap=cap)
         ids = [p.track_id for p in picks]
         conversation = Conversation(seeds=[best.track_id], shown=ids, last=ids)
     stored = await record_query(
