@@ -294,9 +294,7 @@ def test_answer_states_what_was_applied(recommender, bad_guy) -> None:
     assert (energies < bound + 0.005).all()
 
 
-def test_a_strict_combination_answers_from_further_away_and_says_so(
-    recommender, query_ids
-) -> None:
+def test_a_strict_combination_answers_from_further_away_and_says_so(recommender, query_ids) -> None:
     adele = query_ids["Someone Like You - Adele"]
     answer = recommend(
         recommender, [adele], parse_refinements("much calmer, acoustic, 90s").refinements
