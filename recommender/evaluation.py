@@ -16,8 +16,9 @@ whether `similar(q)` / `recommend_for_tracks(visible)` find the hidden songs.
   share of lists with >= 5 picks from one artist, catalogue coverage (share of tracks in
   any list) and popularity bias (mean popularity percentile of picks vs of queries).
 
-Every figure is reported twice: as the model ranks (artist cap off) and with at most 2
-picks from the query's artist and 2 from any other (`cap_per_artist`, cap on).
+Every figure is reported twice: as the model ranks (artist cap off) and as members get
+it by default (cap on: `ranking.DEFAULT_ARTIST_CAP`, at most 2 picks from the query's
+artist and 2 from any other, asked of the ranker like the bot asks).
 
 Every model, embedding or scoring function, is evaluated through the same
 `recommend_for_tracks` path the bot uses (`baselines.build_ranker` wraps every baseline
@@ -32,7 +33,7 @@ import json
 import logging
 import sys
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +49,8 @@ from recommender.data import (
     catalog_from_rows,
     read_rows,
 )
+from recommender.ranking import DEFAULT_ARTIST_CAP, ArtistCap
+from recommender.search import normalize
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,9 @@ MAX_K = 50
 class Ranker(Protocol):
     """Anything that answers like `Recommender.recommend_for_tracks` (result objects with .track_id)."""
 
-    def recommend_for_tracks(self, track_ids: Sequence[str], k: int = 10) -> list[Any]: ...
+    def recommend_for_tracks(
+        self, track_ids: Sequence[str], k: int = 10, *, artist_cap: ArtistCap | None = None
+    ) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class Split:
     queries: dict[str, list[str]]  # playlist_id -> up to 5 visible query tracks
     cold: frozenset[str]  # hidden tracks left with no playlist in training
     genre: dict[str, str]  # track_id -> first playlist_genre (scoring only)
+    train_rows: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def hidden_pairs(self) -> set[tuple[str, str]]:
         return {(p, t) for p, tracks in self.hidden.items() for t in tracks}
@@ -155,7 +161,16 @@ def make_split(
         queries=queries,
         cold=frozenset(hidden_tracks - listed),
         genre=genre,
+        train_rows=train_rows,
     )
+
+
+def validation_split(rows: pd.DataFrame, seed: int = 0, **options: Any) -> Split:
+    """The same protocol inside the training part of hold-out `seed`: what defaults and
+    re-rank weights are tuned on, so the hold-out itself stays unseen until reported."""
+    outer = make_split(rows, seed, **options)
+    assert outer.train_rows is not None
+    return make_split(outer.train_rows, seed + 10_000, **options)
 
 
 def _first_genre(rows: pd.DataFrame) -> dict[str, str]:
@@ -197,44 +212,12 @@ def recall_curve(ranked: Sequence[str], relevant: set[str], max_k: int = MAX_K) 
 
 
 # -- artist spread ------------------------------------------------------------------------
-MAX_SAME_ARTIST = 2
-MAX_OTHER_ARTIST = 2
 LIST_SIZE = 10
 
 
-def cap_per_artist(
-    ranked_ids: Sequence[str],
-    artist_of: Mapping[str, str],
-    query_artists: Collection[str],
-    max_same: int = MAX_SAME_ARTIST,
-    max_other: int = MAX_OTHER_ARTIST,
-    k: int = LIST_SIZE,
-) -> list[str]:
-    """The first `k` of a ranked list keeping at most `max_same` picks from each query
-    artist and at most `max_other` from any one other artist; order is kept.
-
-    A track with no known artist is never held back. Serving has the same rule as
-    `ranking.ArtistCap` in the one ranking function (not yet on by default); these
-    figures say what a member would see with it on.
-    """
-    counts: Counter[str] = Counter()
-    picked: list[str] = []
-    for track_id in ranked_ids:
-        if len(picked) == k:
-            break
-        artist = artist_of.get(track_id)
-        if artist is not None:
-            limit = max_same if artist in query_artists else max_other
-            if counts[artist] >= limit:
-                continue
-            counts[artist] += 1
-        picked.append(track_id)
-    return picked
-
-
 def artist_keys(tracks: pd.DataFrame) -> dict[str, str]:
-    """track_id -> artist as the cap compares them (case and outer spaces ignored)."""
-    names = tracks["track_artist"].astype(str).str.strip().str.lower()
+    """track_id -> artist as the artist cap compares them (`CatalogIndex.artists`)."""
+    names = [normalize(name) for name in tracks["track_artist"].astype(str)]
     return dict(zip(tracks["track_id"].astype(str), names, strict=True))
 
 
@@ -397,11 +380,12 @@ def evaluate_ranker(
     max_queries: int | None = None,
     max_k: int = MAX_K,
     params: dict[str, Any] | None = None,
+    cap: ArtistCap = DEFAULT_ARTIST_CAP,
 ) -> ModelReport:
     """Run protocols A, B and genre@10 for one trained model, with the cap off and on.
 
-    Each ranker is asked for `MAX_K` songs once; the uncapped answer is the first ten,
-    the capped answer is `cap_per_artist` over all of them.
+    Each question is asked twice: without a cap for `MAX_K` songs (the uncapped answer
+    is the first ten; the curves use all of them) and with `cap` for ten, as served.
     """
     artist_of = artist_keys(split.train.tracks)
     percentile = popularity_percentiles(split.train.tracks)
@@ -416,9 +400,9 @@ def evaluate_ranker(
         relevant = set(split.hidden[playlist])
         ranked = [r.track_id for r in ranker.recommend_for_tracks([query], k=pool)]
         a_curves.append(recall_curve(ranked, relevant, max_k))
-        own = {artist_of[query]} if query in artist_of else set()
+        capped = ranker.recommend_for_tracks([query], k=LIST_SIZE, artist_cap=cap)
         off.song(query, ranked[:LIST_SIZE], relevant, split.cold, split)
-        on.song(query, cap_per_artist(ranked, artist_of, own), relevant, split.cold, split)
+        on.song(query, [r.track_id for r in capped], relevant, split.cold, split)
 
     b_curves: list[np.ndarray] = []
     playlists = list(split.hidden)
@@ -429,9 +413,9 @@ def evaluate_ranker(
         seeds = split.visible[playlist]
         ranked = [r.track_id for r in ranker.recommend_for_tracks(seeds, k=pool)]
         b_curves.append(recall_curve(ranked, relevant, max_k))
-        own = {artist_of[t] for t in seeds if t in artist_of}
+        capped = ranker.recommend_for_tracks(seeds, k=LIST_SIZE, artist_cap=cap)
         off.playlist(seeds, ranked[:LIST_SIZE], relevant)
-        on.playlist(seeds, cap_per_artist(ranked, artist_of, own), relevant)
+        on.playlist(seeds, [r.track_id for r in capped], relevant)
 
     a_curve = np.mean(a_curves, axis=0) if a_curves else np.zeros(max_k)
     b_curve = np.mean(b_curves, axis=0) if b_curves else np.zeros(max_k)
@@ -588,6 +572,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="score on a split inside the hold-out's training part (for tuning)",
+    )
     parser.add_argument("--plot", metavar="PATH", help="write Recall@K (K=1..50) PNG here")
     parser.add_argument(
         "--max-queries", type=int, default=None, help="cap the A queries (quick runs)"
@@ -623,7 +612,8 @@ def main(argv: list[str] | None = None) -> int:
     options = {name: trainer_options for name in models if name in TRAINERS}
     try:
         rows = read_rows(args.data)
-        split = make_split(rows, seed=args.seed, max_playlists=args.max_playlists)
+        carve = validation_split if args.validation else make_split
+        split = carve(rows, seed=args.seed, max_playlists=args.max_playlists)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -28,7 +28,8 @@ DEFAULT_MODEL = "hetero-lightgcn"
 
 @dataclass(frozen=True)
 class TrackResult:
-    """One track as a person sees it; `score` is cosine similarity (or match confidence)."""
+    """One track as a person sees it; `score` is the model's score (cosine similarity plus
+    the model's popularity prior, see `Recommender.scores_for_rows`) or match confidence."""
 
     track_id: str
     name: str
@@ -86,6 +87,11 @@ class Recommender:
         self.catalog = catalog
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.index = CatalogIndex(catalog)
+        # A trained model may carry a popularity prior (its `popularity_weight`): chosen
+        # with `musicbot evaluate` on a validation split, it is how much a song's Spotify
+        # popularity (0..1) adds to its cosine. Baselines and older models have none.
+        params = self.metadata.get("params") or {}
+        self.popularity_weight = float(params.get("popularity_weight", 0.0))
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -208,10 +214,20 @@ class Recommender:
         return [self.row(t) for t in dict.fromkeys(track_ids)]
 
     def scores_for_rows(self, rows: Sequence[int]) -> np.ndarray:
-        """Every catalog row's score for these seed rows: cosine to their mean direction."""
+        """Every catalog row's score for these seed rows: cosine to their mean direction,
+        plus the model's popularity prior.
+
+        Why a prior: with the artist spread on, a list holds at most two songs by each
+        artist, so which songs of the query's neighbours make the list matters more; the
+        ones people put in playlists together are more often the better-known ones.
+        Measured on a validation split with the default spread: song->song Recall@10
+        0.031 -> 0.035, on warm targets 0.013 -> 0.017."""
         query = self.embeddings[list(rows)].mean(axis=0)
         query /= max(float(np.linalg.norm(query)), 1e-12)
-        return self.embeddings @ query
+        scores = self.embeddings @ query
+        if self.popularity_weight:
+            scores = scores + self.popularity_weight * (self.index.popularity / 100.0)
+        return scores
 
     def rank(
         self,

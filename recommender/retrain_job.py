@@ -91,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit as soon as this process (the bot that started the training) is gone",
     )
     parser.add_argument(
+        "--threads", type=int, default=None, help="training threads (default: usable cores)"
+    )
+    parser.add_argument(
+        "--niceness",
+        type=int,
+        default=0,
+        help="lower this process's CPU priority by this much, so the bot stays responsive",
+    )
+    parser.add_argument(
         "--memory-limit-mb",
         type=int,
         default=None,
@@ -147,6 +156,8 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
     options = dict(args.option)
     if args.epochs is not None:
         options["epochs"] = args.epochs
+    if args.threads is not None:
+        options["threads"] = args.threads
     if args.out.exists():
         raise FileExistsError(f"{args.out} already exists; a retrain writes a fresh directory")
     # Validate the data before importing torch: broken data fails in a second, not five.
@@ -164,6 +175,7 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
         "counts": reloaded.metadata.get("counts", {}),
         "params": reloaded.metadata.get("params", {}),
         "dataset_sha256": reloaded.metadata.get("dataset_sha256"),
+        "niceness": os.nice(0),
     }
 
 
@@ -178,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _exit_with_parent(args.parent_pid)
     if args.memory_limit_mb:
         _limit_memory(args.memory_limit_mb)
+    if args.niceness > 0:
+        # The bot shares these cores: training yields to it instead of slowing answers.
+        os.nice(args.niceness)
     try:
         result = run_child(args)
     except DataError as error:
@@ -229,6 +244,8 @@ class TrainingJob:
         options: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         memory_limit_mb: int | None = None,
+        threads: int | None = None,
+        niceness: int = 0,
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
         drop_env: Sequence[str] = (),
@@ -256,6 +273,10 @@ class TrainingJob:
             self.argv += ["--option", f"{key}={json.dumps(value)}"]
         if memory_limit_mb:
             self.argv += ["--memory-limit-mb", str(memory_limit_mb)]
+        if threads is not None:
+            self.argv += ["--threads", str(threads)]
+        if niceness:
+            self.argv += ["--niceness", str(niceness)]
         # `drop_env`: secrets the trainer has no business seeing (e.g. the bot's token).
         self.env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in drop_env}
         # The child must import this package even when the parent runs from elsewhere.

@@ -201,6 +201,7 @@ def train_hetero_lightgcn(
     artist_playlist_edges: bool = False,
     membership_weight: float = 3.0,
     normalization: str = "mean",
+    popularity_weight: float = 0.05,
     threads: int | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The default model: hetero LightGCN trained to find hidden memberships.
@@ -219,6 +220,10 @@ def train_hetero_lightgcn(
     playlist count as much as artist and album together), keeps lists genre-coherent.
     Defaults were chosen on `musicbot evaluate` (seed 0): A 0.055, B 0.370, genre@10
     0.907 in about 20 s on 2 cores.
+
+    `popularity_weight` is not trained: it is recorded with the model and served as a
+    prior (`Recommender.scores_for_rows`), chosen on `evaluation.validation_split` for
+    the answers members get by default (artists spread, `ranking.DEFAULT_ARTIST_CAP`).
     """
     require_memberships(catalog)
     seed_everything(seed)
@@ -328,6 +333,7 @@ def train_hetero_lightgcn(
         "artist_playlist_edges": artist_playlist_edges,
         "membership_weight": membership_weight,
         "normalization": normalization,
+        "popularity_weight": popularity_weight,
         "threads": threads,
     }
     return embeddings.numpy().astype(np.float32), params

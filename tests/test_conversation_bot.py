@@ -38,6 +38,7 @@ from bot.features.privacy.handlers import forget_user
 from bot.features.recommend.tables import Query
 from bot.frontends.console import chat
 from bot.frontends.discord_app import MusicBot
+from recommender.search import normalize
 
 LINK = re.compile(r"\]\(https://open\.spotify\.com/track/(\w+)\)")
 BAD_GUY = "2Fxmhks0bxGSBdJ92vM42m"
@@ -127,7 +128,7 @@ async def test_more_pages_never_repeat_and_keep_the_numbering(bot: MusicBot, rec
 
 
 CALMER = re.compile(
-    r"Applied: calmer than \*bad guy\*(?: and its usual matches)?: energy ≤ (0\.\d\d); "
+    r"Applied: calmer than \*bad guy\*(?: and its usual matches)?: energy < (0\.\d\d); "
     r"remixes removed"
 )
 
@@ -173,13 +174,37 @@ async def test_refine_combines_filters_and_says_when_fewer(bot: MusicBot, recomm
     ids = links(answer)
     assert ids and all(recommender.track(t).artist != "Nirvana" for t in ids)
     assert all(1990 <= recommender.track(t).release_year <= 1999 for t in ids)
+    # Few 90s songs by others are much calmer, more acoustic and more instrumental than
+    # Smells Like Teen Spirit: the whole catalogue still has ten, further away, and says so.
     strict = await ask("!refine much calmer, acoustic, instrumental", who=2)
     text = strict.embeds[0].description
-    assert len(links(strict)) < 10
-    assert "rather than padding" in text
+    assert len(links(strict)) == 10
+    assert "further from it" in text
     reset = await ask("!r reset", who=2)
     assert "Applied" not in (reset.embeds[0].description or "")
     assert len(links(reset)) == 10
+
+
+async def test_answers_spread_artists_until_asked_for_the_artist(
+    bot: MusicBot, recommender
+) -> None:
+    """bad guy's neighbours are mostly Billie Eilish songs; by default a member gets at
+    most two of them (and two of any other artist); "more from this artist" lifts it."""
+    plain = recommender.similar(recommender.resolve("bad guy - Billie Eilish").best.track_id)
+    assert sum(p.artist == "Billie Eilish" for p in plain) > 2  # what the model ranks
+    answer = await ask("!recommend bad guy - Billie Eilish", who=1)
+    artists = [recommender.track(t).artist for t in links(answer)]
+    assert len(artists) == 10
+    assert artists.count("Billie Eilish") <= 2
+    assert max(artists.count(a) for a in artists) <= 2
+    own = await ask("!refine more from this artist", who=1)
+    ids = links(own)
+    assert "only Billie Eilish" in own.embeds[0].description
+    assert len(ids) > 2
+    assert all(
+        "billie eilish" in normalize(f"{recommender.track(t).artist} {recommender.track(t).name}")
+        for t in ids
+    )
 
 
 async def test_like_and_why_follow_the_numbers_shown(bot: MusicBot, recommender) -> None:
@@ -404,6 +429,9 @@ async def test_console_chat_supports_the_same_follow_ups(
     assert answers[4].startswith("!why 2\nWhy #2: ") and "Model similarity" in answers[4]
     assert "only 2010–2019 releases" in answers[5]
     assert "I didn't understand that" in answers[6] and "“jazzy”" in answers[6]
-    assert "rather than padding with weaker matches" in answers[7]
-    assert answers[8].startswith("!why 1\nWhy #1: "), "an empty answer keeps the last list"
+    # The whole catalogue is searched: ten songs unless it holds fewer that pass.
+    assert "only 1990–1999 releases" in answers[7] and "more instrumental than" in answers[7]
+    if answers[7].count("https://open.spotify.com/track/") < 10:
+        assert "in the catalogue pass these refinements" in answers[7]
+    assert answers[8].startswith("!why 1\nWhy #1: ")
     assert "**" not in out

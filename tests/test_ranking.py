@@ -69,6 +69,57 @@ def test_artist_cap_per_artist_and_for_the_query_artist() -> None:
     assert rows() == rows(artists=ARTISTS)  # no cap: the artists change nothing
 
 
+def test_a_repeat_of_an_artist_must_beat_the_next_artist_by_the_penalty() -> None:
+    # Artist 0 has the three best songs; artist 1 is close behind, 2 and 3 far behind.
+    scores = np.array([0.9, 0.88, 0.87, 0.86, 0.5, 0.4, 0.3])
+    artists = np.array([0, 0, 0, 1, 1, 2, 3])
+    songs = np.arange(7)
+    plain = ArtistCap(per_artist=2, per_query_artist=2)
+    spread = ArtistCap(per_artist=2, per_query_artist=2, repeat_penalty=0.05)
+    assert rows(scores, 5, songs=songs, artists=artists, cap=plain) == [0, 1, 3, 4, 5]
+    # 0.88 - 0.05 < 0.86: artist 1's best comes before artist 0's second song
+    assert rows(scores, 5, songs=songs, artists=artists, cap=spread) == [0, 3, 1, 4, 5]
+    # The query's artist starts with one "pick" (the query): its best now waits too.
+    assert rows(scores, 5, songs=songs, artists=artists, cap=spread, query_artists={0}) == [
+        3,
+        0,
+        1,
+        4,
+        5,
+    ]
+    # A large penalty: every artist once before anyone twice.
+    big = ArtistCap(per_artist=2, per_query_artist=2, repeat_penalty=1.0)
+    assert rows(scores, 5, songs=songs, artists=artists, cap=big) == [0, 3, 5, 6, 1]
+    # Scores come back as ranked (not lowered by the penalty).
+    ranked = top_k(scores, 3, songs=songs, artists=artists, cap=spread)
+    assert ranked.scores.tolist() == [0.9, 0.86, 0.88]
+
+
+def test_repeat_penalty_matches_a_brute_force_greedy_over_a_large_pool() -> None:
+    """Rows are looked at lazily (best raw scores first); the answer is still the greedy
+    one over every row, also when the pool has to widen."""
+    rng = np.random.default_rng(0)
+    n = 5000
+    scores = rng.random(n)
+    artists = rng.integers(0, 40, n)
+    cap = ArtistCap(per_artist=2, per_query_artist=1, repeat_penalty=0.002)
+    got = top_k(scores, 10, songs=np.arange(n), artists=artists, cap=cap, query_artists={3})
+    counts: Counter[int] = Counter()
+    expected: list[int] = []
+    for _ in range(10):
+        best = max(
+            (
+                scores[i] - 0.002 * (counts[artists[i]] + (artists[i] == 3)),
+                -i,
+            )
+            for i in range(n)
+            if i not in expected and counts[artists[i]] < (1 if artists[i] == 3 else 2)
+        )
+        expected.append(-best[1])
+        counts[artists[-best[1]]] += 1
+    assert got.rows.tolist() == expected
+
+
 def test_cap_needs_artists_and_songs_must_match_scores() -> None:
     with pytest.raises(ValueError, match="artist"):
         top_k(SCORES, 3, songs=SONGS, cap=ArtistCap(1, 1))
@@ -76,6 +127,8 @@ def test_cap_needs_artists_and_songs_must_match_scores() -> None:
         top_k(SCORES, 3, songs=SONGS[:3])
     with pytest.raises(ValueError):
         ArtistCap(per_artist=0, per_query_artist=1)
+    with pytest.raises(ValueError):
+        ArtistCap(per_artist=2, per_query_artist=2, repeat_penalty=-0.1)
 
 
 def test_pool_widens_when_versions_and_caps_use_it_up() -> None:

@@ -53,9 +53,14 @@ def _assert_unchanged(store: ModelStore, version: str | None) -> None:
 async def test_successful_retrain_becomes_current(store: ModelStore, small_csv: Path) -> None:
     old = store.load_current()
 
-    outcome = await train_and_publish(store, small_csv, reference=old, epochs=1, timeout=120)
+    outcome = await train_and_publish(
+        store, small_csv, reference=old, epochs=1, timeout=120, threads=1, niceness=5
+    )
 
     assert outcome.ok, outcome.error
+    # The training ran below the bot's priority, with the threads it was given.
+    assert outcome.job.result["niceness"] == min(os.nice(0) + 5, 19)
+    assert outcome.job.result["params"]["threads"] == 1
     assert outcome.model is not None and outcome.version == store.current_version()
     assert outcome.version != old.version
     assert outcome.job.result["counts"]["tracks"] == len(old)

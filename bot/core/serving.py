@@ -162,7 +162,9 @@ def save_new_model(settings: Settings, model: Recommender) -> Path:
 def train_model(settings: Settings, progress: bool = False) -> Recommender:
     """Train on DATA_PATH with TRAIN_MODEL (blocking; callers run it off the event loop)."""
     data = ensure_dataset(settings.data_path, download=settings.download_dataset)
-    return Recommender.train(data, model=settings.train_model, progress=progress)
+    return Recommender.train(
+        data, model=settings.train_model, progress=progress, threads=settings.train_threads
+    )
 
 
 def load_or_train(

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from recommender.ranking import DEFAULT_ARTIST_CAP, ArtistCap
 from recommender.recommender import DEFAULT_MODEL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +76,9 @@ class Settings(BaseSettings):
     model_dir: Path = Path("models")
     # Model used when MODEL_DIR holds none and the bot trains one at start-up.
     train_model: str = DEFAULT_MODEL
+    # Threads training computes with; empty = one per core this process may use (its CPU
+    # affinity). Fewer leave cores to the bot and to other work on a shared machine.
+    train_threads: int | None = Field(default=None, ge=1)
 
     # -- behaviour -----------------------------------------------------------------------
     max_query_chars: int = Field(default=200, ge=1, le=4000)
@@ -84,6 +88,13 @@ class Settings(BaseSettings):
     cooldown_seconds: float = Field(default=10.0, ge=0)
     recommend_count: int = Field(default=10, ge=1, le=25)
     history_count: int = Field(default=10, ge=1, le=25)
+    # Artist spread of an answer: at most MAX_SAME_ARTIST songs by the asked-for song's
+    # artist and MAX_PER_OTHER_ARTIST by any other, and each repeat of an artist must
+    # score ARTIST_REPEAT_PENALTY (cosine) above the next artist's best to get in.
+    # `!refine same artist` / `more from this artist` lift it for that answer.
+    max_same_artist: int = Field(default=DEFAULT_ARTIST_CAP.per_query_artist, ge=0)
+    max_per_other_artist: int = Field(default=DEFAULT_ARTIST_CAP.per_artist, ge=1)
+    artist_repeat_penalty: float = Field(default=DEFAULT_ARTIST_CAP.repeat_penalty, ge=0)
     log_level: str = "INFO"
 
     # -- retraining (bot/features/retrain/) ---------------------------------------------
@@ -97,6 +108,9 @@ class Settings(BaseSettings):
     retrain_epochs: int | None = Field(default=None, ge=1)
     # Address-space cap for the training process in MB; 0 = none.
     retrain_memory_limit_mb: int = Field(default=0, ge=0)
+    # How much lower the training process's CPU priority is than the bot's (nice, 0-19),
+    # so the bot keeps answering while a retrain runs on the same cores.
+    retrain_niceness: int = Field(default=10, ge=0, le=19)
     # Channel id where scheduled runs post their outcome; empty = only logs and !status.
     retrain_channel_id: int | None = None
     # The blessing gate a retrained model must pass before it serves (`!retrain force`
@@ -204,6 +218,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'musicbot.db').resolve()}"
+
+    @property
+    def artist_cap(self) -> ArtistCap:
+        """The artist spread every answer gets (see MAX_SAME_ARTIST)."""
+        return ArtistCap(
+            per_artist=self.max_per_other_artist,
+            per_query_artist=self.max_same_artist,
+            repeat_penalty=self.artist_repeat_penalty,
+        )
 
     @property
     def token(self) -> str | None:

@@ -237,7 +237,9 @@ def _train(args: argparse.Namespace) -> int:
     name = args.model or settings.train_model
     print(f"Training {name} on {data} ...", file=sys.stderr)
     try:
-        model = Recommender.train(data, model=name, seed=args.seed, progress=True)
+        model = Recommender.train(
+            data, model=name, seed=args.seed, progress=True, threads=settings.train_threads
+        )
     except (DataError, ValueError) as error:
         print(f"musicbot train: {error}", file=sys.stderr)
         return 1
@@ -275,7 +277,7 @@ def _recommend(args: argparse.Namespace) -> int:
     if resolution.best is None:
         print(render_text(not_found_reply(text, resolution.suggestions[:3], prefix)))
         return 1
-    picks = model.similar(resolution.best.track_id, k=args.k)
+    picks = model.similar(resolution.best.track_id, k=args.k, artist_cap=settings.artist_cap)
     print(
         render_text(
             recommendations_reply(model, resolution.best, resolution.alternatives, picks, prefix)

@@ -1,20 +1,23 @@
-"""How refinements move an answer: critiques and filters become masks over a pool.
+"""How refinements move an answer: filters as candidate masks, critiques as a re-score.
 
-The pool is the `POOL_SIZE` songs closest to the query by cosine (the query and other
-versions of it excluded, one version per song). Every refinement is a hard constraint on
-that pool, and what survives is ranked by similarity alone (`Recommender.rank`, the one
-ranking function), so a refined answer is never padded with weak picks: if fewer than 10
-songs pass, the answer says so and shows fewer. Under a critique the answer's mean
-similarity must also stay within `MIN_SIMILARITY_RATIO` of the same page without the
-critiques; the weakest picks are dropped until it does.
+Every refined answer searches the whole catalogue through the one ranking function
+(`Recommender.rank`): a filter ("no remixes", "90s", "other artists") is a candidate
+mask, so an answer is never empty while the catalogue holds songs that pass; a critique
+("calmer", "more instrumental") keeps only songs past the query song in its direction
+and re-scores them, similarity plus a small pull (at most `CRITIQUE_PULL`) for going
+further that way. When few songs close to the query pass, the answer comes from further
+away and says how far: its mean similarity against the usual answer's.
 
 Critiques are relative to the query song and to the unconstrained answer: "calmer" keeps
-songs whose energy is at most the lower of the two (bad guy's 0.42, or its neighbours'
+songs whose energy is below the lower of the two (bad guy's 0.42, or its neighbours'
 average if they are calmer still), so the answer is calmer than both what was asked for
-and what was shown ("calmer than *bad guy*: energy ≤ 0.42"). Saying a critique again
-("even calmer", or "calmer" twice) moves the bound one step further (0.1 of a 0–1
-feature, 10 BPM); the opposite critique replaces it. "instrumental" is absolute
-(instrumentalness ≥ 0.5, Spotify's own threshold).
+and what was shown ("calmer than *bad guy*: energy < 0.42"). "More instrumental" is
+likewise "more instrumental than this song", not a fixed threshold. Saying a critique
+again ("even calmer", or "calmer" twice) moves the bound one step further (0.1 of a 0–1
+feature, 10 BPM); the opposite critique replaces it.
+
+The answer keeps the artist spread it is given (`artist_cap`), except under "same
+artist" ("more from this artist"), which asks for the artist's own songs.
 """
 
 from __future__ import annotations
@@ -26,28 +29,36 @@ import numpy as np
 
 from recommender.catalog_index import CatalogIndex
 from recommender.followups.grammar import CRITIQUES, Refinement
+from recommender.ranking import ArtistCap
 from recommender.recommender import Recommender, TrackResult
 
 PAGE_SIZE = 10
-POOL_SIZE = 500  # songs around the query that refinements choose from
-MIN_SIMILARITY_RATIO = 0.8  # a critiqued answer's mean similarity vs the filtered best
+# A critiqued song gains up to this much (cosine) for how far past the bound it goes,
+# reached at `PULL_STEPS` steps past it: among equally similar songs, the clearly
+# calmer one wins over the barely calmer one.
+CRITIQUE_PULL = 0.1
+PULL_STEPS = 5
+# Below this share of the usual answer's similarity, the answer says how far it moved.
+FAR_SIMILARITY_RATIO = 0.8
 POPULAR_AT_LEAST = 60  # roughly the catalog's top quarter
 DEEP_CUTS_AT_MOST = 30  # roughly its bottom third
 
 
 @dataclass(frozen=True)
 class Answer:
-    """One refined list: the picks, what was applied, and a note when fewer than asked."""
+    """One refined list: the picks, what was applied, and a note when fewer than asked
+    or further from the query than usual (`usual_similarity`: the unrefined answer's)."""
 
     query: list[TrackResult]
     picks: list[TrackResult]
     applied: list[str]
     note: str = ""
     unknown: list[str] = field(default_factory=list)
+    usual_similarity: float = 0.0
 
     @property
     def summary(self) -> str:
-        """'calmer than *bad guy*: energy ≤ 0.38; remixes removed' (empty if nothing applied)."""
+        """'calmer than *bad guy*: energy < 0.38; remixes removed' (empty if nothing applied)."""
         return "; ".join(self.applied)
 
     @property
@@ -65,8 +76,9 @@ class Answer:
 @dataclass(frozen=True)
 class _Constraint:
     text: str
-    mask: np.ndarray  # over the pool's rows
+    mask: np.ndarray  # over every catalogue row
     impossible: str = ""  # why nothing can pass, for the note
+    pull: np.ndarray | float = 0.0  # a critique's re-score, per row
 
 
 def _fmt(feature: str, value: float) -> str:
@@ -75,13 +87,12 @@ def _fmt(feature: str, value: float) -> str:
 
 def _critique(
     index: CatalogIndex,
-    rows: np.ndarray,
     seeds: list[int],
     refinement: Refinement,
     label: str,
     first_page: np.ndarray,
 ) -> _Constraint:
-    """A bound past both the query song and the unconstrained list's average.
+    """Songs past both the query song and the unconstrained list's average.
 
     Past the query because people ask for "calmer than *bad guy*"; past the list too,
     because people judge "calmer" against the list they just saw: if bad guy's neighbours
@@ -90,31 +101,26 @@ def _critique(
     critique = CRITIQUES[refinement.name]
     values = index.features[critique.feature]
     query_value = float(values[seeds].mean())
-    steps = refinement.steps
     name = critique.feature
-    sign = "≥" if critique.direction > 0 else "≤"
-    if critique.absolute is not None:
-        bound = critique.absolute + critique.direction * critique.step * (steps - 1)
-        bound = min(max(bound, 0.0), 0.95)
-        prefix = critique.words
-    else:
-        list_value = float(values[first_page].mean()) if len(first_page) else query_value
-        pick = max if critique.direction > 0 else min
-        start = pick(query_value, list_value)
-        bound = start + critique.direction * critique.step * (steps - 1)
-        prefix = f"{critique.words} than {label}"
-        if start != query_value:
-            prefix += " and its usual matches"
-    mask = values[rows] >= bound if critique.direction > 0 else values[rows] <= bound
+    list_value = float(values[first_page].mean()) if len(first_page) else query_value
+    pick = max if critique.direction > 0 else min
+    start = pick(query_value, list_value)
+    bound = start + critique.direction * critique.step * (refinement.steps - 1)
+    prefix = f"{critique.words} than {label}"
+    if start != query_value:
+        prefix += " and its usual matches"
+    beyond = critique.direction * (values - bound)
+    mask = beyond > 0
+    sign = ">" if critique.direction > 0 else "<"
     text = f"{prefix}: {name} {sign} {_fmt(critique.feature, bound)}"
-    lowest, highest = (0.0, 250.0) if critique.feature == "tempo" else (0.0, 1.0)
     impossible = ""
-    if not lowest <= bound <= highest:
+    if not mask.any():
         impossible = (
             f"{label} is already about as far as it goes ({name} "
             f"{_fmt(critique.feature, query_value)})"
         )
-    return _Constraint(text, mask, impossible)
+    pull = CRITIQUE_PULL * np.clip(beyond / (critique.step * PULL_STEPS), 0.0, 1.0)
+    return _Constraint(text, mask, impossible, pull)
 
 
 def _years_text(low: int | None, high: int | None, exclude: bool) -> str:
@@ -192,13 +198,13 @@ def recommend(
     refinements: Sequence[Refinement] = (),
     k: int = PAGE_SIZE,
     exclude: Iterable[str] = (),
-    pool_size: int = POOL_SIZE,
     continuing: bool = False,
+    artist_cap: ArtistCap | None = None,
 ) -> Answer:
     """Up to k songs like the seeds that pass every refinement, best first.
 
     `exclude` (already shown, earlier seeds) and other versions of them never come back.
-    Fewer than k when the refinements leave fewer; the note then says so.
+    Fewer than k only when fewer in the whole catalogue pass; the note then says so.
     """
     index = rec.index
     seed_rows = rec.rows(seeds)
@@ -207,62 +213,65 @@ def recommend(
     query = [rec.result(r, 1.0) for r in seed_rows]
     label = " + ".join(f"*{t.name}*" for t in query)
     scores = rec.scores_for_rows(seed_rows)
-    pool = rec.rank(scores, pool_size, exclude=seed_rows).rows
-
     shown = [index.row_of[t] for t in exclude if t in index.row_of]
-    # The pool has one version per song, so "not shown" is "its song was not shown".
-    not_shown = ~np.isin(index.song_codes[pool], index.song_codes[shown])
+    banned = [*seed_rows, *shown]
+    # The artist spread, unless the member asked for the artist's own songs.
+    if any(r.name == "same_artist" for r in refinements):
+        artist_cap = None
+
+    def ranked(
+        values: np.ndarray, count: int, *, avoid: list[int], mask: np.ndarray | None = None
+    ) -> np.ndarray:
+        return rec.rank(
+            values, count, exclude=avoid, candidates=mask, artist_cap=artist_cap, query=seed_rows
+        ).rows
+
+    # What this page would be without refinements: critiques go past its average, and a
+    # refined page far less similar than it says so.
+    first_page = ranked(scores, k, avoid=seed_rows)
+    usual = ranked(scores, k, avoid=banned) if shown else first_page
 
     applied: list[str] = []
     impossible: list[str] = []
-    filters = np.ones(len(pool), dtype=bool)
-    critiques = np.ones(len(pool), dtype=bool)
-    has_critique = False
+    candidates = np.ones(len(index), dtype=bool)
+    rescored = scores.copy()
+    every_row = np.arange(len(index))
     for refinement in refinements:
         if refinement.name == "reset":
             continue
         if refinement.is_critique:
-            constraint = _critique(index, pool, seed_rows, refinement, label, pool[:k])
-            critiques &= constraint.mask
-            has_critique = True
+            constraint = _critique(index, seed_rows, refinement, label, first_page)
+            rescored = rescored + constraint.pull
         else:
-            constraint = _filter(index, pool, seed_rows, refinement, label)
-            filters &= constraint.mask
+            constraint = _filter(index, every_row, seed_rows, refinement, label)
+        candidates &= constraint.mask
         applied.append(constraint.text)
         if constraint.impossible:
             impossible.append(constraint.impossible)
-    passing = np.zeros(len(index), dtype=bool)
-    passing[pool[filters & critiques]] = True
-    chosen = rec.rank(scores, k, exclude=shown, candidates=passing).rows
-    if has_critique and len(chosen):
-        # A critique trades similarity for direction; keep the trade bounded: the page's
-        # mean similarity stays within MIN_SIMILARITY_RATIO of the same page without the
-        # critique (for "other artists", the best *other* artists, not the query artist's
-        # own songs, which the model can rate near 1.0). Drop the weakest picks until so.
-        allowed = pool[filters]
-        offset = int((filters & ~not_shown).sum())  # this page's place in the paging
-        reference = allowed[offset : offset + k] if len(allowed) > offset else allowed[-k:]
-        floor = MIN_SIMILARITY_RATIO * float(scores[reference].mean())
-        running_mean = np.cumsum(scores[chosen]) / np.arange(1, len(chosen) + 1)
-        chosen = chosen[: int(np.flatnonzero(running_mean >= floor).max(initial=-1)) + 1]
+    chosen = ranked(rescored, k, avoid=banned, mask=candidates if applied else None)
     picks = [rec.result(r, float(scores[r])) for r in chosen.tolist()]
+    usual_similarity = float(scores[usual].mean()) if len(usual) else 0.0
+    similarity = float(scores[chosen].mean()) if len(chosen) else 0.0
 
     note = ""
     if len(picks) < k:
         left = ("No" if not picks else f"Only {len(picks)}") + (" more" if continuing else "")
-        if refinements:
+        if applied:
             note = (
-                f"{left} songs close to {label} pass these refinements"
+                f"{left} songs in the catalogue pass these refinements"
                 + (f" ({'; '.join(impossible)})" if impossible else "")
-                + "; showing "
-                + ("none" if not picks else "those")
-                + " rather than padding with weaker matches."
+                + "."
             )
         else:
             note = f"{left} songs close enough to {label}" + (
                 "; that's all of them." if continuing else "."
             )
-    return Answer(query, picks, applied, note)
+    elif applied and similarity < FAR_SIMILARITY_RATIO * usual_similarity:
+        note = (
+            f"Few songs close to {label} pass these refinements, so these are further "
+            f"from it: similarity {similarity:.2f} against {usual_similarity:.2f} usually."
+        )
+    return Answer(query, picks, applied, note, usual_similarity=usual_similarity)
 
 
 __all__ = ["Answer", "recommend"]

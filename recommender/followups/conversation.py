@@ -13,6 +13,7 @@ from typing import Any
 from recommender.explain import explain
 from recommender.followups.constraints import PAGE_SIZE, Answer, recommend
 from recommender.followups.grammar import Refinement, combine
+from recommender.ranking import ArtistCap
 from recommender.recommender import Recommender
 
 MAX_REMEMBERED = 300  # shown/earlier ids a conversation keeps
@@ -82,10 +83,15 @@ def start(
     refinements: Sequence[Refinement] = (),
     k: int = PAGE_SIZE,
     earlier: Sequence[str] = (),
+    *,
+    artist_cap: ArtistCap | None = None,
 ) -> Turn:
-    """A fresh answer for new seeds; the start of a conversation."""
+    """A fresh answer for new seeds; the start of a conversation.
+
+    `artist_cap` spreads every answer of the conversation over artists, except while a
+    "same artist" refinement asks for the artist's own songs."""
     refinements = combine([], refinements)
-    answer = recommend(rec, seeds, refinements, k=k, exclude=earlier)
+    answer = recommend(rec, seeds, refinements, k=k, exclude=earlier, artist_cap=artist_cap)
     ids = [p.track_id for p in answer.picks]
     conversation = Conversation(
         seeds=list(seeds),
@@ -97,7 +103,13 @@ def start(
     return Turn(conversation, answer)
 
 
-def more(rec: Recommender, conversation: Conversation, k: int = PAGE_SIZE) -> Turn:
+def more(
+    rec: Recommender,
+    conversation: Conversation,
+    k: int = PAGE_SIZE,
+    *,
+    artist_cap: ArtistCap | None = None,
+) -> Turn:
     """The next k for the same query and refinements, never repeating what was shown."""
     answer = recommend(
         rec,
@@ -106,6 +118,7 @@ def more(rec: Recommender, conversation: Conversation, k: int = PAGE_SIZE) -> Tu
         k=k,
         exclude=[*conversation.earlier, *conversation.shown],
         continuing=True,
+        artist_cap=artist_cap,
     )
     ids = [p.track_id for p in answer.picks]
     if not ids:  # nothing new: keep the old numbering so `like 3` still means the same
@@ -119,11 +132,18 @@ def more(rec: Recommender, conversation: Conversation, k: int = PAGE_SIZE) -> Tu
     return Turn(updated, answer)
 
 
-def like(rec: Recommender, conversation: Conversation, n: int, k: int = PAGE_SIZE) -> Turn:
+def like(
+    rec: Recommender,
+    conversation: Conversation,
+    n: int,
+    k: int = PAGE_SIZE,
+    *,
+    artist_cap: ArtistCap | None = None,
+) -> Turn:
     """A new answer seeded by pick n; the refinements carry over, earlier seeds stay out."""
     pick = conversation.pick(n)
     earlier = list(dict.fromkeys([*conversation.earlier, *conversation.seeds]))
-    return start(rec, [pick], conversation.refinements, k=k, earlier=earlier)
+    return start(rec, [pick], conversation.refinements, k=k, earlier=earlier, artist_cap=artist_cap)
 
 
 def refine(
@@ -131,10 +151,14 @@ def refine(
     conversation: Conversation,
     refinements: Sequence[Refinement],
     k: int = PAGE_SIZE,
+    *,
+    artist_cap: ArtistCap | None = None,
 ) -> Turn:
     """The same query with more refinements (or a reset); a fresh first page."""
     combined = combine(conversation.refinements, refinements)
-    return start(rec, conversation.seeds, combined, k=k, earlier=conversation.earlier)
+    return start(
+        rec, conversation.seeds, combined, k=k, earlier=conversation.earlier, artist_cap=artist_cap
+    )
 
 
 def why(

@@ -22,7 +22,8 @@ Grammar (case-insensitive; `!refine chill, no remixes, 2010s`)
                 talky/rappy. "less X" and "no X" turn a critique round: "less chill" is
                 more upbeat, "no rap" is less talky.
     filters     remixes, live (alone: only those; with a negation: none of them),
-                "other artists" (none by the query's artist), "same artist",
+                "other artists" (none by the query's artist), "same artist" / "more
+                from this artist" (only the query's artist; lifts the artist spread),
                 popular/hits (popularity ≥ 60), "deep cuts"/obscure (popularity ≤ 30),
                 older/newer (than the query song)
     years       90s, '90s, 1990s, nineties, 2010s, 1990-1999, before 2000, after 2015,
@@ -63,7 +64,6 @@ class Critique:
     step: float  # how far one step moves the bound
     words: str  # "calmer", for "calmer than *bad guy*"
     opposite: str
-    absolute: float | None = None  # instrumental: a fixed bound instead of a relative one
 
 
 CRITIQUES: dict[str, Critique] = {
@@ -77,8 +77,8 @@ CRITIQUES: dict[str, Critique] = {
     "sadder": Critique("valence", -1, 0.1, "sadder", "happier"),
     "faster": Critique("tempo", +1, 10.0, "faster", "slower"),
     "slower": Critique("tempo", -1, 10.0, "slower", "faster"),
-    "instrumental": Critique("instrumentalness", +1, 0.2, "instrumental", "vocal", 0.5),
-    "vocal": Critique("instrumentalness", -1, 0.2, "with vocals", "instrumental", 0.1),
+    "instrumental": Critique("instrumentalness", +1, 0.2, "more instrumental", "vocal"),
+    "vocal": Critique("instrumentalness", -1, 0.2, "more vocal", "instrumental"),
     "less_talky": Critique("speechiness", -1, 0.04, "less talky", "talkier"),
     "talkier": Critique("speechiness", +1, 0.04, "talkier", "less_talky"),
 }
@@ -192,6 +192,7 @@ _words("only_live", "live recording", "in concert")
 _words("other_artists", "other artists", "other artist", "different artists", "different artist")
 _words("other_artists", "another artist", "new artists", "other bands", "different bands")
 _words("same_artist", "same artist", "same band", "this artist", "same singer")
+_words("same_artist", "the artist", "this band", "the band", "this singer", "the singer")
 _words("popular", "popular", "hits", "hit", "mainstream", "well known", "famous", "known")
 _words("deep_cuts", "deep cuts", "deep cut", "obscure", "underground", "lesser known")
 _words("deep_cuts", "hidden gems", "unknown", "niche", "b sides", "rare")

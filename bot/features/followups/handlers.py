@@ -172,8 +172,10 @@ def _song_number(services: Services, text: str, example: str) -> int | Reply:
     cooldown=True,
 )
 async def more_(services: Services, ctx: RequestContext, text: str) -> Reply:
-    k = services.settings.recommend_count
-    return await _steer(services, ctx, lambda m, c: more(m, c, k), "More like", "more")
+    k, cap = services.settings.recommend_count, services.settings.artist_cap
+    return await _steer(
+        services, ctx, lambda m, c: more(m, c, k, artist_cap=cap), "More like", "more"
+    )
 
 
 @command(
@@ -188,8 +190,10 @@ async def like_(services: Services, ctx: RequestContext, text: str) -> Reply:
     n = _song_number(services, text, "like 3")
     if isinstance(n, Reply):
         return n
-    k = services.settings.recommend_count
-    return await _steer(services, ctx, lambda m, c: like(m, c, n, k), "Songs like", f"like {n}")
+    k, cap = services.settings.recommend_count, services.settings.artist_cap
+    return await _steer(
+        services, ctx, lambda m, c: like(m, c, n, k, artist_cap=cap), "Songs like", f"like {n}"
+    )
 
 
 @command(
@@ -209,11 +213,11 @@ async def refine_(services: Services, ctx: RequestContext, text: str) -> Reply:
             "I didn't understand that",
             md(f"I don't know {words} yet. Try: {REFINE_EXAMPLES}; or reset."),
         )
-    k = services.settings.recommend_count
+    k, cap = services.settings.recommend_count, services.settings.artist_cap
     return await _steer(
         services,
         ctx,
-        lambda m, c: refine(m, c, parsed.refinements, k),
+        lambda m, c: refine(m, c, parsed.refinements, k, artist_cap=cap),
         "Songs like",
         f"refine {text}",
         parsed.unknown,

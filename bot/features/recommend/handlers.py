@@ -23,6 +23,7 @@ from bot.features.recommend.queries import recent_queries, save_query
 from bot.features.recommend.replies import not_found_reply, recommendations_reply
 from recommender import Recommender, TrackResult
 from recommender.followups import Conversation, split_request, start
+from recommender.ranking import ArtistCap
 from recommender.search import normalize
 
 SPOTIFY_URI = "spotify:track:{}"
@@ -43,7 +44,7 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
     model = services.models.current  # one model for the whole request, even across a swap
     prefix = services.settings.command_prefix
     k = services.settings.recommend_count
-    found = await services.compute(find_picks, model, text, k)
+    found = await services.compute(find_picks, model, text, k, services.settings.artist_cap)
     if found.best is None:
         await save_query(services, ctx, text, None, [], model.version)
         return not_found_reply(found.song, found.suggestions, prefix)
@@ -75,7 +76,7 @@ class Found:
     applied: str | None  # the inline refinements applied (None: there were none)
 
 
-def find_picks(model: Recommender, text: str, k: int) -> Found:
+def find_picks(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
     """Resolve the song and pick `k` (blocking: runs in a worker thread)."""
     request = split_request(text)
     resolution = model.resolve(text)
@@ -91,11 +92,11 @@ def find_picks(model: Recommender, text: str, k: int) -> Found:
     if best is None:
         return Found(song, None, [], resolution.suggestions[:3], [], None, None)
     if refined:
-        turn = start(model, [best.track_id], request.refinements, k)
+        turn = start(model, [best.track_id], request.refinements, k, artist_cap=cap)
         applied = applied_text(replace(turn.answer, unknown=list(request.unknown)))
         picks, conversation = turn.answer.picks, turn.conversation
         return Found(song, best, resolution.alternatives, [], picks, conversation, applied)
-    picks = model.similar(best.track_id, k=k)
+    picks = model.similar(best.track_id, k=k, artist_cap=cap)
     ids = [p.track_id for p in picks]
     conversation = Conversation(seeds=[best.track_id], shown=ids, last=ids)
     return Found(song, best, resolution.alternatives, [], picks, conversation, None)

@@ -463,6 +463,8 @@ class Retrainer:
             epochs=self.settings.retrain_epochs,
             timeout=self.settings.retrain_timeout_seconds,
             memory_limit_mb=memory,
+            threads=self.settings.train_threads,
+            niceness=self.settings.retrain_niceness,
             drop_env=("DISCORD_TOKEN",),
         )
         # The candidate's name goes on record first, so whoever settles this run after a
