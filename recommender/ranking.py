@@ -60,6 +60,7 @@ def top_k(
     artists: np.ndarray | None = None,
     cap: ArtistCap | None = None,
     query_artists: Collection[int] = (),
+    rows: np.ndarray | None = None,
 ) -> Ranked:
     """The k best rows by score.
 
@@ -69,32 +70,45 @@ def top_k(
     use up their song). cap (needs `artists`, an artist code per row): the artist
     spread; artists in `query_artists` get `cap.per_query_artist` picks, every other
     artist `cap.per_artist`. Fewer than k rows when fewer pass.
+    rows: when given, `scores` are for these catalog rows only (a nearest-neighbour
+    index's candidates); `songs`, `artists`, `exclude` and `candidates` stay per catalog
+    row, and the rows returned are catalog rows.
     """
     scores = np.asarray(scores)
     songs = np.asarray(songs)
-    if len(songs) != len(scores):
+    catalog_size = len(scores) if rows is None else len(songs)
+    if rows is not None and len(rows) != len(scores):
+        raise ValueError("one score per candidate row is required")
+    if len(songs) != catalog_size:
         raise ValueError("one song code per score is required")
-    if cap is not None and (artists is None or len(artists) != len(scores)):
+    if cap is not None and (artists is None or len(artists) != catalog_size):
         raise ValueError("an artist cap needs one artist code per score")
     if k <= 0 or len(scores) == 0:
         return EMPTY
     excluded = np.fromiter(exclude, dtype=np.int64)
     banned_songs = set(songs[excluded].tolist())
-    if candidates is None:
-        allowed = None
-        pool_scores = scores
-    else:
-        allowed = np.flatnonzero(candidates)
-        pool_scores = scores[allowed]
+    allowed = None if rows is None else np.asarray(rows, dtype=np.int64)
+    pool_scores = scores
+    if candidates is not None:
+        inside = (
+            np.flatnonzero(candidates)
+            if allowed is None
+            else np.flatnonzero(np.asarray(candidates)[allowed])
+        )
+        pool_scores = scores[inside]
+        allowed = inside if allowed is None else allowed[inside]
     available = len(pool_scores)
     size = min(available, k * 4 + len(excluded) + 8)
     while True:
         order = _best_first(pool_scores, size)
-        rows = order if allowed is None else allowed[order]
-        picked = _walk(rows, k, songs, banned_songs, artists, cap, query_artists)
+        ordered_rows = order if allowed is None else allowed[order]
+        picked = _walk(ordered_rows, k, songs, banned_songs, artists, cap, query_artists)
         if len(picked) == k or size >= available:
-            picked_rows = np.asarray(picked, dtype=np.int64)
-            return Ranked(picked_rows, scores[picked_rows].astype(np.float64))
+            positions = np.asarray(picked, dtype=np.int64)
+            return Ranked(
+                ordered_rows[positions].astype(np.int64),
+                pool_scores[order[positions]].astype(np.float64),
+            )
         size = min(available, size * 4)
 
 
@@ -118,13 +132,14 @@ def _walk(
     cap: ArtistCap | None,
     query_artists: Collection[int],
 ) -> list[int]:
-    """Rows in order, skipping banned and repeated songs and artists past their cap."""
+    """Positions in `rows` that are picked, in order, skipping banned and repeated songs
+    and artists past their cap."""
     seen = set(banned_songs)
     picked: list[int] = []
     own = set(query_artists)
     counts: dict[int, int] = {}
     row_artists = [None] * len(rows) if cap is None or artists is None else artists[rows].tolist()
-    for row, song, artist in zip(rows.tolist(), songs[rows].tolist(), row_artists, strict=True):
+    for position, (song, artist) in enumerate(zip(songs[rows].tolist(), row_artists, strict=True)):
         if song in seen:
             continue
         if cap is not None:
@@ -133,7 +148,7 @@ def _walk(
                 continue
             counts[artist] = counts.get(artist, 0) + 1
         seen.add(song)
-        picked.append(row)
+        picked.append(position)
         if len(picked) == k:
             break
     return picked
