@@ -97,7 +97,8 @@ class AnnIndex:
     @classmethod
     def load(cls, path: Path, info: dict[str, Any]) -> AnnIndex:
         faiss = _faiss()
-        index = faiss.read_index(str(path))
+        # Mapped like the embeddings: the inverted lists are paged in as questions touch them.
+        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
         index.nprobe = int(info.get("nprobe", 32))
         return cls(index=index, size=int(index.ntotal))
 

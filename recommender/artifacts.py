@@ -126,14 +126,10 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path, compression="zstd")
 
 
-def _read_parquet(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    frame = pq.read_table(path, memory_map=True).to_pandas()
-    for column in text_columns:
-        if column in frame.columns:
-            frame[column] = frame[column].astype(object)
-    return frame
+    return pq.read_table(path, memory_map=True).to_pandas()
 
 
 def load(directory: str | Path) -> Loaded:
@@ -155,17 +151,15 @@ def load(directory: str | Path) -> Loaded:
             embeddings = np.load(directory / "embeddings.npy")
             finite = bool(np.isfinite(embeddings).all())
         else:
-            tracks = _read_parquet(directory / "tracks.parquet", TRACK_TEXT_COLUMNS)
-            playlists = _read_parquet(directory / "playlists.parquet", PLAYLIST_COLUMNS)
+            tracks = _read_parquet(directory / "tracks.parquet")
+            playlists = _read_parquet(directory / "playlists.parquet")
             memberships = _read_parquet(directory / "memberships.parquet")
             # Mapped, not read: pages come in as `similar` touches them, so a 400k-track
             # model is ready in a second. `store.sanity_check` still checks every value.
             embeddings = np.asarray(np.load(directory / "embeddings.npy", mmap_mode="r"))
             finite = True
             if (directory / SEARCH_FILE).is_file():
-                search_text = _read_parquet(
-                    directory / SEARCH_FILE, ("title", "artist", "song_key")
-                )
+                search_text = _read_parquet(directory / SEARCH_FILE)
             if "ann" in metadata:
                 ann_path = directory / ANN_FILE
                 if not ann_path.is_file():

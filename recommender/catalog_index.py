@@ -92,9 +92,14 @@ class CatalogIndex:
             self.artists = [normalize(a) for a in self.artist_names]
             # "Other versions of the same song" (single, album cut, remaster) share a key.
             self.song_keys = [song_key(n, a) for n, a in zip(self.names, self.artists, strict=True)]
-        self.song_codes = _codes(self.song_keys)
-        self.artist_codes = _codes(self.artists)
-        self.album_codes = _codes(tracks["track_album_id"].astype(str))
+        if search_text is not None and "song_code" in search_text.columns:
+            self.song_codes = search_text["song_code"].to_numpy(dtype=np.int64)
+            self.artist_codes = search_text["artist_code"].to_numpy(dtype=np.int64)
+            self.album_codes = search_text["album_code"].to_numpy(dtype=np.int64)
+        else:
+            self.song_codes = _codes(self.song_keys)
+            self.artist_codes = _codes(self.artists)
+            self.album_codes = _codes(tracks["track_album_id"].astype(str))
         self.search = TitleIndex(
             self.row_of, self.titles, self.artists, self.song_keys, self.popularity
         )
@@ -103,9 +108,17 @@ class CatalogIndex:
         return len(self.track_ids)
 
     def search_text(self) -> pd.DataFrame:
-        """The normalised text of every row, for a saved model to load instead of redo."""
+        """The normalised text and codes of every row, for a saved model to load instead
+        of redo."""
         return pd.DataFrame(
-            {"title": self.titles, "artist": self.artists, "song_key": self.song_keys}
+            {
+                "title": self.titles,
+                "artist": self.artists,
+                "song_key": self.song_keys,
+                "song_code": self.song_codes,
+                "artist_code": self.artist_codes,
+                "album_code": self.album_codes,
+            }
         )
 
     def warm_up(self) -> None:

@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -149,17 +150,43 @@ class TitleIndex:
         self.artists = artists
         self.keys = keys
         self.popularity = popularity
-        self.by_title: dict[str, list[int]] = {}
-        self.by_base: dict[str, list[int]] = {}
-        for row, (title, key) in enumerate(zip(titles, keys, strict=True)):
-            self.by_title.setdefault(title, []).append(row)
-            self.by_base.setdefault(key.split("|", 1)[0], []).append(row)
-        self.unique_titles = list(self.by_title)
-        self.labels = [f"{t} {a}" for t, a in zip(titles, artists, strict=True)]
-        self.sorted_titles = sorted((t, r) for r, t in enumerate(titles))
-        self._sorted_keys = [t for t, _ in self.sorted_titles]
         self.by_popularity = np.argsort(-popularity, kind="stable")
         self._blocks: dict[str, TrigramBlocks] = {}
+
+    # Lookup tables, built on first use or by `warm_up`: at 400k tracks they take seconds,
+    # which a model being loaded (and swapped in) should not wait for.
+    @cached_property
+    def _by_title_and_base(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        by_title: dict[str, list[int]] = {}
+        by_base: dict[str, list[int]] = {}
+        for row, (title, key) in enumerate(zip(self.titles, self.keys, strict=True)):
+            by_title.setdefault(title, []).append(row)
+            by_base.setdefault(key.split("|", 1)[0], []).append(row)
+        return by_title, by_base
+
+    @property
+    def by_title(self) -> dict[str, list[int]]:
+        return self._by_title_and_base[0]
+
+    @property
+    def by_base(self) -> dict[str, list[int]]:
+        return self._by_title_and_base[1]
+
+    @cached_property
+    def unique_titles(self) -> list[str]:
+        return list(self.by_title)
+
+    @cached_property
+    def labels(self) -> list[str]:
+        return [f"{t} {a}" for t, a in zip(self.titles, self.artists, strict=True)]
+
+    @cached_property
+    def sorted_titles(self) -> list[tuple[str, int]]:
+        return sorted((t, r) for r, t in enumerate(self.titles))
+
+    @cached_property
+    def _sorted_keys(self) -> list[str]:
+        return [t for t, _ in self.sorted_titles]
 
     # -- resolve ------------------------------------------------------------------------
     def resolve(self, text: str) -> Match:
@@ -271,6 +298,9 @@ class TitleIndex:
         return self._blocks[kind]
 
     def warm_up(self) -> None:
+        """Build every lookup table now (the bot does this in a thread after a load)."""
+        for part in ("_by_title_and_base", "unique_titles", "labels", "_sorted_keys"):
+            getattr(self, part)
         for choices, kind in ((self.unique_titles, "title"), (self.labels, "label")):
             if len(choices) >= FUZZY_BLOCK_MIN:
                 self.blocks(kind)

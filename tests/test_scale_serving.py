@@ -104,3 +104,26 @@ def test_the_columnar_format_round_trips_the_catalog(recommender, tmp_path: Path
         assert before.astype(str).equals(after.astype(str)), name
     for text in ("hello adele", "bad gyu", "Blinding Lights - The Weeknd"):
         assert saved.resolve(text) == recommender.resolve(text)
+
+
+def test_typo_search_narrowed_by_letter_triples_finds_what_a_full_scan_finds(
+    recommender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big catalogs score only the titles sharing the most letter triples with the query."""
+    from recommender import search
+
+    index = recommender.index
+    full = search.TitleIndex(
+        index.row_of, index.titles, index.artists, index.song_keys, index.popularity
+    )
+    typos = ["bad gyu", "blindng lights", "shape of yuo", "dancng queen", "uptown funkk"]
+    expected = [full.resolve(t) for t in typos]
+    expected_complete = full.complete("blindng", 10)
+    monkeypatch.setattr(search, "FUZZY_BLOCK_MIN", 0)
+    monkeypatch.setattr(search, "FUZZY_CANDIDATES", 300)
+    blocked = search.TitleIndex(
+        index.row_of, index.titles, index.artists, index.song_keys, index.popularity
+    )
+    assert [blocked.resolve(t) for t in typos] == expected
+    assert all(m.best is not None for m in expected)
+    assert blocked.complete("blindng", 10)[:3] == expected_complete[:3]
