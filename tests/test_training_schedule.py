@@ -13,10 +13,10 @@ from recommender.training import accumulated_step, plan_schedule, train_hetero_l
 
 
 def test_the_real_catalog_keeps_its_schedule_and_big_ones_supervise_in_proportion() -> None:
-    real = plan_schedule(29_000, epochs=None, batch_size=1024, batches=4)
+    real = plan_schedule(29_000, epochs=None, batch_size=1024, batches=4, schedule="auto")
     assert (real.steps, real.chunks_per_step, real.validate) == (80, 4, False)
     plans = {
-        n: plan_schedule(n, epochs=None, batch_size=1024, batches=4)
+        n: plan_schedule(n, epochs=None, batch_size=1024, batches=4, schedule="auto")
         for n in (326_000, 3_300_000, 66_000_000)
     }
     assert all(p.validate for p in plans.values())
@@ -25,6 +25,9 @@ def test_the_real_catalog_keeps_its_schedule_and_big_ones_supervise_in_proportio
     assert plans[3_300_000].chunks_per_step == pytest.approx(
         10 * plans[326_000].chunks_per_step, rel=0.05
     )
+    # The trainer's default pacing is the fixed one at every size (see training.py).
+    big = plan_schedule(3_300_000, epochs=None, batch_size=1024, batches=4, schedule="fixed")
+    assert (big.chunks_per_step, big.validate) == (4, False)
     with pytest.raises(ValueError, match="unknown schedule"):
         plan_schedule(1000, epochs=None, batch_size=1024, batches=4, schedule="fast")
 
