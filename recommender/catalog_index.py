@@ -68,7 +68,10 @@ class PlaylistGraph:
 class CatalogIndex:
     """Per-row facts of one catalog: ids, names, song and artist codes, flags, playlists."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, search_text: pd.DataFrame | None = None) -> None:
+        """`search_text`: the normalised title, artist and song key of every row, as
+        `search_text()` gave them when the model was saved (saves seconds of text
+        normalisation when a big catalog loads); computed here when not given."""
         self.catalog = catalog
         tracks = catalog.tracks
         # Plain lists: building a result must not pay for a pandas row lookup.
@@ -79,14 +82,24 @@ class CatalogIndex:
         self.row_of: dict[str, int] = {t: i for i, t in enumerate(self.track_ids)}
         self.years = tracks["release_year"].to_numpy(dtype=np.int64)
         self.popularity = tracks["track_popularity"].to_numpy(dtype=np.float64)
-        # Normalised text: what people type is compared with these.
-        self.titles = [normalize(n) for n in self.names]
-        self.artists = [normalize(a) for a in self.artist_names]
-        # "Other versions of the same song" (single, album cut, remaster) share a key.
-        self.song_keys = [song_key(n, a) for n, a in zip(self.names, self.artists, strict=True)]
-        self.song_codes = _codes(self.song_keys)
-        self.artist_codes = _codes(self.artists)
-        self.album_codes = _codes(tracks["track_album_id"].astype(str))
+        if search_text is not None:
+            self.titles = search_text["title"].astype(str).tolist()
+            self.artists = search_text["artist"].astype(str).tolist()
+            self.song_keys = search_text["song_key"].astype(str).tolist()
+        else:
+            # Normalised text: what people type is compared with these.
+            self.titles = [normalize(n) for n in self.names]
+            self.artists = [normalize(a) for a in self.artist_names]
+            # "Other versions of the same song" (single, album cut, remaster) share a key.
+            self.song_keys = [song_key(n, a) for n, a in zip(self.names, self.artists, strict=True)]
+        if search_text is not None and "song_code" in search_text.columns:
+            self.song_codes = search_text["song_code"].to_numpy(dtype=np.int64)
+            self.artist_codes = search_text["artist_code"].to_numpy(dtype=np.int64)
+            self.album_codes = search_text["album_code"].to_numpy(dtype=np.int64)
+        else:
+            self.song_codes = _codes(self.song_keys)
+            self.artist_codes = _codes(self.artists)
+            self.album_codes = _codes(tracks["track_album_id"].astype(str))
         self.search = TitleIndex(
             self.row_of, self.titles, self.artists, self.song_keys, self.popularity
         )
@@ -94,10 +107,25 @@ class CatalogIndex:
     def __len__(self) -> int:
         return len(self.track_ids)
 
+    def search_text(self) -> pd.DataFrame:
+        """The normalised text and codes of every row, for a saved model to load instead
+        of redo."""
+        return pd.DataFrame(
+            {
+                "title": self.titles,
+                "artist": self.artists,
+                "song_key": self.song_keys,
+                "song_code": self.song_codes,
+                "artist_code": self.artist_codes,
+                "album_code": self.album_codes,
+            }
+        )
+
     def warm_up(self) -> None:
         """Build the parts follow-ups and explanations use now, not on their first use."""
         for part in ("features", "remix", "live", "playlists"):
             getattr(self, part)
+        self.search.warm_up()
 
     # -- built on first use ----------------------------------------------------------------
     @cached_property

@@ -192,6 +192,8 @@ def catalog_from_rows(rows: pd.DataFrame, sha256: str = "", origin: str = "data"
 
     for column in (*AUDIO_FEATURES, "track_popularity"):
         rows[column] = _numeric_column(rows, column, origin)
+    # A blank audio feature is unknown, not an error: catalogs such as the Million
+    # Playlist Dataset have no audio features at all (NaN here; see `features_known`).
     rows["track_popularity"] = rows["track_popularity"].fillna(0.0)
 
     for column in ("track_name", "track_artist", "track_album_name"):
@@ -235,6 +237,12 @@ def catalog_from_rows(rows: pd.DataFrame, sha256: str = "", origin: str = "data"
     )
 
 
+def features_known(tracks: pd.DataFrame) -> np.ndarray:
+    """Per track: whether its audio features are known (all of them present)."""
+    values = tracks.loc[:, list(AUDIO_FEATURES)].to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.isfinite(values).all(axis=1)
+
+
 def release_years(dates: pd.Series) -> pd.Series:
     """Album release year from 'YYYY', 'YYYY-MM' or 'YYYY-MM-DD'; 0 where unknown."""
     years = pd.to_numeric(dates.astype(str).str.slice(0, 4), errors="coerce")
@@ -245,8 +253,7 @@ def _numeric_column(rows: pd.DataFrame, column: str, origin: str) -> pd.Series:
     raw = rows[column].astype(str).str.strip()
     values = pd.to_numeric(raw, errors="coerce")
     bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
-    if column == "track_popularity":
-        bad &= raw != ""
+    bad &= raw != ""  # blank: unknown (popularity 0; an audio feature missing)
     if bad.any():
         first = rows.loc[bad].iloc[0]
         shown = raw.loc[bad].iloc[0]

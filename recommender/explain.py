@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from recommender.data import features_known
 from recommender.recommender import Recommender
+
+# Said instead of a sound comparison when a catalog (the Million Playlist Dataset, say)
+# has no audio features for one of the songs.
+NO_AUDIO = "this catalog has no audio features for these songs, so their sound isn't compared"
 
 # Feature -> (words when the pick is higher, words when lower). Tempo reads in BPM.
 _DIRECTION_WORDS: dict[str, tuple[str, str]] = {
@@ -129,6 +134,8 @@ def _level(feature: str, value: float) -> str:
 def audio_comparison(rec: Recommender, query_id: str, pick_id: str) -> list[str]:
     """The two features where the songs are closest, and the one where they differ most."""
     rows = rec.track_table([query_id, pick_id])
+    if not features_known(rows).all():
+        return [NO_AUDIO]
     q, p = rows.iloc[0], rows.iloc[1]
     gaps = {
         name: (float(p[name]) - float(q[name])) / _UNIT.get(name, 1.0) for name in _DIRECTION_WORDS
@@ -185,4 +192,4 @@ def explain(
     )
 
 
-__all__ = ["audio_comparison", "connections", "explain"]
+__all__ = ["NO_AUDIO", "audio_comparison", "connections", "explain"]

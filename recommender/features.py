@@ -12,15 +12,21 @@ from recommender.data import AUDIO_FEATURES
 
 
 def audio_features(tracks: pd.DataFrame) -> np.ndarray:
-    """The twelve audio features, standardised per column (z-scores, float32)."""
-    values = tracks.loc[:, list(AUDIO_FEATURES)].to_numpy(dtype=np.float64)
+    """The twelve audio features, standardised per column (z-scores, float32).
+
+    A missing value (a catalog without audio features) becomes 0, the column's mean, so
+    such a track starts from its other content and its artist, album and playlists."""
+    values = tracks.loc[:, list(AUDIO_FEATURES)].to_numpy(dtype=np.float64, na_value=np.nan)
     values[:, AUDIO_FEATURES.index("duration_ms")] = np.log1p(
         np.clip(values[:, AUDIO_FEATURES.index("duration_ms")], 0, None)
     )
-    mean = values.mean(axis=0)
-    std = values.std(axis=0)
-    standardised = (values - mean) / np.where(std > 0, std, 1.0)
-    return np.nan_to_num(standardised).astype(np.float32)
+    known = np.isfinite(values)
+    count = known.sum(axis=0)
+    filled = np.where(known, values, 0.0)
+    mean = filled.sum(axis=0) / np.maximum(count, 1)
+    std = np.sqrt((np.where(known, values - mean, 0.0) ** 2).sum(axis=0) / np.maximum(count, 1))
+    standardised = np.where(known, (values - mean) / np.where(std > 0, std, 1.0), 0.0)
+    return standardised.astype(np.float32)
 
 
 # -- content features for the hetero-lightgcn model ---------------------------------------

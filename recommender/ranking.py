@@ -79,6 +79,7 @@ def top_k(
     artists: np.ndarray | None = None,
     cap: ArtistCap | None = None,
     query_artists: Collection[int] = (),
+    rows: np.ndarray | None = None,
 ) -> Ranked:
     """The k best rows by score.
 
@@ -88,32 +89,42 @@ def top_k(
     use up their song). cap (needs `artists`, an artist code per row): the artist
     spread; artists in `query_artists` get `cap.per_query_artist` picks, every other
     artist `cap.per_artist`. Fewer than k rows when fewer pass.
+    rows: when given, `scores` are for these catalog rows only (a nearest-neighbour
+    index's candidates); `songs`, `artists`, `exclude` and `candidates` stay per catalog
+    row, and the rows returned are catalog rows.
     """
     scores = np.asarray(scores)
     songs = np.asarray(songs)
-    if len(songs) != len(scores):
+    catalog_size = len(scores) if rows is None else len(songs)
+    if rows is not None and len(rows) != len(scores):
+        raise ValueError("one score per candidate row is required")
+    if len(songs) != catalog_size:
         raise ValueError("one song code per score is required")
-    if cap is not None and (artists is None or len(artists) != len(scores)):
+    if cap is not None and (artists is None or len(artists) != catalog_size):
         raise ValueError("an artist cap needs one artist code per score")
     if k <= 0 or len(scores) == 0:
         return EMPTY
     excluded = np.fromiter(exclude, dtype=np.int64)
     banned_songs = set(songs[excluded].tolist())
-    if candidates is None:
-        allowed = None
-        pool_scores = scores
-    else:
-        allowed = np.flatnonzero(candidates)
-        pool_scores = scores[allowed]
+    allowed = None if rows is None else np.asarray(rows, dtype=np.int64)
+    pool_scores = scores
+    if candidates is not None:
+        inside = (
+            np.flatnonzero(candidates)
+            if allowed is None
+            else np.flatnonzero(np.asarray(candidates)[allowed])
+        )
+        pool_scores = scores[inside]
+        allowed = inside if allowed is None else allowed[inside]
     available = len(pool_scores)
     size = min(available, k * 4 + len(excluded) + 8)
     while True:
         order = _best_first(pool_scores, size)
-        rows = order if allowed is None else allowed[order]
+        ordered_rows = order if allowed is None else allowed[order]
         if cap is not None and cap.repeat_penalty > 0 and artists is not None:
             picked = _walk_penalised(
-                rows,
-                scores[rows],
+                ordered_rows,
+                pool_scores[order],
                 k,
                 songs,
                 banned_songs,
@@ -123,10 +134,13 @@ def top_k(
                 complete=size >= available,
             )
         else:
-            picked = _walk(rows, k, songs, banned_songs, artists, cap, query_artists)
+            picked = _walk(ordered_rows, k, songs, banned_songs, artists, cap, query_artists)
         if len(picked) == k or size >= available:
-            picked_rows = np.asarray(picked, dtype=np.int64)
-            return Ranked(picked_rows, scores[picked_rows].astype(np.float64))
+            positions = np.asarray(picked, dtype=np.int64)
+            return Ranked(
+                ordered_rows[positions].astype(np.int64),
+                pool_scores[order[positions]].astype(np.float64),
+            )
         size = min(available, size * 4)
 
 
@@ -150,13 +164,14 @@ def _walk(
     cap: ArtistCap | None,
     query_artists: Collection[int],
 ) -> list[int]:
-    """Rows in order, skipping banned and repeated songs and artists past their cap."""
+    """Positions in `rows` that are picked, in order, skipping banned and repeated songs
+    and artists past their cap."""
     seen = set(banned_songs)
     picked: list[int] = []
     own = set(query_artists)
     counts: dict[int, int] = {}
     row_artists = [None] * len(rows) if cap is None or artists is None else artists[rows].tolist()
-    for row, song, artist in zip(rows.tolist(), songs[rows].tolist(), row_artists, strict=True):
+    for position, (song, artist) in enumerate(zip(songs[rows].tolist(), row_artists, strict=True)):
         if song in seen:
             continue
         if cap is not None:
@@ -165,7 +180,7 @@ def _walk(
                 continue
             counts[artist] = counts.get(artist, 0) + 1
         seen.add(song)
-        picked.append(row)
+        picked.append(position)
         if len(picked) == k:
             break
     return picked
@@ -183,7 +198,8 @@ def _walk_penalised(
     *,
     complete: bool,
 ) -> list[int]:
-    """`_walk` where each pick is the best score after the repeat penalty (greedy).
+    """`_walk` where each pick is the best score after the repeat penalty (greedy);
+    positions in `rows`, in the order picked.
 
     Rows come best first by raw score, so a row is only looked at once no deferred row
     can beat its raw score. When the rows run out before the list is full and the next
@@ -228,7 +244,7 @@ def _walk_penalised(
             continue
         counts[artist] = count + 1
         seen.add(song)
-        picked.append(row_list[i])
+        picked.append(i)
     return picked
 
 

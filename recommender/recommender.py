@@ -16,11 +16,15 @@ import numpy as np
 import pandas as pd
 
 from recommender import artifacts
+from recommender.ann import ANN_MIN_TRACKS, AnnIndex
 from recommender.catalog_index import CatalogIndex
 from recommender.data import Catalog, load_catalog
 from recommender.ranking import ArtistCap, Ranked, top_k
 
 SPOTIFY_TRACK_URL = "https://open.spotify.com/track/{}"
+# Past this many candidates from the index, a question that exclusions and the artist
+# cap keep starving is answered by exact search instead.
+ANN_MAX_CANDIDATES = 4096
 # The model `train` uses unless told otherwise: the one that beats every baseline in
 # `musicbot evaluate`. The seed design stays available as "seed-gcn".
 DEFAULT_MODEL = "hetero-lightgcn"
@@ -79,19 +83,29 @@ class Recommender:
         catalog: Catalog,
         embeddings: np.ndarray,
         metadata: dict[str, Any] | None = None,
+        *,
+        normalized: bool = False,
+        search_text: pd.DataFrame | None = None,
+        ann: AnnIndex | None = None,
     ) -> None:
         if len(embeddings) != catalog.num_tracks:
             raise ValueError("one embedding row per catalog track is required")
-        norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-        self.embeddings = (embeddings / np.maximum(norms, 1e-12)).astype(np.float32)
+        if normalized:  # a saved model's rows are unit length already (and may be mapped)
+            self.embeddings = embeddings
+        else:
+            norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+            self.embeddings = (embeddings / np.maximum(norms, 1e-12)).astype(np.float32)
         self.catalog = catalog
         self.metadata: dict[str, Any] = dict(metadata or {})
-        self.index = CatalogIndex(catalog)
+        self.index = CatalogIndex(catalog, search_text)
         # A trained model may carry a popularity prior (its `popularity_weight`): chosen
         # with `musicbot evaluate` on a validation split, it is how much a song's Spotify
         # popularity (0..1) adds to its cosine. Baselines and older models have none.
         params = self.metadata.get("params") or {}
         self.popularity_weight = float(params.get("popularity_weight", 0.0))
+        # Above `ANN_MIN_TRACKS` tracks a saved model has an index that proposes
+        # candidates for `similar`; `None` means exact search over every row.
+        self.ann = ann
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -120,13 +134,46 @@ class Recommender:
         )
         return cls(catalog, embeddings, metadata)
 
-    def save(self, directory: str | Path) -> Path:
-        return artifacts.save(directory, self.catalog, self.embeddings, self.metadata)
+    def save(self, directory: str | Path, *, ann_min_tracks: int = ANN_MIN_TRACKS) -> Path:
+        """Write the model; a catalog of `ann_min_tracks` tracks or more gets an ANN index."""
+
+        def write_ann(path: Path) -> dict[str, Any] | None:
+            if len(self) < ann_min_tracks:
+                return None
+            from recommender import ann
+
+            seed = int(self.metadata.get("params", {}).get("seed", 0))
+            return {**ann.build(self.embeddings, path, seed=seed), "min_tracks": ann_min_tracks}
+
+        return artifacts.save(
+            directory,
+            self.catalog,
+            self.embeddings,
+            self.metadata,
+            search_text=self.index.search_text(),
+            write_ann=write_ann,
+        )
 
     @classmethod
-    def load(cls, directory: str | Path) -> Recommender:
-        catalog, embeddings, metadata = artifacts.load(directory)
-        return cls(catalog, embeddings, metadata)
+    def load(cls, directory: str | Path, *, exact: bool = False) -> Recommender:
+        """Load a saved model; `exact` ignores its ANN index (for comparisons and tests)."""
+        loaded = artifacts.load(directory)
+        index = None
+        if loaded.ann_path is not None and not exact:
+            try:
+                index = AnnIndex.load(loaded.ann_path, loaded.metadata["ann"])
+            except (ImportError, RuntimeError) as error:  # no faiss here, or a bad file
+                raise artifacts.ArtifactError(
+                    f"the model in {directory} has an index that cannot be read: {error}"
+                ) from error
+        return cls(
+            loaded.catalog,
+            loaded.embeddings,
+            loaded.metadata,
+            normalized=loaded.metadata.get("format", 1) >= 2,
+            search_text=loaded.search_text,
+            ann=index,
+        )
 
     def warm_up(self) -> None:
         """Build what follow-ups and explanations look up (about a second) ahead of them."""
@@ -199,10 +246,37 @@ class Recommender:
         if not rows or k <= 0:
             return []
         excluded = [*rows, *(self.index.row_of[t] for t in exclude if t in self.index.row_of)]
-        ranked = self.rank(
-            self.scores_for_rows(rows), k, exclude=excluded, artist_cap=artist_cap, query=rows
-        )
+        ranked = None
+        if self.ann is not None:
+            ranked = self._rank_nearest(rows, k, excluded, artist_cap)
+        if ranked is None:
+            ranked = self.rank(
+                self.scores_for_rows(rows), k, exclude=excluded, artist_cap=artist_cap, query=rows
+            )
         return [self.result(r, s) for r, s in ranked.pairs()]
+
+    def _rank_nearest(
+        self, rows: list[int], k: int, excluded: list[int], artist_cap: ArtistCap | None
+    ) -> Ranked | None:
+        """`rank` over the index's nearest candidates, fetching more while exclusions, one
+        version per song or the artist cap leave fewer than k; None: search every row."""
+        assert self.ann is not None
+        query = self.query_vector(rows)
+        wanted = max(64, 4 * k + 2 * len(excluded))
+        while wanted <= ANN_MAX_CANDIDATES:
+            found, cosines = self.ann.search(query, min(wanted, len(self)))
+            ranked = self.rank(
+                self.with_prior(cosines, found),
+                k,
+                rows=found,
+                exclude=excluded,
+                artist_cap=artist_cap,
+                query=rows,
+            )
+            if len(ranked) == k or len(found) < wanted:
+                return ranked
+            wanted *= 4
+        return None
 
     def scores_for_tracks(self, track_ids: Sequence[str]) -> np.ndarray:
         """Cosine of every catalog track to the seeds' mean direction (for re-ranking)."""
@@ -213,6 +287,12 @@ class Recommender:
         """The rows of some tracks, each once, in order (UnknownTrackError if not here)."""
         return [self.row(t) for t in dict.fromkeys(track_ids)]
 
+    def query_vector(self, rows: Sequence[int]) -> np.ndarray:
+        """The seeds' mean direction, unit length."""
+        query = np.asarray(self.embeddings[list(rows)], dtype=np.float32).mean(axis=0)
+        query /= max(float(np.linalg.norm(query)), 1e-12)
+        return query
+
     def scores_for_rows(self, rows: Sequence[int]) -> np.ndarray:
         """Every catalog row's score for these seed rows: cosine to their mean direction,
         plus the model's popularity prior.
@@ -222,12 +302,14 @@ class Recommender:
         ones people put in playlists together are more often the better-known ones.
         Measured on a validation split with the default spread: song->song Recall@10
         0.031 -> 0.035, on warm targets 0.013 -> 0.017."""
-        query = self.embeddings[list(rows)].mean(axis=0)
-        query /= max(float(np.linalg.norm(query)), 1e-12)
-        scores = self.embeddings @ query
-        if self.popularity_weight:
-            scores = scores + self.popularity_weight * (self.index.popularity / 100.0)
-        return scores
+        return self.with_prior(self.embeddings @ self.query_vector(rows))
+
+    def with_prior(self, cosines: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Cosines (of every row, or of `rows`) plus the model's popularity prior."""
+        if not self.popularity_weight:
+            return cosines
+        popularity = self.index.popularity if rows is None else self.index.popularity[rows]
+        return cosines + self.popularity_weight * (popularity / 100.0)
 
     def rank(
         self,
@@ -238,9 +320,11 @@ class Recommender:
         candidates: np.ndarray | None = None,
         artist_cap: ArtistCap | None = None,
         query: Sequence[int] = (),
+        rows: np.ndarray | None = None,
     ) -> Ranked:
         """`ranking.top_k` over this catalog's songs and artists; `query` rows name the
-        artists `artist_cap.per_query_artist` applies to."""
+        artists `artist_cap.per_query_artist` applies to; `rows` says which catalog rows
+        `scores` are for when they are an index's candidates rather than every row."""
         artists = self.index.artist_codes
         return top_k(
             scores,
@@ -251,6 +335,7 @@ class Recommender:
             artists=artists,
             cap=artist_cap,
             query_artists=set(artists[list(query)].tolist()) if artist_cap else (),
+            rows=rows,
         )
 
     def result(self, row: int, score: float = 0.0) -> TrackResult:

@@ -48,8 +48,10 @@ log = logging.getLogger(__name__)
 
 POINTER = "current"
 VERSIONS = "versions"
-# The files a model directory is made of (artifacts.py); used to move a legacy model.
+# The files a model directory is made of (artifacts.py), in either format; used to move
+# a legacy model.
 MODEL_FILES = ("embeddings.npy", "tracks.csv", "playlists.csv", "memberships.csv")
+MODEL_FILES_V2 = (*artifacts.FORMAT2_FILES, artifacts.ANN_FILE)
 _VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # A file in a version directory: this candidate was refused by `bless`; it holds why.
 REFUSED = "REFUSED"
@@ -504,14 +506,19 @@ class ModelStore:
         """
         if not self.is_legacy() or self.current_version() is not None:
             return None
-        metadata = artifacts.load(self.root)[2]  # raises if the legacy model is damaged
+        metadata = artifacts.load(self.root).metadata  # raises if the legacy model is damaged
         name = str(metadata.get("version", ""))
         if not _VERSION_NAME.match(name) or (self.versions_dir / name).exists():
             name = _new_version_name()
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.versions_dir))
         try:
-            for filename in (*MODEL_FILES, artifacts.METADATA):
+            files = MODEL_FILES if metadata.get("format", 1) == 1 else MODEL_FILES_V2
+            for filename in (*files, artifacts.METADATA):
+                if filename == artifacts.ANN_FILE and "ann" not in metadata:
+                    continue
+                if filename == artifacts.SEARCH_FILE and not (self.root / filename).exists():
+                    continue
                 shutil.copy2(self.root / filename, staging / filename)
             os.replace(staging, self.versions_dir / name)
         except BaseException:

@@ -247,7 +247,7 @@ def _damage_zero_byte(path: Path) -> None:
 
 
 def _damage_missing(path: Path) -> None:
-    (path / "tracks.csv").unlink()
+    (path / "tracks.parquet").unlink()
 
 
 def _damage_truncated(path: Path) -> None:

@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--model", type=Path, help="model directory (default: MODEL_DIR)")
     rec.add_argument("-k", type=int, default=10, help="how many (default 10)")
 
+    importer = sub.add_parser("import", help="convert another dataset into a catalog CSV")
+    kinds = importer.add_subparsers(dest="kind", required=True, metavar="KIND")
+    mpd = kinds.add_parser("mpd", help="the Million Playlist Dataset's JSON slices")
+    mpd.add_argument("slices", type=Path, help="directory of mpd.slice.*.json files")
+    mpd.add_argument("--out", type=Path, default=Path("mpd_songs.csv"), help="catalog CSV to write")
+
     # `evaluate` belongs to recommender/evaluation.py; its arguments are passed through.
     sub.add_parser("evaluate", help="hold-out evaluation against baselines (see --help)")
     return parser
@@ -69,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "sync": _sync,
         "train": _train,
         "recommend": _recommend,
+        "import": _import,
     }
     return handlers[args.command](args)
 
@@ -253,6 +260,27 @@ def _train(args: argparse.Namespace) -> int:
     print(
         f"Saved model {model.version} to {out} ({counts.get('tracks')} tracks, "
         f"{model.metadata.get('train_seconds')}s)."
+    )
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from recommender import DataError
+    from recommender.mpd import import_mpd
+
+    print(f"Converting the MPD slices in {args.slices} ...", file=sys.stderr)
+    try:
+        done = import_mpd(args.slices, args.out)
+    except DataError as error:
+        print(f"musicbot import mpd: {error}", file=sys.stderr)
+        return 1
+    skipped = f"; {done.skipped_tracks} entries without a track id skipped" * bool(
+        done.skipped_tracks
+    )
+    print(
+        f"Wrote {done.out}: {done.playlists} playlists, {done.tracks} tracks, {done.rows} rows "
+        f"from {done.slices} slice(s){skipped}. No audio features (the MPD has none). "
+        f"Train on it with: musicbot train --data {done.out}"
     )
     return 0
 

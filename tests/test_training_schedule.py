@@ -1,0 +1,57 @@
+"""How training is paced as catalogs grow (`plan_schedule`, `run_schedule`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from recommender import synthetic
+from recommender.data import catalog_from_rows
+from recommender.synthetic import Shape
+from recommender.training import accumulated_step, plan_schedule, train_hetero_lightgcn
+
+
+def test_the_real_catalog_keeps_its_schedule_and_big_ones_supervise_in_proportion() -> None:
+    real = plan_schedule(29_000, epochs=None, batch_size=1024, batches=4, schedule="auto")
+    assert (real.steps, real.chunks_per_step, real.validate) == (80, 4, False)
+    plans = {
+        n: plan_schedule(n, epochs=None, batch_size=1024, batches=4, schedule="auto")
+        for n in (326_000, 3_300_000, 66_000_000)
+    }
+    assert all(p.validate for p in plans.values())
+    # Supervision per step grows with the data (10x memberships, ~10x batches), so the
+    # share of memberships a run learns from does not shrink as the catalog grows.
+    assert plans[3_300_000].chunks_per_step == pytest.approx(
+        10 * plans[326_000].chunks_per_step, rel=0.05
+    )
+    # The trainer's default pacing is the fixed one at every size (see training.py).
+    big = plan_schedule(3_300_000, epochs=None, batch_size=1024, batches=4, schedule="fixed")
+    assert (big.chunks_per_step, big.validate) == (4, False)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        plan_schedule(1000, epochs=None, batch_size=1024, batches=4, schedule="fast")
+
+
+def test_accumulating_batch_gradients_equals_one_backward_over_their_sum() -> None:
+    torch.manual_seed(0)
+    weight = torch.randn(50, 8, requires_grad=True)
+    targets = [torch.randn(50, 8) for _ in range(3)]
+
+    def losses():
+        return (lambda z, t=t: ((z - t) ** 2).mean() / 3 for t in targets)
+
+    accumulated_step(weight * 2.0, losses())
+    accumulated = weight.grad.clone()
+    weight.grad = None
+    sum(loss(weight * 2.0) for loss in losses()).backward()
+    assert torch.allclose(accumulated, weight.grad, atol=1e-6)
+
+
+def test_a_big_catalog_run_validates_and_serves_every_track() -> None:
+    catalog = catalog_from_rows(synthetic.generate(Shape(playlists=120, tracks=3000)))
+    embeddings, params = train_hetero_lightgcn(
+        catalog, schedule="scaled", epochs=15, progress=False
+    )
+    assert embeddings.shape[0] == catalog.num_tracks
+    assert np.isfinite(embeddings).all()
+    assert params["early_stopping"] is True and 5 <= params["epochs"] <= 15
