@@ -6,6 +6,7 @@ from recommender.recommender import (
     DEFAULT_MODEL,
     Recommender,
     Resolution,
+    SimilarQuery,
     TrackResult,
     UnknownTrackError,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "DataError",
     "Recommender",
     "Resolution",
+    "SimilarQuery",
     "TrackResult",
     "UnknownTrackError",
     "load_catalog",

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender import Recommender, UnknownTrackError
+from recommender import Recommender, SimilarQuery, UnknownTrackError
 from recommender.data import catalog_from_rows, read_rows
+from recommender.ranking import DEFAULT_ARTIST_CAP, ArtistCap
 from recommender.search import song_keys
 
 
@@ -116,3 +117,24 @@ def test_broken_model_directory_is_reported(tmp_path: Path, trained_model_dir: P
     (damaged / "metadata.json").write_text((trained_model_dir / "metadata.json").read_text())
     with pytest.raises(ArtifactError, match="damaged"):
         Recommender.load(damaged)
+
+
+def test_many_songs_asked_at_once_get_exactly_the_answers_each_gets_alone(recommender) -> None:
+    """A burst of `!recommend`s is scored as one batch; nobody's list may change for it."""
+    rng = np.random.default_rng(7)
+    track_ids = [recommender.index.track_ids[r] for r in rng.choice(len(recommender), 120)]
+    caps = [None, DEFAULT_ARTIST_CAP, ArtistCap(per_artist=1, per_query_artist=0)]
+    queries = [
+        SimilarQuery(t, k=(10, 3, 25)[i % 3], artist_cap=caps[i % len(caps)])
+        for i, t in enumerate(track_ids)
+    ]
+    queries += [queries[0], SimilarQuery(track_ids[1], k=0)]  # the same song twice; none wanted
+    alone = [recommender.similar(q.track_id, q.k, artist_cap=q.artist_cap) for q in queries]
+    assert recommender.similar_many(queries) == alone
+    # Whoever else is in the batch, and however large it is, the answers stay the same.
+    assert recommender.similar_many(queries[:2]) == alone[:2]
+    assert recommender.similar_many(queries[5:6]) == alone[5:6]
+    assert recommender.similar_many(queries[::-1]) == alone[::-1]
+    assert all(len(a) == q.k for a, q in zip(alone[:-1], queries, strict=False))
+    with pytest.raises(UnknownTrackError):
+        recommender.similar_many([queries[0], SimilarQuery("0000000000000000000000")])

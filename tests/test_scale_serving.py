@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender import Recommender
+from recommender import Recommender, SimilarQuery
 from recommender.artifacts import ANN_FILE
 from recommender.ranking import ArtistCap
 from recommender.search import song_keys
@@ -127,3 +127,8 @@ def test_typo_search_narrowed_by_letter_triples_finds_what_a_full_scan_finds(
     assert [blocked.resolve(t) for t in typos] == expected
     assert all(m.best is not None for m in expected)
     assert blocked.complete("blindng", 10)[:3] == expected_complete[:3]
+
+
+def test_an_indexed_model_answers_a_batch_with_its_own_searches(indexed: Recommender) -> None:
+    queries = [SimilarQuery(t, k=10) for t in _queries(indexed, 20)]
+    assert indexed.similar_many(queries) == [indexed.similar(q.track_id, k=10) for q in queries]
