@@ -20,6 +20,7 @@ from bot.core.settings import Settings
 from bot.features.feedback.tables import Feedback
 from bot.features.feedback.targets import Votes
 from bot.features.feedback.votes import record_vote
+from bot.features.recommend.replies import pick_lines
 from bot.features.sessions.tables import ListeningSession
 
 GUILD = 7
@@ -298,3 +299,55 @@ async def test_when_the_heavy_lane_is_full_a_ranking_is_told_busy_at_once(
         release.set()
     assert (await first).title.startswith("Up next for busy one")
     await services.handle("session", member(1, channel), "end")
+
+
+async def test_a_burst_of_recommends_is_scored_together_and_each_gets_its_own_answer(
+    services: Services, recommender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forty members ask at once: the model is read for many of them in one go, and each
+    still gets exactly the songs their song gets when asked alone."""
+    batch_sizes: list[int] = []
+    real = recommender.similar_many
+
+    def similar_many(queries):
+        batch_sizes.append(len(queries))
+        return real(queries)
+
+    monkeypatch.setattr(recommender, "similar_many", similar_many)
+    track_ids = recommender.index.track_ids[::701][:40]
+    replies = await asyncio.gather(
+        *(
+            services.handle("recommend", member(9000 + i, 83), f"spotify:track:{t}")
+            for i, t in enumerate(track_ids)
+        )
+    )
+    cap, k = services.settings.artist_cap, services.settings.recommend_count
+    for track_id, reply in zip(track_ids, replies, strict=True):
+        song = recommender.track(track_id)
+        alone = recommender.similar(track_id, k=k, artist_cap=cap)
+        assert reply.title == f"Songs like {song.name} — {song.artist}"
+        assert reply.lines == pick_lines(alone) and len(alone) == k
+    assert sum(batch_sizes) == len(track_ids) and max(batch_sizes) > 1
+
+
+async def test_a_failing_batch_tells_everyone_in_it_and_the_next_question_still_works() -> None:
+    from bot.core.compute import Compute
+
+    compute = Compute(quick_workers=1)
+    seen: list[list[int]] = []
+
+    def doubled(questions: list[int]) -> list[int]:
+        seen.append(questions)
+        if 13 in questions:
+            raise ValueError("unlucky")
+        return [2 * q for q in questions]
+
+    try:
+        assert await compute.batched(doubled, 1) == 2  # idle: asked at once, alone
+        asked = [compute.batched(doubled, q) for q in (13, 3, 4)]
+        answers = await asyncio.gather(*asked, return_exceptions=True)
+        assert seen[1:] == [[13], [3, 4]]  # the first goes at once, the others wait for it
+        assert isinstance(answers[0], ValueError) and answers[1:] == [6, 8]
+        assert await compute.batched(doubled, 5) == 10 and not compute._batches
+    finally:
+        compute.close()

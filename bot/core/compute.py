@@ -10,6 +10,10 @@ milliseconds) and `heavy` (a big group session's ranking: up to a second or so).
 lane has fewer threads than the machine has cores, so a pile of heavy requests always
 leaves a core for the quick lane; and at most `max_waiting` heavy calls wait for it; past
 that the caller is told the bot is busy (`Busy`) instead of waiting minutes.
+
+Questions that arrive together can also be answered together (`Compute.batched`): a burst
+of `!recommend`s is scored as one matrix product, which reads the model once for all of
+them instead of once each.
 """
 
 from __future__ import annotations
@@ -20,12 +24,18 @@ import contextvars
 import functools
 import os
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
+Q = TypeVar("Q")
+
+# Past this many questions a batch is split: a batch's answers all arrive together, and its
+# scores (one row of floats per question) stay a few megabytes.
+MAX_BATCH = 64
 
 
 # Whether this request already holds a place in the heavy lane (`Compute.heavy_slot`).
@@ -54,6 +64,14 @@ def _yield_cpu() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HEAVY_NICENESS)
 
 
+@dataclass
+class _Batches:
+    """The questions waiting for one batch function, and how many of its batches run."""
+
+    waiting: list[tuple[Any, asyncio.Future[Any]]] = field(default_factory=list)
+    running: int = 0
+
+
 class Compute:
     """The bot's worker threads for model work (one per process, owned by Services)."""
 
@@ -73,6 +91,8 @@ class Compute:
             self.heavy_workers, thread_name_prefix="compute-heavy", initializer=_yield_cpu
         )
         self._heavy_pending = 0
+        self._batches: dict[Hashable, _Batches] = {}
+        self._batch_tasks: set[asyncio.Task[None]] = set()
         # One request preparing while each heavy worker ranks: the next one is ready.
         self._heavy_turn = asyncio.Semaphore(self.heavy_workers + 1)
 
@@ -86,6 +106,61 @@ class Compute:
             return await loop.run_in_executor(self._quick, call)
         async with self.heavy_slot():
             return await loop.run_in_executor(self._heavy, call)
+
+    async def batched(self, fn: Callable[[list[Q]], Sequence[T]], question: Q) -> T:
+        """`fn([question, ...])`'s answer to `question`, with whatever other questions for
+        the same `fn` are waiting, in a quick-lane worker thread.
+
+        A question goes at once when fewer batches of `fn` run than the quick lane has
+        threads, so an idle bot adds no delay; otherwise it waits for the next batch,
+        which takes everything that arrived meanwhile (up to MAX_BATCH). `fn` must answer
+        each question as it would alone, in order. If it fails, everyone in that batch
+        gets its error."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[T] = loop.create_future()
+        batches = self._batches.setdefault(fn, _Batches())
+        batches.waiting.append((question, answer))
+        if batches.running < self.quick_workers:
+            self._start_batch(fn, batches)
+        return await answer
+
+    def _start_batch(self, fn: Callable[[list[Any]], Sequence[Any]], batches: _Batches) -> None:
+        batch, batches.waiting = batches.waiting[:MAX_BATCH], batches.waiting[MAX_BATCH:]
+        batches.running += 1
+        task = asyncio.get_running_loop().create_task(self._run_batch(fn, batches, batch))
+        self._batch_tasks.add(task)
+        task.add_done_callback(self._batch_tasks.discard)
+
+    async def _run_batch(
+        self,
+        fn: Callable[[list[Any]], Sequence[Any]],
+        batches: _Batches,
+        batch: list[tuple[Any, asyncio.Future[Any]]],
+    ) -> None:
+        try:
+            answers = await self.run(fn, [question for question, _ in batch])
+            if len(answers) != len(batch):
+                raise RuntimeError(f"{fn!r} answered {len(answers)} of {len(batch)} questions")
+        except BaseException as error:  # shutting down included: nobody waits forever
+            for _, future in batch:
+                if future.done():
+                    continue
+                if isinstance(error, Exception):
+                    future.set_exception(error)
+                else:
+                    future.cancel()
+            if not isinstance(error, Exception):
+                raise
+        else:
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if not future.done():  # its asker may have given up (cancelled)
+                    future.set_result(answer)
+        finally:
+            batches.running -= 1
+            if batches.waiting:
+                self._start_batch(fn, batches)
+            elif not batches.running:  # forget it: after a model swap it holds the old model
+                self._batches.pop(fn, None)
 
     @contextlib.asynccontextmanager
     async def heavy_slot(self) -> AsyncIterator[None]:

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -29,6 +29,7 @@ from bot.core.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Q = TypeVar("Q")
 
 # Where a request came from (RequestContext.source, stored with each query).
 CONSOLE = "console"
@@ -202,6 +203,11 @@ class Services:
         up the others. `heavy` for work that can take a second (a big session's ranking):
         it has its own threads and, when too many wait, raises `Busy` (dispatch answers)."""
         return await self.computing.run(fn, *args, heavy=heavy, **kwargs)
+
+    async def batched(self, fn: Callable[[list[Q]], Sequence[T]], question: Q) -> T:
+        """`fn`'s answer to `question`, asked together with the same questions others are
+        asking right now (`Compute.batched`): how a burst of `!recommend`s is scored."""
+        return await self.computing.batched(fn, question)
 
     async def close(self) -> None:
         closers, self._closers = self._closers, []

@@ -21,7 +21,7 @@ from bot.core.text import ago, clip, code, md
 from bot.features.followups.replies import applied_text
 from bot.features.recommend.queries import recent_queries, save_query
 from bot.features.recommend.replies import not_found_reply, recommendations_reply
-from recommender import Recommender, TrackResult
+from recommender import Recommender, SimilarQuery, TrackResult
 from recommender.followups import Conversation, split_request, start
 from recommender.ranking import ArtistCap
 from recommender.search import normalize
@@ -44,11 +44,15 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
     model = services.models.current  # one model for the whole request, even across a swap
     prefix = services.settings.command_prefix
     k = services.settings.recommend_count
-    found = await services.compute(find_picks, model, text, k, services.settings.artist_cap)
+    found = await services.compute(find_song, model, text, k, services.settings.artist_cap)
+    if found.best is not None and found.picks is None:
+        # The plain question: scored together with whatever others are asking right now.
+        question = SimilarQuery(found.best.track_id, k, services.settings.artist_cap)
+        found = with_picks(found, await services.batched(model.similar_many, question))
     if found.best is None:
         await save_query(services, ctx, text, None, [], model.version)
         return not_found_reply(found.song, found.suggestions, prefix)
-    best, picks = found.best, found.picks
+    best, picks = found.best, found.picks or []
     stored = await save_query(
         services,
         ctx,
@@ -65,19 +69,28 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
 
 @dataclass(frozen=True)
 class Found:
-    """What `find_picks` worked out for one request (the model work of `recommend`)."""
+    """What `find_song` worked out for one request (the model work of `recommend`)."""
 
     song: str  # the song part of the text, as asked
     best: TrackResult | None
     alternatives: list[TrackResult]
     suggestions: list[TrackResult]
-    picks: list[TrackResult]
+    picks: list[TrackResult] | None  # None: plain songs like `best`, not picked yet
     conversation: Conversation | None
     applied: str | None  # the inline refinements applied (None: there were none)
 
 
-def find_picks(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
-    """Resolve the song and pick `k` (blocking: runs in a worker thread)."""
+def with_picks(found: Found, picks: list[TrackResult]) -> Found:
+    """`found` with the songs picked for its plain question, and their follow-up state."""
+    assert found.best is not None
+    ids = [p.track_id for p in picks]
+    conversation = Conversation(seeds=[found.best.track_id], shown=ids, last=ids)
+    return replace(found, picks=picks, conversation=conversation)
+
+
+def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
+    """Resolve the song, and pick `k` when refinements were asked for; the plain question's
+    picks are left to `Recommender.similar_many` (blocking: runs in a worker thread)."""
     request = split_request(text)
     resolution = model.resolve(text)
     # "bad guy but more chill": inline refinements, unless the whole text is a real title
@@ -96,10 +109,7 @@ def find_picks(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
         applied = applied_text(replace(turn.answer, unknown=list(request.unknown)))
         picks, conversation = turn.answer.picks, turn.conversation
         return Found(song, best, resolution.alternatives, [], picks, conversation, applied)
-    picks = model.similar(best.track_id, k=k, artist_cap=cap)
-    ids = [p.track_id for p in picks]
-    conversation = Conversation(seeds=[best.track_id], shown=ids, last=ids)
-    return Found(song, best, resolution.alternatives, [], picks, conversation, None)
+    return Found(song, best, resolution.alternatives, [], None, None, None)
 
 
 def autocomplete_choices(services: Services, text: str, limit: int = 25) -> list[tuple[str, str]]:
