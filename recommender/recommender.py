@@ -286,9 +286,8 @@ class Recommender:
         if self.ann is not None:
             ranked = self._rank_nearest(rows, k, excluded, artist_cap)
         if ranked is None:
-            ranked = self.rank(
-                self.scores_for_rows(rows), k, exclude=excluded, artist_cap=artist_cap, query=rows
-            )
+            scores = self.with_prior(self.cosines(self.query_vector(rows)[None, :])[:, 0])
+            ranked = self.rank(scores, k, exclude=excluded, artist_cap=artist_cap, query=rows)
         return [self.result(r, s) for r, s in ranked.pairs()]
 
     def _rank_nearest(
@@ -338,15 +337,17 @@ class Recommender:
         ones people put in playlists together are more often the better-known ones.
         Measured on a validation split with the default spread: song->song Recall@10
         0.031 -> 0.035, on warm targets 0.013 -> 0.017."""
-        return self.with_prior(self.cosines(self.query_vector(rows)[None, :])[:, 0])
+        return self.with_prior(self.embeddings @ self.query_vector(rows))
 
     def cosines(self, queries: np.ndarray) -> np.ndarray:
         """Every row's cosine to each unit query (one per row of `queries`): rows x queries.
 
-        Always one matrix-matrix product, even for one query (paired with itself): BLAS
-        sums a matrix-vector product in another order, and scores that differ in the
-        last bit can swap two near-equal songs, so a song's answer would depend on
-        whether others asked at the same moment."""
+        How `similar` and `similar_many` score: always one matrix-matrix product, even for
+        one query (paired with itself). BLAS sums a matrix-vector product in another order,
+        and scores that differ in the last bit can swap two near-equal songs, so a song's
+        answer would depend on whether others asked at the same moment. (For one query
+        this costs a few ms more than `scores_for_rows`' matrix-vector product, which the
+        rankings that score one seed at a time keep.)"""
         if len(queries) == 1:
             return (self.embeddings @ np.concatenate([queries, queries]).T)[:, :1]
         return self.embeddings @ queries.T
