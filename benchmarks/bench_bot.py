@@ -32,6 +32,7 @@ from bot.core.dispatch import PREFIX, RequestContext, Services  # noqa: E402
 from bot.core.replies import Kind, Reply  # noqa: E402
 from bot.core.serving import ModelHolder, has_model, load_current_model  # noqa: E402
 from bot.core.settings import Settings  # noqa: E402
+from bot.features.feedback.targets import Votes  # noqa: E402
 from bot.frontends.embed import to_embed  # noqa: E402
 from recommender import Recommender  # noqa: E402
 
@@ -92,6 +93,11 @@ def load_model(args: argparse.Namespace, workdir: Path) -> Recommender:
     return Recommender.load(workdir / "model")
 
 
+def failed(reply: Reply) -> bool:
+    """The bot's apology (a logged error), as opposed to an answer or "couldn't find"."""
+    return reply.title == "Sorry, something went wrong"
+
+
 async def bench_handler(services: Services, queries: list[str]) -> dict[str, float]:
     samples = []
     for i, text in enumerate(queries):
@@ -100,7 +106,7 @@ async def bench_handler(services: Services, queries: list[str]) -> dict[str, flo
         reply = await services.handle("recommend", ctx, text)
         to_embed(reply)
         samples.append((time.perf_counter() - started) * 1000)
-        assert "query_id" in reply.data, reply.title
+        assert not failed(reply), reply.title
     return summary(samples)
 
 
@@ -145,15 +151,16 @@ async def bench_concurrent(services: Services, queries: list[str]) -> dict[str, 
         return_exceptions=True,
     )
     wall = (time.perf_counter() - started) * 1000
-    failures = [r for r in replies if isinstance(r, BaseException) or "error_ref" in r.data]
-    answered = [r for r in replies if not isinstance(r, BaseException) and "query_id" in r.data]
+    failures = [r for r in replies if isinstance(r, BaseException) or failed(r)]
+    answered = [r for r in replies if not isinstance(r, BaseException) and not failed(r)]
     found = [r for r in answered if r.kind is Kind.OK]
     return {
         "n": len(queries),
         "wall_ms": round(wall, 1),
         "slowest_ms": round(max(latencies, default=0.0), 1),
         "failures": len(failures),
-        "stored": len(answered),
+        "answered": len(answered),
+        "stored": sum(r.find(Votes) is not None for r in found),  # 👍/👎 name a stored answer
         "found": len(found),
     }
 
@@ -200,7 +207,7 @@ def main() -> int:
     ok = (
         results["handler"]["p99_ms"] <= GOAL_P99_MS
         and results["concurrent"]["failures"] == 0
-        and results["concurrent"]["stored"] == args.concurrent
+        and results["concurrent"]["answered"] == args.concurrent
     )
     if args.json:
         print(json.dumps({**results, "ok": ok}, indent=2))
@@ -221,7 +228,7 @@ def main() -> int:
     print(
         f"{c['n']} concurrent: all answered in {c['wall_ms']} ms (slowest reply "
         f"{c['slowest_ms']} ms), {c['failures']} failures, "
-        f"{c['stored']} stored, {c['found']} found a song"
+        f"{c['answered']} answered, {c['found']} found a song ({c['stored']} stored)"
     )
     print("OK" if ok else "GOAL MISSED")
     return 0 if ok else 1
