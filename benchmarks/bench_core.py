@@ -78,22 +78,9 @@ def main() -> None:
         rec.similar(track_id, k=10)
         similar_ms.append((time.perf_counter() - started) * 1000)
 
-    # What people type: exact titles, "title artist", typos, links, and nonsense.
-    texts = []
-    for row in tracks.sample(n=min(args.queries, len(tracks)), random_state=0).itertuples():
-        kind = rng.randrange(5)
-        title, artist = str(row.track_name), str(row.track_artist)
-        if kind == 0:
-            texts.append(title)
-        elif kind == 1:
-            texts.append(f"{title} {artist}".lower())
-        elif kind == 2 and len(title) > 4:
-            cut = rng.randrange(1, len(title) - 1)
-            texts.append(title[:cut] + title[cut + 1 :])
-        elif kind == 3:
-            texts.append(f"https://open.spotify.com/track/{row.track_id}")
-        else:
-            texts.append("".join(rng.choice("qwxzjkv ") for _ in range(rng.randrange(5, 40))))
+    from bench_scale import resolve_texts  # what people type: the one copy of the mix
+
+    texts = resolve_texts(rec, args.queries, rng)
     resolve_ms = []
     for text in texts:
         started = time.perf_counter()
