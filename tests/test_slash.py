@@ -293,3 +293,26 @@ async def test_a_slow_answer_thinks_first_and_a_private_one_is_not_left_public(
     assert LAST_RESPONSES[0].deleted == 1
     assert refused["followup"] and refused["flags"] == EPHEMERAL
     assert embed_of(refused).title == "Admins only"
+
+
+async def test_history_of_someone_not_in_this_server_gets_an_answer(bot: MusicBot) -> None:
+    """Discord resolves a user option to a bare user when they are not a member here (they
+    left, or were picked from a DM list): the member asking still gets a short answer."""
+    stranger = "999999999999999999"
+    user = {"id": stranger, "username": "stranger", "discriminator": "0", "avatar": None}
+    resolved = {"users": {stranger: user}}
+    answer = await run(bot, 1, "history", option("member", stranger, type=6), resolved=resolved)
+    assert answer["flags"] == EPHEMERAL and embed_of(answer).title == "Who's that?"
+
+
+async def test_a_command_that_fails_outside_its_handler_apologises_without_detail(
+    bot: MusicBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("/srv/musicbot/secret/path.py exploded")
+
+    monkeypatch.setattr(bot, "answer_interaction", broken)
+    answer = await run(bot, 1, "status")
+    text = embed_of(answer).title + embed_of(answer).description
+    assert answer["flags"] == EPHEMERAL and "something went wrong" in text
+    assert "/srv" not in text and "Traceback" not in text

@@ -29,7 +29,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.dispatch import CommandSpec
+from bot.core.dispatch import SLASH, CommandSpec, RequestContext, apology
 from bot.core.replies import Reply
 from bot.features.recommend.handlers import autocomplete_choices
 from bot.features.recommend.listening import NowPlaying, not_listening_reply, seed_text
@@ -274,6 +274,37 @@ def install_app_commands(bot: commands.Bot) -> None:
     for menu in context_menus(bot):
         if bot.tree.get_command(menu.name, type=menu.type) is None:
             bot.tree.add_command(menu)
+    bot.tree.error(_on_tree_error)
+
+
+async def _on_tree_error(
+    interaction: discord.Interaction, error: app_commands.AppCommandError
+) -> None:
+    """Whatever goes wrong around an application command gets an answer, never Discord's
+    bare "The application did not respond": an option discord.py cannot turn into its
+    type (a member who is not in this server) says so; anything else is logged with a
+    reference and the member gets the usual apology."""
+    bot: Any = interaction.client
+    name = interaction.command.name if interaction.command is not None else "?"
+    if isinstance(error, app_commands.TransformerError) and error.type in (
+        discord.AppCommandOptionType.user,
+        discord.AppCommandOptionType.mentionable,
+    ):
+        reply = Reply.error("Who's that?", "I can only look up a member of this server.")
+    elif isinstance(error, app_commands.TransformerError):
+        reply = Reply.error("That didn't work", f"See `/help {name}` for how to use it.")
+    else:
+        ctx = RequestContext(
+            guild_id=interaction.guild_id or 0,
+            channel_id=interaction.channel_id or 0,
+            user_id=interaction.user.id,
+            source=SLASH,
+        )
+        reply = apology(name, ctx, getattr(error, "original", error))
+    try:
+        await bot.send_reply(interaction, reply)
+    except discord.HTTPException:
+        log.exception("could not answer the failed /%s", name)
 
 
 # -- context menus ---------------------------------------------------------------------------
