@@ -95,6 +95,7 @@ async def test_postgresql_down_at_run_is_one_line_with_the_fix(tmp_path: Path) -
         ("COOLDOWN_RATE", "-1"),
         ("SESSION_MAX_SONGS", "0"),
         ("HOME_GUILD_IDS", "my server"),
+        ("LOG_LEVEL", "verbose"),
     ],
 )
 def test_a_nonsensical_setting_stops_start_up_with_one_line(
