@@ -316,3 +316,24 @@ async def test_a_command_that_fails_outside_its_handler_apologises_without_detai
     text = embed_of(answer).title + embed_of(answer).description
     assert answer["flags"] == EPHEMERAL and "something went wrong" in text
     assert "/srv" not in text and "Traceback" not in text
+
+
+async def test_a_spotify_album_playlist_or_local_file_is_not_a_song(bot: MusicBot) -> None:
+    """Pasting the wrong kind of Spotify link says so, instead of 'Did you mean' songs
+    that merely share the words 'spotify' or 'album'."""
+    album = "https://open.spotify.com/album/0S0KGZnfBGSIssfF54WSJh?si=x"
+    answer = await run(bot, 0, "recommend", option("song", album))
+    assert answer["flags"] == EPHEMERAL
+    assert embed_of(answer).title == "That's a Spotify album, not a song"
+    assert "Copy Song Link" in embed_of(answer).description
+
+    started = await run(bot, 0, "session", option("start", [option("name", "links")]))
+    assert embed_of(started).title == "Session started: links"
+    playlist = "https://open.spotify.com/playlist/37i9dQZF1DXcBWIGoYBM5M"
+    added = await run(bot, 0, "session", option("add", [option("song", playlist)]))
+    assert embed_of(added).title == "That's a Spotify playlist, not a song"
+    local = await run(bot, 0, "session", option("add", [option("song", "spotify:local:A:B:C:1")]))
+    assert embed_of(local).title == "That's a local file, not a song"
+    bot.services.cooldowns.reset()
+    ended = await run(bot, 0, "session", option("end", []))
+    assert embed_of(ended).title == "Session ended: links"
