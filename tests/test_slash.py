@@ -337,3 +337,12 @@ async def test_a_spotify_album_playlist_or_local_file_is_not_a_song(bot: MusicBo
     bot.services.cooldowns.reset()
     ended = await run(bot, 0, "session", option("end", []))
     assert embed_of(ended).title == "Session ended: links"
+
+
+async def test_a_session_name_blank_to_the_eye_gets_the_default_name(bot: MusicBot) -> None:
+    blank = "\u200b\u200d\u2060"  # zero-width space, joiner, word joiner
+    started = await run(bot, 1, "session", option("start", [option("name", blank)]))
+    title = embed_of(started).title
+    assert title.startswith("Session started: Session of "), repr(title)
+    bot.services.cooldowns.reset()
+    await run(bot, 1, "session", option("end", []))
