@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -419,11 +420,18 @@ async def publish_if_changed(bot: commands.Bot) -> bool:
         return False
     try:
         synced = await bot.tree.sync()
-    except discord.HTTPException:
+    except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError):
         log.exception("could not publish the slash commands; prefix commands still work")
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(current + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(current + "\n")
+    except OSError as error:  # a full disk or read-only folder: published all the same
+        log.warning(
+            "could not note the published commands in %s (%s); the next start publishes them again",
+            path,
+            error,
+        )
     log.info("slash commands published: %s", ", ".join(c.name for c in synced))
     return True
 
