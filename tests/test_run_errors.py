@@ -116,6 +116,36 @@ async def test_postgresql_down_at_run_is_one_line_with_the_fix(tmp_path: Path) -
     assert "start the server" in line and "hunter2" not in done.stderr
 
 
+async def test_a_model_dir_that_is_a_file_is_named_at_run_not_blamed_on_discord(
+    tmp_path: Path,
+) -> None:
+    """A file where MODEL_DIR should be (or a read-only one): the line names MODEL_DIR,
+    instead of "cannot reach Discord (not a directory)"."""
+    (tmp_path / "models").write_text("not a folder")
+    fake = await FakeDiscord().start()
+    try:
+        done = await asyncio.to_thread(
+            _launch, fake.launcher("run"), tmp_path, DISCORD_TOKEN="t.o.k", MODEL_DIR="models"
+        )
+    finally:
+        await fake.stop()
+    line = _one_line(done)
+    assert line.startswith("musicbot: cannot start: MODEL_DIR: cannot use models"), line
+
+
+def test_a_data_path_that_is_a_folder_is_named_in_one_line(tmp_path: Path) -> None:
+    done = _launch(
+        "import sys\nfrom bot.frontends.cli import main\nsys.exit(main(['chat']))\n",
+        tmp_path,
+        DATA_PATH=str(tmp_path),
+        MODEL_DIR=str(tmp_path / "models"),
+        DOWNLOAD_DATASET="0",
+    )
+    lines = [line for line in done.stderr.splitlines() if line.startswith("musicbot")]
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert len(lines) == 1 and "cannot start: DATA_PATH: cannot read" in lines[0], lines
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
