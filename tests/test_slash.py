@@ -346,3 +346,16 @@ async def test_a_session_name_blank_to_the_eye_gets_the_default_name(bot: MusicB
     assert title.startswith("Session started: Session of "), repr(title)
     bot.services.cooldowns.reset()
     await run(bot, 1, "session", option("end", []))
+
+
+async def test_a_failing_autocomplete_offers_nothing_rather_than_a_message(
+    bot: MusicBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.frontends import slash
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("index is being rebuilt")
+
+    monkeypatch.setattr(slash, "autocomplete_choices", broken)
+    answer = await run(bot, 0, "recommend", option("song", "bad g", focused=True), kind=4)
+    assert answer["type"] == AUTOCOMPLETE_RESULT and answer["choices"] == []

@@ -253,7 +253,13 @@ def _autocomplete(
     async def suggest(
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        pairs = complete(interaction.client, current or "")  # type: ignore[arg-type]
+        try:
+            pairs = complete(interaction.client, current or "")  # type: ignore[arg-type]
+        except Exception:
+            # Suggestions as you type: none this time rather than none at all (discord.py
+            # would only log it, leaving the member's picker spinning).
+            log.exception("autocomplete for %r failed", current[:100])
+            pairs = []
         return [
             app_commands.Choice(name=_clip(name), value=value[:100])
             for name, value in pairs[:MAX_CHOICES]
