@@ -4,6 +4,7 @@ chat, and the conversation state in the real database (expiry, restarts).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from datetime import UTC, datetime, timedelta
@@ -435,3 +436,26 @@ async def test_console_chat_supports_the_same_follow_ups(
         assert "in the catalogue pass these refinements" in answers[7]
     assert answers[8].startswith("!why 1\nWhy #1: ")
     assert "**" not in out
+
+
+async def test_a_slow_button_answer_thinks_first_so_the_click_is_not_lost(
+    bot: MusicBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a busy machine `more` can outlast Discord's 3 s for a click: "thinking…" first,
+    then the answer, as for a slash command (else the click fails and nothing comes)."""
+    from session_support import DEFERRED, LAST_RESPONSES
+
+    from bot.frontends import discord_app
+
+    answer = await ask("!recommend Shape of You - Ed Sheeran", who=1)
+    handle = bot.services.handle
+
+    async def slow(*args: object, **kwargs: object) -> Reply:
+        await asyncio.sleep(0.2)
+        return await handle(*args, **kwargs)
+
+    monkeypatch.setattr(discord_app, "DEFER_AFTER_SECONDS", 0.05)
+    monkeypatch.setattr(bot.services, "handle", slow)
+    more = await click(bot, answer, "conversation:more", member(1))
+    assert LAST_RESPONSES[0].payloads[0]["type"] == DEFERRED
+    assert more["followup"] and embed_of(more).title.startswith("More like Shape of You")

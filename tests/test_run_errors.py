@@ -5,6 +5,7 @@ restarting the bot shows that line each time). The real CLI in a child process."
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import socket
@@ -71,6 +72,36 @@ def test_discord_unreachable_is_one_line_with_the_fix(tmp_path: Path) -> None:
     assert "network" in line and "not.a.real-token" not in done.stderr
 
 
+def test_musicbot_sync_without_network_is_one_line_with_the_fix(tmp_path: Path) -> None:
+    unreachable = f"http://127.0.0.1:{_closed_port()}"
+    code = (
+        "import sys, discord.http\n"
+        f"discord.http.Route.BASE = {unreachable + '/api/v10'!r}\n"
+        "from bot.frontends.cli import main\n"
+        "sys.exit(main(['sync']))\n"
+    )
+    done = _launch(code, tmp_path, DISCORD_TOKEN="not.a.real-token")
+    line = _one_line(done)
+    assert line.startswith("musicbot sync: cannot reach Discord (connect call failed"), line
+    assert "network" in line and "not.a.real-token" not in done.stderr
+
+
+def test_import_mpd_onto_a_directory_is_one_line(tmp_path: Path) -> None:
+    """`--out` naming a folder (or an unwritable place): one line, the slices untouched."""
+    slices = tmp_path / "slices"
+    slices.mkdir()
+    playlist = {"pid": 1, "tracks": [{"track_uri": "spotify:track:abc", "track_name": "x"}]}
+    (slices / "mpd.slice.0-999.json").write_text(json.dumps({"playlists": [playlist]}))
+    (tmp_path / "out").mkdir()
+    code = "import sys\nfrom bot.frontends.cli import main\n"
+    code += f"sys.exit(main(['import', 'mpd', {str(slices)!r}, '--out', 'out']))\n"
+    done = _launch(code, tmp_path)
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("Converting")]
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("musicbot import mpd: cannot write"), lines
+    assert (slices / "mpd.slice.0-999.json").exists()
+
+
 async def test_postgresql_down_at_run_is_one_line_with_the_fix(tmp_path: Path) -> None:
     fake = await FakeDiscord().start()
     try:
@@ -85,6 +116,36 @@ async def test_postgresql_down_at_run_is_one_line_with_the_fix(tmp_path: Path) -
     assert "start the server" in line and "hunter2" not in done.stderr
 
 
+async def test_a_model_dir_that_is_a_file_is_named_at_run_not_blamed_on_discord(
+    tmp_path: Path,
+) -> None:
+    """A file where MODEL_DIR should be (or a read-only one): the line names MODEL_DIR,
+    instead of "cannot reach Discord (not a directory)"."""
+    (tmp_path / "models").write_text("not a folder")
+    fake = await FakeDiscord().start()
+    try:
+        done = await asyncio.to_thread(
+            _launch, fake.launcher("run"), tmp_path, DISCORD_TOKEN="t.o.k", MODEL_DIR="models"
+        )
+    finally:
+        await fake.stop()
+    line = _one_line(done)
+    assert line.startswith("musicbot: cannot start: MODEL_DIR: cannot use models"), line
+
+
+def test_a_data_path_that_is_a_folder_is_named_in_one_line(tmp_path: Path) -> None:
+    done = _launch(
+        "import sys\nfrom bot.frontends.cli import main\nsys.exit(main(['chat']))\n",
+        tmp_path,
+        DATA_PATH=str(tmp_path),
+        MODEL_DIR=str(tmp_path / "models"),
+        DOWNLOAD_DATASET="0",
+    )
+    lines = [line for line in done.stderr.splitlines() if line.startswith("musicbot")]
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert len(lines) == 1 and "cannot start: DATA_PATH: cannot read" in lines[0], lines
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -95,6 +156,7 @@ async def test_postgresql_down_at_run_is_one_line_with_the_fix(tmp_path: Path) -
         ("COOLDOWN_RATE", "-1"),
         ("SESSION_MAX_SONGS", "0"),
         ("HOME_GUILD_IDS", "my server"),
+        ("LOG_LEVEL", "verbose"),
     ],
 )
 def test_a_nonsensical_setting_stops_start_up_with_one_line(

@@ -293,3 +293,69 @@ async def test_a_slow_answer_thinks_first_and_a_private_one_is_not_left_public(
     assert LAST_RESPONSES[0].deleted == 1
     assert refused["followup"] and refused["flags"] == EPHEMERAL
     assert embed_of(refused).title == "Admins only"
+
+
+async def test_history_of_someone_not_in_this_server_gets_an_answer(bot: MusicBot) -> None:
+    """Discord resolves a user option to a bare user when they are not a member here (they
+    left, or were picked from a DM list): the member asking still gets a short answer."""
+    stranger = "999999999999999999"
+    user = {"id": stranger, "username": "stranger", "discriminator": "0", "avatar": None}
+    resolved = {"users": {stranger: user}}
+    answer = await run(bot, 1, "history", option("member", stranger, type=6), resolved=resolved)
+    assert answer["flags"] == EPHEMERAL and embed_of(answer).title == "Who's that?"
+
+
+async def test_a_command_that_fails_outside_its_handler_apologises_without_detail(
+    bot: MusicBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("/srv/musicbot/secret/path.py exploded")
+
+    monkeypatch.setattr(bot, "answer_interaction", broken)
+    answer = await run(bot, 1, "status")
+    text = embed_of(answer).title + embed_of(answer).description
+    assert answer["flags"] == EPHEMERAL and "something went wrong" in text
+    assert "/srv" not in text and "Traceback" not in text
+
+
+async def test_a_spotify_album_playlist_or_local_file_is_not_a_song(bot: MusicBot) -> None:
+    """Pasting the wrong kind of Spotify link says so, instead of 'Did you mean' songs
+    that merely share the words 'spotify' or 'album'."""
+    album = "https://open.spotify.com/album/0S0KGZnfBGSIssfF54WSJh?si=x"
+    answer = await run(bot, 0, "recommend", option("song", album))
+    assert answer["flags"] == EPHEMERAL
+    assert embed_of(answer).title == "That's a Spotify album, not a song"
+    assert "Copy Song Link" in embed_of(answer).description
+
+    started = await run(bot, 0, "session", option("start", [option("name", "links")]))
+    assert embed_of(started).title == "Session started: links"
+    playlist = "https://open.spotify.com/playlist/37i9dQZF1DXcBWIGoYBM5M"
+    added = await run(bot, 0, "session", option("add", [option("song", playlist)]))
+    assert embed_of(added).title == "That's a Spotify playlist, not a song"
+    local = await run(bot, 0, "session", option("add", [option("song", "spotify:local:A:B:C:1")]))
+    assert embed_of(local).title == "That's a local file, not a song"
+    bot.services.cooldowns.reset()
+    ended = await run(bot, 0, "session", option("end", []))
+    assert embed_of(ended).title == "Session ended: links"
+
+
+async def test_a_session_name_blank_to_the_eye_gets_the_default_name(bot: MusicBot) -> None:
+    blank = "\u200b\u200d\u2060"  # zero-width space, joiner, word joiner
+    started = await run(bot, 1, "session", option("start", [option("name", blank)]))
+    title = embed_of(started).title
+    assert title.startswith("Session started: Session of "), repr(title)
+    bot.services.cooldowns.reset()
+    await run(bot, 1, "session", option("end", []))
+
+
+async def test_a_failing_autocomplete_offers_nothing_rather_than_a_message(
+    bot: MusicBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.frontends import slash
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("index is being rebuilt")
+
+    monkeypatch.setattr(slash, "autocomplete_choices", broken)
+    answer = await run(bot, 0, "recommend", option("song", "bad g", focused=True), kind=4)
+    assert answer["type"] == AUTOCOMPLETE_RESULT and answer["choices"] == []

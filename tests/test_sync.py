@@ -5,6 +5,7 @@ which records every sync; no network."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,35 @@ async def test_a_failed_sync_is_tried_again_at_the_next_start(
         assert not (tmp_path / TREE_HASH_FILE).exists()
         monkeypatch.setattr(discord.http.Route, "BASE", fake.url + "/api/v10")
         assert await publish_if_changed(bot)
+    finally:
+        await bot.http.close()
+
+
+async def test_a_data_folder_that_cannot_be_written_does_not_stop_the_sync(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    """A full disk or read-only DATA_DIR: the commands are published, and the bot goes on
+    (the next start publishes them again), instead of on_ready failing half-way."""
+    (tmp_path / TREE_HASH_FILE).mkdir()  # where the note goes, a file cannot be written
+    bot = await logged_in(tmp_path)
+    try:
+        assert await publish_if_changed(bot)
+        assert len(fake.synced) == 1
+    finally:
+        await bot.http.close()
+
+
+async def test_a_sync_with_discord_unreachable_is_logged_not_raised(
+    fake: FakeDiscord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = await logged_in(tmp_path)
+    try:
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{port}/api/v10")
+        assert not await publish_if_changed(bot)  # the connection refused: logged
+        assert not (tmp_path / TREE_HASH_FILE).exists()
     finally:
         await bot.http.close()
 

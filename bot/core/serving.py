@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.core.settings import Settings
-from recommender import Recommender
+from recommender import DataError, Recommender
 from recommender.artifacts import ArtifactError
 from recommender.data import ensure_dataset
 from recommender.store import ModelStore
@@ -167,6 +167,10 @@ def train_model(settings: Settings, progress: bool = False) -> Recommender:
     )
 
 
+def _why(error: OSError) -> str:
+    return (error.strerror or str(error)).lower()
+
+
 def load_or_train(
     settings: Settings,
     progress: bool = False,
@@ -174,16 +178,28 @@ def load_or_train(
 ) -> Recommender:
     """Load the current model, or train one once from DATA_PATH and save it first."""
     say = say or log.info
-    if not has_model(settings):
-        say(
-            f"No model in {settings.model_dir}; training one from {settings.data_path} "
-            "(only this once)..."
-        )
-        model = train_model(settings, progress=progress)
-        save_new_model(settings, model)
-        seconds = model.metadata.get("train_seconds", "?")
-        say(f"Trained model {model.version} in {seconds}s, saved to {settings.model_dir}.")
-    model = load_current_model(settings)
+    try:
+        if not has_model(settings):
+            say(
+                f"No model in {settings.model_dir}; training one from {settings.data_path} "
+                "(only this once)..."
+            )
+            try:
+                trained = train_model(settings, progress=progress)
+            except OSError as error:  # a folder, unreadable: the setting, not "a crash"
+                raise DataError(
+                    f"DATA_PATH: cannot read {settings.data_path} ({_why(error)}); point "
+                    "DATA_PATH at the songs CSV"
+                ) from error
+            save_new_model(settings, trained)
+            seconds = trained.metadata.get("train_seconds", "?")
+            say(f"Trained model {trained.version} in {seconds}s, saved to {settings.model_dir}.")
+        model = load_current_model(settings)
+    except OSError as error:  # a file where the folder should be, read-only, disk full
+        raise ArtifactError(
+            f"MODEL_DIR: cannot use {settings.model_dir} ({_why(error)}); point MODEL_DIR "
+            "at a writable directory with free space"
+        ) from error
     counts = model.metadata.get("counts", {})
     say(
         f"Loaded model {model.version} ({counts.get('tracks', len(model))} tracks, "

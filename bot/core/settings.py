@@ -197,6 +197,15 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        """Refuse a level logging does not know here, not as a traceback once running."""
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("use one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
     @field_validator("command_prefix")
     @classmethod
     def _prefix_not_blank(cls, value: str) -> str:

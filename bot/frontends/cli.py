@@ -162,6 +162,7 @@ def _sync(args: argparse.Namespace) -> int:
     if token is None:
         print(NO_TOKEN, file=sys.stderr)
         return 2
+    import aiohttp
     import discord
 
     from bot.core.logs import setup_logging
@@ -183,6 +184,15 @@ def _sync(args: argparse.Namespace) -> int:
         names = asyncio.run(publish())
     except discord.LoginFailure:
         print("musicbot: Discord rejected DISCORD_TOKEN; check it in .env.", file=sys.stderr)
+        return 1
+    except (OSError, TimeoutError, aiohttp.ClientError) as error:
+        # The same line as `musicbot run` gives, not a traceback.
+        print(
+            f"musicbot sync: cannot reach Discord ({discord_problem(error)}); check this "
+            "machine's network connection, DNS and firewall (it must reach discord.com "
+            "over HTTPS), then try again.",
+            file=sys.stderr,
+        )
         return 1
     except discord.HTTPException as error:
         where = f"server {args.guild}" if args.guild else "Discord"
@@ -273,6 +283,13 @@ def _import(args: argparse.Namespace) -> int:
         done = import_mpd(args.slices, args.out)
     except DataError as error:
         print(f"musicbot import mpd: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # --out a directory, not writable, or the disk full
+        print(
+            f"musicbot import mpd: cannot write {args.out} ({error.strerror or error}); "
+            "pick another --out",
+            file=sys.stderr,
+        )
         return 1
     skipped = f"; {done.skipped_tracks} entries without a track id skipped" * bool(
         done.skipped_tracks

@@ -291,12 +291,14 @@ class MusicBot(commands.Bot):
         name: str,
         text: str = "",
         mentions: Mapping[int, str] | None = None,
+        source: str = SLASH,
     ) -> Reply:
-        """Run handler `name` for an application command and answer it: the same
+        """Run handler `name` for an application command (or a button: `source`) and
+        answer it: the same
         handler, rules and send path as its prefix form. A slow handler (a busy machine)
         shows "thinking…" first; if its answer is then private, the public "thinking…"
         goes away and the answer comes only to the asker."""
-        ctx = context_from_interaction(interaction, SLASH, mentions)
+        ctx = context_from_interaction(interaction, source, mentions)
         work = asyncio.ensure_future(self.services.handle(name, ctx, text))
         done, _ = await asyncio.wait({work}, timeout=DEFER_AFTER_SECONDS)
         deferred = not done and not interaction.response.is_done()

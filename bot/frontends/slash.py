@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.dispatch import CommandSpec
+from bot.core.dispatch import SLASH, CommandSpec, RequestContext, apology
 from bot.core.replies import Reply
 from bot.features.recommend.handlers import autocomplete_choices
 from bot.features.recommend.listening import NowPlaying, not_listening_reply, seed_text
@@ -252,7 +253,13 @@ def _autocomplete(
     async def suggest(
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        pairs = complete(interaction.client, current or "")  # type: ignore[arg-type]
+        try:
+            pairs = complete(interaction.client, current or "")  # type: ignore[arg-type]
+        except Exception:
+            # Suggestions as you type: none this time rather than none at all (discord.py
+            # would only log it, leaving the member's picker spinning).
+            log.exception("autocomplete for %r failed", current[:100])
+            pairs = []
         return [
             app_commands.Choice(name=_clip(name), value=value[:100])
             for name, value in pairs[:MAX_CHOICES]
@@ -274,6 +281,37 @@ def install_app_commands(bot: commands.Bot) -> None:
     for menu in context_menus(bot):
         if bot.tree.get_command(menu.name, type=menu.type) is None:
             bot.tree.add_command(menu)
+    bot.tree.error(_on_tree_error)
+
+
+async def _on_tree_error(
+    interaction: discord.Interaction, error: app_commands.AppCommandError
+) -> None:
+    """Whatever goes wrong around an application command gets an answer, never Discord's
+    bare "The application did not respond": an option discord.py cannot turn into its
+    type (a member who is not in this server) says so; anything else is logged with a
+    reference and the member gets the usual apology."""
+    bot: Any = interaction.client
+    name = interaction.command.name if interaction.command is not None else "?"
+    if isinstance(error, app_commands.TransformerError) and error.type in (
+        discord.AppCommandOptionType.user,
+        discord.AppCommandOptionType.mentionable,
+    ):
+        reply = Reply.error("Who's that?", "I can only look up a member of this server.")
+    elif isinstance(error, app_commands.TransformerError):
+        reply = Reply.error("That didn't work", f"See `/help {name}` for how to use it.")
+    else:
+        ctx = RequestContext(
+            guild_id=interaction.guild_id or 0,
+            channel_id=interaction.channel_id or 0,
+            user_id=interaction.user.id,
+            source=SLASH,
+        )
+        reply = apology(name, ctx, getattr(error, "original", error))
+    try:
+        await bot.send_reply(interaction, reply)
+    except discord.HTTPException:
+        log.exception("could not answer the failed /%s", name)
 
 
 # -- context menus ---------------------------------------------------------------------------
@@ -388,11 +426,18 @@ async def publish_if_changed(bot: commands.Bot) -> bool:
         return False
     try:
         synced = await bot.tree.sync()
-    except discord.HTTPException:
+    except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError):
         log.exception("could not publish the slash commands; prefix commands still work")
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(current + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(current + "\n")
+    except OSError as error:  # a full disk or read-only folder: published all the same
+        log.warning(
+            "could not note the published commands in %s (%s); the next start publishes them again",
+            path,
+            error,
+        )
     log.info("slash commands published: %s", ", ".join(c.name for c in synced))
     return True
 

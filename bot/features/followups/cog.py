@@ -22,7 +22,6 @@ from bot.features.followups.replies import FollowUp
 from bot.frontends.discord_app import (
     FeatureCog,
     bot_of,
-    context_from_interaction,
     context_from_message,
 )
 
@@ -52,10 +51,11 @@ class FollowUpButton(discord.ui.Button[Any]):
 
     async def callback(self, interaction: discord.Interaction) -> None:
         """The typed follow-up, steering the answer this button sits under."""
-        bot = bot_of(interaction)
-        ctx = context_from_interaction(interaction, BUTTON)
-        reply = await bot.services.handle(self.command, ctx, self.text)
-        await bot.send_reply(interaction, reply)
+        # Through answer_interaction, so on a busy machine "thinking…" comes before
+        # Discord's 3 s are up, as for a slash command, and the click is not lost.
+        await bot_of(interaction).answer_interaction(
+            interaction, self.command, self.text, source=BUTTON
+        )
 
 
 class FollowUpView(discord.ui.View):

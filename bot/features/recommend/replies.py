@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.core.replies import Action, Kind, Line, Reply
+from bot.core.replies import Action, Kind, Line, Reply, not_a_track_link
 from bot.core.text import code, md
 from bot.features.feedback.targets import Votes
 from bot.features.followups.replies import FOLLOW_UP_HINT, FollowUp
@@ -76,6 +76,8 @@ def recommendations_reply(
 
 
 def not_found_reply(text: str, suggestions: list[TrackResult], prefix: str) -> Reply:
+    if (not_a_track := not_a_track_link(text)) is not None:
+        return not_a_track
     shown = text if len(text) <= 60 else text[:57] + "..."
     if suggestions:
         description = "Did you mean:"

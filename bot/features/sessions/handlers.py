@@ -11,6 +11,7 @@ playlists for the next retrain (`session_playlists` below).
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database
 from bot.core.dispatch import RequestContext, Services, command
-from bot.core.replies import Field, Kind, Line, Reply
+from bot.core.replies import Field, Kind, Line, Reply, not_a_track_link
 from bot.core.settings import Settings
 from bot.core.tables import utcnow
 from bot.core.text import code, md
@@ -38,6 +39,9 @@ DEFAULT_NEXT = 5
 MAX_NEXT = 10
 MAX_NAME = 100
 SESSION_PLAYLIST_PREFIX = "community:session:"
+# Unicode categories that show nothing: format characters (zero-width space, joiners),
+# controls and spaces.
+INVISIBLE = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp"})
 USAGE = "start [name] | add <song> | next [n] | show | end"
 
 
@@ -140,7 +144,10 @@ async def session_command(services: Services, ctx: RequestContext, text: str) ->
 async def start(services: Services, ctx: RequestContext, rest: str) -> Reply:
     prefix = services.settings.command_prefix
     # The default name carries no member's name: names go into exports and training data.
-    name = " ".join(rest.split())[:MAX_NAME] or f"Session of {utcnow():%b} {utcnow().day}"
+    name = " ".join(rest.split())[:MAX_NAME]
+    if not any(unicodedata.category(c) not in INVISIBLE for c in name):
+        # Blank to the eye (zero-width spaces and the like): a name no one could read.
+        name = f"Session of {utcnow():%b} {utcnow().day}"
     current = await open_session(services.db, ctx.channel_id)
     if current is not None:
         return _already_open(current, prefix)
@@ -202,6 +209,8 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
         return current
     model = services.models.current
     resolution = await services.compute(model.resolve, rest)
+    if resolution.best is None and (not_a_track := not_a_track_link(rest)) is not None:
+        return not_a_track
     if resolution.best is None:
         shown = rest if len(rest) <= 60 else rest[:57] + "..."
         lines = [
