@@ -55,7 +55,10 @@ def _refinements(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
 
 def _commands(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
     wanted = current.strip().lstrip("/!").casefold()
-    names = [s.name for s in bot.services.registry.specs() if not s.hidden]  # type: ignore[attr-defined]
+    # Admin commands are hidden from members in the picker, so they aren't suggested here
+    # either (as `!help` leaves them out); an admin still gets `/help retrain` by typing it.
+    specs = bot.services.registry.specs()  # type: ignore[attr-defined]
+    names = [s.name for s in specs if not s.hidden and not s.admin_only]
     return [(n, n) for n in names if n.startswith(wanted)][:MAX_CHOICES]
 
 
