@@ -38,6 +38,10 @@ class GroupPick:
     closest_similarity: float
 
 
+# Seeds scored per matrix product: 64 columns of catalog scores stay a few megabytes.
+SEED_CHUNK = 64
+
+
 def max_per_artist(k: int) -> int:
     """At most a third of the picks (at least one) by any one artist."""
     return max(1, math.ceil(k / 3))
@@ -67,9 +71,15 @@ def group_picks(
     # The group's top songs, then each seed's own so every listener is represented.
     pool = dict.fromkeys(model.rank(group_scores, pool_size, exclude=banned).rows.tolist())
     per_seed = max(k, pool_size // max(len(known), 1) // 2)
-    for row in seed_rows:
-        own = model.rank(model.scores_for_rows([row]), per_seed, exclude=banned)
-        pool.update(dict.fromkeys(own.rows.tolist()))
+    # Each seed's own scores come from one matrix product per chunk of seeds: a big
+    # session's seeds read the catalog's vectors once per chunk, not once per seed.
+    for start in range(0, len(seed_rows), SEED_CHUNK):
+        chunk = seed_rows[start : start + SEED_CHUNK]
+        cosines = model.cosines(model.embeddings[chunk])
+        for column in range(len(chunk)):
+            scores = model.with_prior(cosines[:, column])
+            own = model.rank(scores, per_seed, exclude=banned)
+            pool.update(dict.fromkeys(own.rows.tolist()))
     candidates = list(pool)
     if not candidates:
         return []
