@@ -243,13 +243,14 @@ async def test_autocomplete_offers_at_most_25_choices_for_songs_refinements_and_
 async def test_songs_like_this_on_a_message_with_a_spotify_link_or_a_song_name(
     bot: MusicBot,
 ) -> None:
-    async def menu(content: str) -> dict[str, Any]:
+    async def menu(content: str, embeds: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         message = await dpytest.message(content, member=1)
-        # As Discord resolves a message: with its channel and sent time.
+        # As Discord resolves a message: with its channel, sent time and embeds.
         target = {
             **facts.dict_from_message(message),
             "channel_id": str(message.channel.id),
             "timestamp": message.created_at.isoformat(),
+            "embeds": embeds or [],
         }
         return await app_command(
             bot,
@@ -265,6 +266,9 @@ async def test_songs_like_this_on_a_message_with_a_spotify_link_or_a_song_name(
     assert public(linked) and embed_of(linked).title == "Songs like bad guy — Billie Eilish"
     named = await menu("shape of you - ed sheeran")
     assert public(named) and embed_of(named).title == "Songs like Shape of You — Ed Sheeran"
+    # On the bot's own answer: the song it was about, not its first pick's link.
+    again = await menu("", embeds=linked["embeds"])
+    assert public(again) and embed_of(again).title == "Songs like bad guy — Billie Eilish"
     neither = await menu("zxqvbnm wubwub")
     assert neither["flags"] == EPHEMERAL and embed_of(neither).title.startswith("I couldn't")
 

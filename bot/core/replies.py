@@ -93,6 +93,9 @@ class Reply:
     # the kind (OK public, INFO and ERROR only the asker); False shows an informative
     # answer (a session's songs, "why #2", !status) to the channel like any answer.
     private: bool | None = None
+    # Where the title links on Discord: the song an answer is about, so a click opens it
+    # and "Songs like this" on the answer means that song, not its first pick.
+    url: str | None = None
 
     @classmethod
     def error(cls, title: str, description: str = "", **kwargs: Any) -> Reply:

@@ -42,6 +42,7 @@ def to_embed(reply: Reply) -> discord.Embed:
         description = f"{description}\n\n{body}" if description else body
     embed = discord.Embed(
         title=clip(reply.title, TITLE_MAX) or None,
+        url=reply.url,
         description=clip(description, DESCRIPTION_MAX) or None,
         colour=COLOURS.get(reply.kind, COLOURS[Kind.INFO]),
     )

@@ -68,6 +68,7 @@ def recommendations_reply(
         description += "\n\nI have no recommendations for that song yet."
     return Reply(
         title=f"Songs like {best.name} — {best.artist}",
+        url=best.url,
         description=description,
         lines=pick_lines(picks),
         footer=picks_footer(model.version, stored is not None and stored.turn_id is not None),
