@@ -58,13 +58,15 @@ class Resolution:
 
     `best` is None when nothing matched well enough; then `suggestions` holds
     "did you mean" candidates. `alternatives` are other tracks the text may have
-    meant (a shared title such as "Hello").
+    meant (a shared title such as "Hello"). `not_a_song` names the kind of Spotify link
+    that was given instead of a song ("album", "playlist", …, "local" for a local file).
     """
 
     query: str
     best: TrackResult | None
     alternatives: list[TrackResult] = field(default_factory=list)
     suggestions: list[TrackResult] = field(default_factory=list)
+    not_a_song: str | None = None
 
     @property
     def found(self) -> bool:
@@ -222,6 +224,7 @@ class Recommender:
             best=None if match.best is None else self.result(match.best, match.best_score),
             alternatives=[self.result(i, s) for i, s in match.alternatives],
             suggestions=[self.result(i, s) for i, s in match.suggestions],
+            not_a_song=match.not_a_song,
         )
 
     def autocomplete(self, text: str, limit: int = 25) -> list[TrackResult]:

@@ -63,6 +63,22 @@ def song_keys(names: Iterable[str], artists: Iterable[str]) -> list[str]:
     return [song_key(n, normalize(a)) for n, a in zip(names, artists, strict=True)]
 
 
+# A Spotify link that names no single song: an album, playlist, artist, podcast, or a
+# local file. Its words ("spotify", "album") would otherwise match unrelated titles.
+_NOT_A_SONG = re.compile(
+    r"open\.spotify\.com/(?:intl-[a-z-]+/)?(album|playlist|artist|episode|show)/"
+    r"|spotify:(album|playlist|artist|episode|show|local):",
+    re.IGNORECASE,
+)
+
+
+def spotify_link_kind(text: str) -> str | None:
+    """ "album", "playlist", "artist", "episode", "show" or "local" for a Spotify link that
+    names no single song; None for anything else (a track link included)."""
+    match = _NOT_A_SONG.search(text)
+    return None if match is None else (match.group(1) or match.group(2)).lower()
+
+
 def spotify_track_id(text: str) -> str | None:
     match = _SPOTIFY.match(text.strip())
     return match.group(1) if match else None
@@ -142,6 +158,7 @@ class Match:
     best_score: float = 0.0
     alternatives: list[tuple[int, float]] = field(default_factory=list)
     suggestions: list[tuple[int, float]] = field(default_factory=list)
+    not_a_song: str | None = None  # the kind of Spotify link that names no song
 
 
 class TitleIndex:
@@ -212,6 +229,8 @@ class TitleIndex:
             return Match(best=self.row_of.get(track_id), best_score=100.0)
         if track_id is not None and track_id in self.row_of:
             return Match(best=self.row_of[track_id], best_score=100.0)
+        if (kind := spotify_link_kind(text)) is not None:
+            return Match(not_a_song=kind)  # no suggestions: no title is what it means
         query = normalize(text)
         if not query:
             return Match()

@@ -54,6 +54,24 @@ def test_spotify_url_resolves_to_that_track(recommender) -> None:
     assert resolution.best is not None and resolution.best.track_id == track_id
 
 
+def test_a_spotify_link_to_no_single_song_says_what_it_is_and_suggests_nothing(
+    recommender,
+) -> None:
+    """An album, playlist or artist link (or a local file) is not a misspelt title: its
+    words ("spotify", "album") must not turn into unrelated "did you mean" songs."""
+    for text, kind in (
+        ("https://open.spotify.com/album/4yP0hdKOZPNshxUOjY0cZj?si=x", "album"),
+        ("https://open.spotify.com/intl-de/playlist/37i9dQZF1DXcBWIGoYBM5M", "playlist"),
+        ("spotify:artist:6qqNVTkY8uBg9cP3Jd7DAH", "artist"),
+        ("spotify:local:Artist:Album:Song:215", "local"),
+    ):
+        resolution = recommender.resolve(text)
+        assert resolution.best is None and resolution.suggestions == [], text
+        assert resolution.not_a_song == kind
+    track = recommender.resolve("https://open.spotify.com/track/2Fxmhks0bxGSBdJ92vM42m")
+    assert track.best is not None and track.not_a_song is None
+
+
 def test_recommend_for_tracks_excludes_every_seed(recommender) -> None:
     seeds = [
         recommender.resolve(q).best.track_id for q in ("bad guy", "blinding lights", "hello adele")

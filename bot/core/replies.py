@@ -14,7 +14,6 @@ import error, never a silently missing button.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -120,22 +119,8 @@ class Reply:
         return "\n".join(part for part in (self.notice, self.description) if part)
 
 
-# A Spotify link to something other than one song: an album, a playlist, an artist, a
-# podcast, or a local file (which Spotify plays but cannot link to a catalogue track).
-_NOT_A_TRACK = re.compile(
-    r"open\.spotify\.com/(?:intl-[a-z-]+/)?(album|playlist|artist|episode|show)/"
-    r"|spotify:(album|playlist|artist|episode|show|local):",
-    re.IGNORECASE,
-)
-
-
-def not_a_track_link(text: str) -> Reply | None:
-    """The answer to a Spotify link that names no single song, else None: such a link
-    otherwise reads as words ("spotify", "album") and gets unrelated suggestions."""
-    match = _NOT_A_TRACK.search(text)
-    if match is None:
-        return None
-    kind = (match.group(1) or match.group(2)).lower()
+def not_a_song_reply(kind: str) -> Reply:
+    """The answer to a Spotify link that names no single song (`Resolution.not_a_song`)."""
     what = "a local file" if kind == "local" else f"a Spotify {kind}"
     return Reply.error(
         f"That's {what}, not a song",

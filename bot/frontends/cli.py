@@ -320,7 +320,7 @@ def _recommend(args: argparse.Namespace) -> int:
     resolution = model.resolve(text)
     prefix = settings.command_prefix
     if resolution.best is None:
-        print(render_text(not_found_reply(text, resolution.suggestions[:3], prefix)))
+        print(render_text(not_found_reply(text, resolution, prefix)))
         return 1
     picks = model.similar(resolution.best.track_id, k=args.k, artist_cap=settings.artist_cap)
     print(

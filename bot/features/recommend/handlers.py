@@ -21,7 +21,7 @@ from bot.core.text import ago, clip, code, md
 from bot.features.followups.replies import applied_text
 from bot.features.recommend.queries import recent_queries, save_query
 from bot.features.recommend.replies import not_found_reply, recommendations_reply
-from recommender import Recommender, SimilarQuery, TrackResult
+from recommender import Recommender, Resolution, SimilarQuery, TrackResult
 from recommender.followups import Conversation, split_request, start
 from recommender.ranking import ArtistCap
 from recommender.search import normalize
@@ -51,7 +51,7 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
         found = with_picks(found, await services.batched(model.similar_many, question))
     if found.best is None:
         await save_query(services, ctx, text, None, [], model.version)
-        return not_found_reply(found.song, found.suggestions, prefix)
+        return not_found_reply(found.song, found.resolution, prefix)
     best, picks = found.best, found.picks or []
     stored = await save_query(
         services,
@@ -63,7 +63,13 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
         found.conversation if picks else None,  # nothing shown: nothing to follow up
     )
     return recommendations_reply(
-        model, best, found.alternatives, picks, prefix, applied=found.applied, stored=stored
+        model,
+        best,
+        found.resolution.alternatives,
+        picks,
+        prefix,
+        applied=found.applied,
+        stored=stored,
     )
 
 
@@ -72,12 +78,14 @@ class Found:
     """What `find_song` worked out for one request (the model work of `recommend`)."""
 
     song: str  # the song part of the text, as asked
-    best: TrackResult | None
-    alternatives: list[TrackResult]
-    suggestions: list[TrackResult]
+    resolution: Resolution  # of `song`: the song, other readings, or why there is none
     picks: list[TrackResult] | None  # None: plain songs like `best`, not picked yet
     conversation: Conversation | None
     applied: str | None  # the inline refinements applied (None: there were none)
+
+    @property
+    def best(self) -> TrackResult | None:
+        return self.resolution.best
 
 
 def with_picks(found: Found, picks: list[TrackResult]) -> Found:
@@ -103,13 +111,13 @@ def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
         resolution = model.resolve(song)
     best = resolution.best
     if best is None:
-        return Found(song, None, [], resolution.suggestions[:3], [], None, None)
+        return Found(song, resolution, [], None, None)
     if refined:
         turn = start(model, [best.track_id], request.refinements, k, artist_cap=cap)
         applied = applied_text(replace(turn.answer, unknown=list(request.unknown)))
         picks, conversation = turn.answer.picks, turn.conversation
-        return Found(song, best, resolution.alternatives, [], picks, conversation, applied)
-    return Found(song, best, resolution.alternatives, [], None, None, None)
+        return Found(song, resolution, picks, conversation, applied)
+    return Found(song, resolution, None, None, None)
 
 
 def autocomplete_choices(services: Services, text: str, limit: int = 25) -> list[tuple[str, str]]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.core.replies import Action, Kind, Line, Reply, not_a_track_link
+from bot.core.replies import Action, Kind, Line, Reply, not_a_song_reply
 from bot.core.text import code, md
 from bot.features.feedback.targets import Votes
 from bot.features.followups.replies import FOLLOW_UP_HINT, FollowUp
 from bot.features.recommend.queries import StoredAnswer
-from recommender import Recommender, TrackResult
+from recommender import Recommender, Resolution, TrackResult
 
 
 def hint_command(prefix: str, track: TrackResult) -> str:
@@ -76,9 +76,11 @@ def recommendations_reply(
     )
 
 
-def not_found_reply(text: str, suggestions: list[TrackResult], prefix: str) -> Reply:
-    if (not_a_track := not_a_track_link(text)) is not None:
-        return not_a_track
+def not_found_reply(text: str, resolution: Resolution, prefix: str) -> Reply:
+    """The answer when `text` resolved to no song: why, and what it might have meant."""
+    if resolution.not_a_song is not None:
+        return not_a_song_reply(resolution.not_a_song)
+    suggestions = resolution.suggestions[:3]
     shown = text if len(text) <= 60 else text[:57] + "..."
     if suggestions:
         description = "Did you mean:"

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database
 from bot.core.dispatch import RequestContext, Services, command
-from bot.core.replies import Field, Kind, Line, Reply, not_a_track_link
+from bot.core.replies import Field, Kind, Line, Reply, not_a_song_reply
 from bot.core.settings import Settings
 from bot.core.tables import utcnow
 from bot.core.text import code, md
@@ -209,8 +209,8 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
         return current
     model = services.models.current
     resolution = await services.compute(model.resolve, rest)
-    if resolution.best is None and (not_a_track := not_a_track_link(rest)) is not None:
-        return not_a_track
+    if resolution.not_a_song is not None:
+        return not_a_song_reply(resolution.not_a_song)
     if resolution.best is None:
         shown = rest if len(rest) <= 60 else rest[:57] + "..."
         lines = [
