@@ -22,9 +22,9 @@ from session_support import (  # noqa: F401  (fresh: autouse)
     fresh,
     member,
     option,
+    start_bot,
 )
 
-from bot import create_bot
 from bot.core.settings import Settings
 from bot.core.text import md
 from bot.frontends import discord_app
@@ -49,10 +49,7 @@ async def bot(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path,
         cooldown_rate=4,
         cooldown_seconds=60,
     )
-    bot = create_bot(settings)
-    await bot._async_setup_hook()
-    await bot.setup_hook()
-    dpytest.configure(bot, members=3)
+    bot = await start_bot(settings, members=3)  # as `musicbot run` starts it
     yield bot
     await dpytest.empty_queue()
     await bot.services.close()
