@@ -84,6 +84,23 @@ def spotify_track_id(text: str) -> str | None:
     return match.group(1) if match else None
 
 
+_TRACK_LINK = re.compile(
+    r"(?:open\.spotify\.com/(?:intl-[a-z-]+/)?track/|spotify:track:)([A-Za-z0-9]{22})"
+)
+
+
+def track_link_in(text: str) -> str | None:
+    """The first Spotify track link anywhere in a longer text (a chat message), as the URI
+    `resolve` takes, or None."""
+    match = _TRACK_LINK.search(text)
+    return None if match is None else track_uri(match.group(1))
+
+
+def track_uri(track_id: str) -> str:
+    """A track's Spotify URI: what `resolve` maps back to exactly that track."""
+    return f"spotify:track:{track_id}"
+
+
 class TrigramBlocks:
     """Which strings share the most letter triples with a query (an inverted index).
 

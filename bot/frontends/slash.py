@@ -35,6 +35,7 @@ from bot.core.replies import Reply
 from bot.features.recommend.handlers import autocomplete_choices
 from bot.features.recommend.listening import NowPlaying, not_listening_reply, seed_text
 from recommender.followups.grammar import completions
+from recommender.search import track_link_in
 
 log = logging.getLogger(__name__)
 
@@ -318,19 +319,14 @@ async def _on_tree_error(
 
 
 # -- context menus ---------------------------------------------------------------------------
-SPOTIFY_TRACK = re.compile(
-    r"(?:open\.spotify\.com/(?:intl-[a-z-]+/)?track/|spotify:track:)([A-Za-z0-9]{22})"
-)
-
-
 def song_in_message(message: discord.Message) -> str:
     """What a message names: a Spotify track link (in its text or an embed), else its text."""
     texts = [message.content or ""]
     for embed in message.embeds:
         texts += [embed.url or "", embed.title or "", embed.description or ""]
     for text in texts:
-        if match := SPOTIFY_TRACK.search(text):
-            return f"spotify:track:{match.group(1)}"
+        if link := track_link_in(text):
+            return link
     words = " ".join((message.content or "").split())
     if not words and message.embeds:  # a link preview alone: its title names the song
         words = " ".join((message.embeds[0].title or "").split())

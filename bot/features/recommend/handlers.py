@@ -24,9 +24,8 @@ from bot.features.recommend.replies import not_found_reply, recommendations_repl
 from recommender import Recommender, Resolution, SimilarQuery, TrackResult
 from recommender.followups import Conversation, split_request, start
 from recommender.ranking import ArtistCap
-from recommender.search import normalize
+from recommender.search import normalize, track_uri
 
-SPOTIFY_URI = "spotify:track:{}"
 MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are 64-bit; the database stores them signed
 
 
@@ -129,7 +128,7 @@ def autocomplete_choices(services: Services, text: str, limit: int = 25) -> list
     if not services.models.ready or len(text) > services.settings.max_query_chars:
         return []
     return [
-        (clip(t.label, 100), SPOTIFY_URI.format(t.track_id))
+        (clip(t.label, 100), track_uri(t.track_id))
         for t in services.models.current.autocomplete(text, limit=limit)
     ]
 

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from bot.core.replies import Reply
 from bot.core.text import md
 from recommender import Recommender
-from recommender.search import normalize
-
-SPOTIFY_URI = "spotify:track:{}"
+from recommender.search import normalize, track_uri
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,7 @@ def seed_text(model: Recommender, playing: NowPlaying) -> str | Reply:
     else the catalog's song with the same title and artist, else an honest "I don't know
     that one yet" (never a merely similar-sounding song)."""
     if playing.track_id and playing.track_id in model:
-        return SPOTIFY_URI.format(playing.track_id)
+        return track_uri(playing.track_id)
     artists = {normalize(a) for a in playing.artists if a}
     if playing.title and artists:
         best = model.resolve(f"{playing.title} - {next(iter(playing.artists))}").best
@@ -41,7 +39,7 @@ def seed_text(model: Recommender, playing: NowPlaying) -> str | Reply:
             and normalize(best.name) == normalize(playing.title)
             and normalize(best.artist) in artists
         ):
-            return SPOTIFY_URI.format(best.track_id)
+            return track_uri(best.track_id)
     artist = ", ".join(playing.artists) or "?"
     return Reply.info(
         "I don't know that one yet",
