@@ -157,6 +157,10 @@ def read_rows(path: str | Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError as error:
         raise DataError(f"{path} is empty.") from error
     except pd.errors.ParserError as error:
+        if _failed_read(error):
+            # The parser could not get the bytes (memory, I/O): the file may be fine, and
+            # calling it broken would send the admin to mend a CSV that needs no mending.
+            raise MemoryError(f"could not read {path}: {_first_line(error)}") from error
         raise DataError(f"{path} is not a readable CSV: {_first_line(error)}") from error
     except UnicodeDecodeError as error:
         raise DataError(f"{path} is not UTF-8 text (byte {error.start}).") from error
@@ -263,6 +267,12 @@ def _numeric_column(rows: pd.DataFrame, column: str, origin: str) -> pd.Series:
             f"{int(bad.sum())} row(s) affected."
         )
     return values.astype(float)
+
+
+def _failed_read(error: Exception) -> bool:
+    """pandas' C parser reports running out of memory, or a read that raised, as a parse error."""
+    text = str(error).lower()
+    return "out of memory" in text or "on source failed" in text
 
 
 def _first_line(error: Exception) -> str:

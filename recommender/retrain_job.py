@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -143,9 +144,30 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _looks_like_oom(error: BaseException) -> bool:
-    """Address-space limits surface as failed mmaps (ImportError/OSError), not MemoryError."""
+    """Address-space limits surface as failed mmaps (ImportError/OSError) or threads that
+    cannot get a stack (RuntimeError), not only as MemoryError."""
     text = str(error).lower()
-    return "failed to map segment" in text or "cannot allocate memory" in text
+    return any(
+        sign in text
+        for sign in ("failed to map segment", "cannot allocate memory", "can't start new thread")
+    )
+
+
+def _reached_memory_limit(megabytes: int | None) -> bool:
+    """Whether this process's address space came within 10% of its cap.
+
+    Libraries that run out of memory under the cap do not always say so (a parser reports
+    a failed read, a thread pool a failed start); near the cap, that is the likelier cause
+    than broken data or a bug, and it is what the admin can act on.
+    """
+    if not megabytes:
+        return False
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return False
+    match = re.search(r"^VmPeak:\s+(\d+) kB", status, re.MULTILINE)
+    return bool(match) and int(match.group(1)) >= 0.9 * megabytes * 1024
 
 
 def run_child(args: argparse.Namespace) -> dict[str, Any]:
@@ -180,8 +202,6 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from recommender.data import DataError
-
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
@@ -195,26 +215,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.nice(args.niceness)
     try:
         result = run_child(args)
-    except DataError as error:
-        print(f"{FAILURE_PREFIX}broken training data: {error}", file=sys.stderr, flush=True)
-        return EXIT_DATA
-    except MemoryError:
-        print(f"{FAILURE_PREFIX}out of memory while training", file=sys.stderr, flush=True)
-        return EXIT_MEMORY
     except Exception as error:
-        if isinstance(error, ImportError | OSError) and _looks_like_oom(error):
-            limit = f" (limit {args.memory_limit_mb} MB)" if args.memory_limit_mb else ""
-            print(
-                f"{FAILURE_PREFIX}out of memory while training{limit}: {error}",
-                file=sys.stderr,
-                flush=True,
-            )
-            return EXIT_MEMORY
-        log.exception("training failed")
-        print(f"{FAILURE_PREFIX}{type(error).__name__}: {error}", file=sys.stderr, flush=True)
-        return EXIT_ERROR
+        return _report_failure(error, args.memory_limit_mb)
     print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
     return 0
+
+
+def _report_failure(error: Exception, memory_limit_mb: int | None) -> int:
+    """One line on stderr for the parent to relay; the traceback goes to the log."""
+    from recommender.data import DataError
+
+    limit = f" (limit {memory_limit_mb} MB)" if memory_limit_mb else ""
+    if (
+        isinstance(error, MemoryError)
+        or (isinstance(error, ImportError | OSError | RuntimeError) and _looks_like_oom(error))
+        or _reached_memory_limit(memory_limit_mb)
+    ):
+        log.warning("training ran out of memory%s", limit, exc_info=True)
+        print(f"{FAILURE_PREFIX}out of memory while training{limit}", file=sys.stderr, flush=True)
+        return EXIT_MEMORY
+    if isinstance(error, DataError):
+        print(f"{FAILURE_PREFIX}broken training data: {error}", file=sys.stderr, flush=True)
+        return EXIT_DATA
+    log.exception("training failed", exc_info=error)
+    print(f"{FAILURE_PREFIX}{type(error).__name__}: {error}", file=sys.stderr, flush=True)
+    return EXIT_ERROR
 
 
 # -- parent -------------------------------------------------------------------------------

@@ -113,6 +113,18 @@ async def test_timeout_and_memory_limit_are_failures(store: ModelStore, small_cs
     _assert_unchanged(store, before)
 
 
+async def test_a_memory_cap_hit_while_reading_the_data_is_not_called_broken_data(
+    store: ModelStore, small_csv: Path
+) -> None:
+    """Under a tight cap pandas fails mid-read and calls it a parse error; the admin must
+    hear "out of memory", not be sent to mend a CSV that is fine."""
+    before = store.current_version()
+    outcome = await train_and_publish(store, small_csv, epochs=2, timeout=60, memory_limit_mb=250)
+    assert "out of memory" in (outcome.error or "")
+    assert "broken" not in (outcome.error or "")
+    _assert_unchanged(store, before)
+
+
 async def test_missing_data_file_is_reported(store: ModelStore, tmp_path: Path) -> None:
     outcome = await train_and_publish(store, tmp_path / "nope.csv", epochs=2, timeout=60)
     assert not outcome.ok
