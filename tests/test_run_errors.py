@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -170,3 +171,44 @@ def test_a_nonsensical_setting_stops_start_up_with_one_line(
     line = _one_line(done)
     assert line.startswith("musicbot: bad setting (") and name in line, line
     assert not (tmp_path / "data").exists(), "nothing is created for a bad setting"
+
+
+def test_a_stop_is_never_held_up_by_work_that_ignores_it(tmp_path: Path) -> None:
+    """SIGTERM ends the process with status 0 within the grace period even when some
+    leftover task will not finish; the log names it. A supervisor otherwise waits, then
+    kills, and the bot's stop looks like a crash."""
+    code = (
+        "import asyncio, logging\n"
+        "from bot.frontends.cli import run_until_stopped\n"
+        "logging.basicConfig(level=logging.INFO)\n"
+        "async def stubborn():\n"
+        "    while True:\n"
+        "        try:\n"
+        "            await asyncio.sleep(3600)\n"
+        "        except asyncio.CancelledError:\n"
+        "            pass\n"
+        "async def main():\n"
+        "    asyncio.get_running_loop().create_task(stubborn(), name='stubborn-close')\n"
+        "    print('ready', flush=True)\n"
+        "    await asyncio.sleep(3600)\n"
+        "run_until_stopped(main(), grace=1)\n"
+        "print('stopped', flush=True)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0, err
+    assert out.strip() == "stopped"
+    assert "stubborn-close" in err

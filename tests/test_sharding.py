@@ -109,12 +109,21 @@ async def test_a_sharded_bot_process_identifies_as_its_shard(
             assert fake.identified, log.read_text()
             await asyncio.sleep(2)  # the READY that answers IDENTIFY is parsed, as in real life
             bot.send_signal(signal.SIGTERM)
-            code = await asyncio.to_thread(bot.wait, 60)
+            code = await asyncio.to_thread(_wait, bot, 60)
         finally:
             if bot.poll() is None:
+                bot.send_signal(signal.SIGUSR1)  # its threads' stacks, for the failure below
+                await asyncio.sleep(1)
                 bot.kill()
                 bot.wait()
     finally:
         await fake.stop()
-    assert fake.shards == [[1, 2]], log.read_text()
     assert code == 0, log.read_text()
+    assert fake.shards == [[1, 2]], log.read_text()
+
+
+def _wait(process: subprocess.Popen[bytes], seconds: float) -> int | None:
+    try:
+        return process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        return None

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 NO_TOKEN = (
     "musicbot: DISCORD_TOKEN is not set. Copy .env.example to .env and fill it in "
@@ -114,6 +117,9 @@ def _run(args: argparse.Namespace) -> int:
     from recommender.artifacts import ArtifactError
 
     setup_logging(settings.log_level, secrets=[token])
+    # A bot that will not stop or answer can be asked what every thread is doing:
+    # `kill -USR1 <pid>` writes their stacks to stderr, and the bot keeps running.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     bot = create_bot(settings)
 
     async def serve() -> None:
@@ -121,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
             await bot.start(token)
 
     try:
-        asyncio.run(until_stopped(serve()))
+        run_until_stopped(serve())
     except discord.LoginFailure:
         print("musicbot: Discord rejected DISCORD_TOKEN; check it in .env.", file=sys.stderr)
         return 1
@@ -214,8 +220,48 @@ def _chat(args: argparse.Namespace) -> int:
     settings = _settings()
     # The terminal is the conversation: only warnings and errors go to stderr.
     setup_logging("WARNING", secrets=[settings.token or ""])
-    code = asyncio.run(until_stopped(chat(settings)))
+    code = run_until_stopped(chat(settings))
     return 0 if code is None else code
+
+
+STOP_GRACE_SECONDS = 10.0
+
+
+def run_until_stopped(main: Coroutine[Any, Any, Any], grace: float = STOP_GRACE_SECONDS) -> Any:
+    """asyncio.run(until_stopped(main)), except that the stop cannot hang.
+
+    asyncio.run waits without limit for every task left over to finish after it is
+    cancelled; one that never does (seen: a database connection closed under a request
+    cut short by the stop, waiting on a worker thread that is already gone) keeps the
+    process alive until a supervisor kills it, skipping the exit status it expects.
+    Here leftovers get `grace` seconds; the ones still running are logged and left."""
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(until_stopped(main))
+    finally:
+        try:
+            _cancel_leftovers(loop, grace)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop, grace: float) -> None:
+    tasks = asyncio.all_tasks(loop)
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    done, stuck = loop.run_until_complete(asyncio.wait(tasks, timeout=grace))
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {"message": "unhandled error while stopping", "exception": task.exception()}
+            )
+    for task in stuck:
+        log.warning("stopped without waiting any longer for %r", task)
 
 
 async def until_stopped(main: Coroutine[Any, Any, Any]) -> Any:
