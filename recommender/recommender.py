@@ -114,6 +114,8 @@ class Recommender:
         # popularity (0..1) adds to its cosine. Baselines and older models have none.
         params = self.metadata.get("params") or {}
         self.popularity_weight = float(params.get("popularity_weight", 0.0))
+        # What the prior adds to each row's cosine, worked out once: every answer adds it.
+        self._prior = self.popularity_weight * (self.index.popularity / 100.0)
         # Above `ANN_MIN_TRACKS` tracks a saved model has an index that proposes
         # candidates for `similar`; `None` means exact search over every row.
         self.ann = ann
@@ -359,8 +361,7 @@ class Recommender:
         """Cosines (of every row, or of `rows`) plus the model's popularity prior."""
         if not self.popularity_weight:
             return cosines
-        popularity = self.index.popularity if rows is None else self.index.popularity[rows]
-        return cosines + self.popularity_weight * (popularity / 100.0)
+        return cosines + (self._prior if rows is None else self._prior[rows])
 
     def rank(
         self,

@@ -41,8 +41,11 @@ _SEPARATORS = re.compile(r"\s+[-–—]\s+|\s+by\s+", re.IGNORECASE)
 
 def normalize(text: str) -> str:
     """Casefolded, accent-free words separated by single spaces."""
-    text = unicodedata.normalize("NFKD", str(text))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    text = str(text)
+    if not text.isascii():  # ASCII has no accents to take off (most titles, all commands)
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.casefold()
     text = text.replace("&", " and ")
     return " ".join(_NON_WORD.sub(" ", text).replace("_", " ").split())
 

@@ -15,13 +15,16 @@ import pytest
 import sqlalchemy as sa
 
 from bot.core.db import Database
+from bot.core.dispatch import RequestContext
 from bot.core.settings import Settings, async_database_url
 from bot.features.feedback.tables import DISLIKE, LIKE, Feedback
 from bot.features.feedback.votes import QUERY, VoteTarget, record_vote
 from bot.features.followups.tables import ConversationTurn
 from bot.features.privacy.handlers import UserRows, count_user_rows, forget_user
+from bot.features.recommend.queries import record_query
 from bot.features.recommend.tables import Query
 from bot.features.sessions.tables import ListeningSession, SessionEntry
+from recommender.followups import Conversation
 
 MUSICBOT = Path(sys.executable).with_name("musicbot")
 # Discord snowflakes are 64-bit; real ones are past 2**60 by now.
@@ -142,6 +145,46 @@ async def test_snowflake_ids_times_and_json_come_back_as_stored(db: Database) ->
     assert (row.guild_id, row.channel_id, row.user_id) == (BIG_ID, BIG_ID + 1, BIG_ID + 2)
     assert row.created_at == asked and row.created_at.utcoffset() == timedelta(0)
     assert row.recommended_track_ids == ["a", "b"] and newer == 1
+
+
+async def test_answers_stored_together_each_get_their_own_rows(db: Database) -> None:
+    """A burst of answers is written in one transaction; each member's 👍 and follow-ups
+    must still point at that member's own query and state, after rows already there."""
+    first = await record_query(db, RequestContext(guild_id=7, user_id=1), "earlier", None, [], "v")
+    members = range(BIG_ID, BIG_ID + 40)
+    stored = await asyncio.gather(
+        *(
+            record_query(
+                db,
+                RequestContext(guild_id=7, channel_id=8, user_id=user),
+                f"song {n}",
+                "seed",
+                [f"pick {n}"],
+                "v1",
+                Conversation(seeds=["seed"], shown=[f"pick {n}"], last=[f"pick {n}"])
+                if n % 3
+                else None,  # some answers have nothing to follow up
+            )
+            for n, user in enumerate(members)
+        )
+    )
+    async with db.session() as session:
+        queries = {q.id: q for q in await session.scalars(sa.select(Query))}
+        turns = {t.id: t for t in await session.scalars(sa.select(ConversationTurn))}
+    assert len(queries) == 41 and len(turns) == 26 and first.query_id in queries
+    for n, (user, answer) in enumerate(zip(members, stored, strict=True)):
+        query = queries[answer.query_id]
+        assert (query.user_id, query.query_text, query.recommended_track_ids) == (
+            user,
+            f"song {n}",
+            [f"pick {n}"],
+        )
+        assert query.source == "console" and query.created_at is not None  # defaults
+        if n % 3:
+            turn = turns[answer.turn_id]
+            assert (turn.user_id, turn.state["shown"]) == (user, [f"pick {n}"])
+        else:
+            assert answer.turn_id is None
 
 
 async def test_a_double_click_stores_one_vote(db: Database) -> None:

@@ -120,6 +120,27 @@ def test_repeat_penalty_matches_a_brute_force_greedy_over_a_large_pool() -> None
     assert got.rows.tolist() == expected
 
 
+def test_a_big_catalog_gets_the_picks_a_full_sort_gives() -> None:
+    """Only rows that can be among the best are sorted; ties (kept in row order), close
+    neighbours in adjacent rows and many versions give the same picks as sorting all."""
+    rng = np.random.default_rng(1)
+    n = 30_000
+    songs = rng.integers(0, n // 3, n)  # about three versions per song
+    for scores in (
+        np.round(rng.random(n), 3),  # many ties
+        np.repeat(np.round(rng.random(n // 100), 2), 100),  # the best rows side by side
+    ):
+        for k, exclude in ((10, [int(np.argmax(scores))]), (1, []), (60, list(range(50)))):
+            order = np.lexsort((np.arange(n), -scores))
+            banned = {songs[row] for row in exclude}
+            expected: list[int] = []
+            for row in order.tolist():
+                if songs[row] not in banned and len(expected) < k:
+                    banned.add(songs[row])
+                    expected.append(row)
+            assert rows(scores, k=k, songs=songs, exclude=exclude) == expected
+
+
 def test_cap_needs_artists_and_songs_must_match_scores() -> None:
     with pytest.raises(ValueError, match="artist"):
         top_k(SCORES, 3, songs=SONGS, cap=ArtistCap(1, 1))

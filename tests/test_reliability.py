@@ -5,6 +5,7 @@ costs no answer, and members can only do what is theirs to do. Through `Services
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 from pathlib import Path
@@ -299,6 +300,19 @@ async def test_when_the_heavy_lane_is_full_a_ranking_is_told_busy_at_once(
         release.set()
     assert (await first).title.startswith("Up next for busy one")
     await services.handle("session", member(1, channel), "end")
+
+
+def test_a_model_that_starts_serving_is_left_out_of_garbage_collections(recommender) -> None:
+    """Python's full collection would walk every name and id of the catalog, stalling
+    every request for a tenth of a second or more whenever it runs; a serving model's
+    objects are frozen out of it."""
+    try:
+        ModelHolder().swap(recommender)
+        walked = {id(o) for o in gc.get_objects()}
+        assert id(recommender.index.names) not in walked
+        assert id(recommender.index.track_ids) not in walked
+    finally:
+        gc.unfreeze()
 
 
 async def test_a_burst_of_recommends_is_scored_together_and_each_gets_its_own_answer(

@@ -24,7 +24,7 @@ from bot.core.compute import Busy, Compute
 from bot.core.db import Database
 from bot.core.ratelimit import Cooldowns
 from bot.core.replies import Kind, Quiet, Reply
-from bot.core.serving import ModelHolder, ModelNotReady, load_or_train
+from bot.core.serving import ModelHolder, ModelNotReady, load_or_train, settle_memory
 from bot.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -193,6 +193,8 @@ class Services:
         if not self.models.ready:
             model = await asyncio.to_thread(load_or_train, self.settings, progress, say)
             self.models.swap(model)
+        else:  # handed a model already loaded: as swap does for one it loads
+            settle_memory()
         single_threaded_blas()
 
     async def compute(

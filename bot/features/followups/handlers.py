@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from bot.core.dispatch import RequestContext, Services, command
 from bot.core.replies import Kind, Reply
+from bot.core.serving import settle_memory
 from bot.core.text import md
 from bot.features.followups.queries import TTL, find_turn
 from bot.features.followups.replies import applied_text
@@ -44,8 +45,10 @@ REFINE_EXAMPLES = "calmer, upbeat, danceable, acoustic, sadder, faster, no remix
 
 def warm_up(model: Recommender) -> None:
     """Build the per-model lookups refinements and `why` use (about a second), ahead of
-    the first follow-up rather than during it."""
+    the first follow-up rather than during it; then leave them out of garbage
+    collections, as the model itself (`settle_memory`)."""
     model.warm_up()
+    settle_memory()
 
 
 def answer_reply(
