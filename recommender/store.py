@@ -435,6 +435,11 @@ class ModelStore:
             raise ArtifactError(f"{path.name!r} is not a valid version name")
         model = Recommender.load(path)
         sanity_check(model, reference=reference)
+        # What is loaded here is about to replace a serving model (a retrain, a rollback,
+        # another process moving the pointer): its follow-up lookups are built now, while
+        # the old model still answers, not by the first refinement it serves, which held
+        # everyone's answers up for 0.3-0.65 s at the real catalog's size.
+        model.warm_up()
         return model
 
     def switch(self, name: str) -> None:
