@@ -165,6 +165,10 @@ async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_stall_") as tmp:
         workdir = Path(tmp)
         model = load_model(args, workdir)
+        # The bot builds the follow-up lookups as a model starts serving (the Conversation
+        # cog at start, the store for a swap); without this, the one song of the burst that
+        # reads as a refinement would pay for them mid-burst, which no member sees.
+        model.warm_up()
         settings = Settings(
             _env_file=None,
             data_dir=workdir / "data",
