@@ -55,6 +55,11 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def rank_from_environment() -> int:
+    """This worker's rank as torchrun gave it, before `start` (0 when alone)."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def start(device: str = "auto") -> None:
     """Join the other workers if torchrun started several; alone, do nothing."""
     if not launched() or dist.is_initialized():
