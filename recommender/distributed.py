@@ -154,6 +154,20 @@ def sum_gradients(model: torch.nn.Module, loss: float) -> float:
     return float(flat[-1])
 
 
+def same_everywhere(values: torch.Tensor) -> bool:
+    """Whether every worker holds exactly rank 0's `values` (the trained embeddings): the
+    proof that the workers stayed in lock-step, so the model rank 0 saves is everyone's."""
+    if not active():
+        return True
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    mine = values.to(device)
+    theirs = mine.clone()
+    dist.broadcast(theirs, src=0)
+    agree = torch.tensor([int(torch.equal(mine, theirs))], device=device)
+    dist.all_reduce(agree, op=dist.ReduceOp.MIN)
+    return bool(agree.item())
+
+
 def from_main(compute: Callable[[], float]) -> float:
     """A figure computed by rank 0 only (a validation score), given to every worker so
     they all take the same decision (stop, keep these weights)."""

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def train(args: argparse.Namespace) -> Recommender:
     """This worker's share of the run; every worker returns the same model."""
+    import torch
+
     from recommender import distributed
 
     options: dict[str, Any] = {**parse_params(args.param), "device": args.device}
@@ -76,6 +78,8 @@ def train(args: argparse.Namespace) -> Recommender:
         progress=None if distributed.is_main() else False,
         **options,
     )
+    if not distributed.same_everywhere(torch.from_numpy(model.embeddings)):
+        raise RuntimeError("the training workers ended with different models")
     if args.version is not None:
         model.metadata["version"] = args.version
     return model
