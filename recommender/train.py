@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+# First, before torch loads: it chooses how training threads wait (see its top).
+import recommender.training  # noqa: F401, I001
 from recommender.data import DataError, load_catalog
 from recommender.evaluation import parse_params
 from recommender.recommender import DEFAULT_MODEL, Recommender
