@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", default=None, help="trainer name (default: TRAIN_MODEL)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
+        "--epochs", type=int, default=None, help="training steps (default: the trainer's)"
+    )
+    train.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -287,6 +290,7 @@ def _train(args: argparse.Namespace) -> int:
             progress=True,
             threads=settings.train_threads,
             device=device,
+            **({} if args.epochs is None else {"epochs": args.epochs}),
         )
     except (DataError, ValueError) as error:
         print(f"musicbot train: {error}", file=sys.stderr)
@@ -345,6 +349,8 @@ def _train_workers(
     ]
     if settings.train_threads is not None:
         command += ["--threads", str(settings.train_threads)]
+    if args.epochs is not None:
+        command += ["--epochs", str(args.epochs)]
     if store is not None:
         command += ["--version", out.name]  # the version names its directory
     print(f"Training {name} on {data} with {args.workers} workers ...", file=sys.stderr)
