@@ -7,7 +7,7 @@ Catalog-only tracks are nodes with no edges; self-loops in GCNConv still embed t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -153,6 +153,17 @@ class HeteroGraph:
     @property
     def album_offset(self) -> int:
         return self.artist_offset + self.num_artists
+
+    def to(self, device: str | torch.device) -> HeteroGraph:
+        """The same graph with its tensors on `device` (a GPU for training there)."""
+        return replace(
+            self,
+            track_x=self.track_x.to(device),
+            membership=self.membership.to(device),
+            static_edges=self.static_edges.to(device),
+            main_artist=self.main_artist.to(device),
+            album=self.album.to(device),
+        )
 
     def adjacency(self, keep: torch.Tensor | None = None) -> torch.Tensor:
         """Propagation matrix using only the membership edges selected by `keep`.

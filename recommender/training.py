@@ -30,6 +30,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from recommender import distributed  # noqa: E402
 from recommender.data import Catalog, DataError  # noqa: E402
 from recommender.features import audio_features, content_features  # noqa: E402
 from recommender.graph import build_graph, build_hetero_graph  # noqa: E402
@@ -59,9 +60,10 @@ def configure_threads(threads: int | None = None) -> int:
 
     `None` uses one thread per core this process may run on. A number is a ceiling
     (never more than the usable cores, at least 1): fewer threads leave cores to the bot
-    and to other work on a shared machine.
+    and to other work on a shared machine. With several workers on this machine (torchrun
+    --nproc-per-node), each gets its share of the cores instead of all of them.
     """
-    cores = usable_cores()
+    cores = distributed.cores_share(usable_cores())
     count = cores if threads is None else max(1, min(int(threads), cores))
     torch.set_num_threads(count)
     return count
@@ -113,6 +115,7 @@ def require_memberships(catalog: Catalog) -> None:
         )
 
 
+@distributed.on_device
 def train_seed_gcn(
     catalog: Catalog,
     *,
@@ -125,12 +128,13 @@ def train_seed_gcn(
     dropout: float = 0.5,
     negatives: int = 1,
     threads: int | None = None,
+    device: str = "auto",
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The seed GCN trained with positive pairs and uniformly sampled negative tracks."""
     require_memberships(catalog)
     seed_everything(seed)
     threads = configure_threads(threads)
-    graph = build_graph(catalog, torch.from_numpy(audio_features(catalog.tracks)))
+    graph = build_graph(catalog, torch.from_numpy(audio_features(catalog.tracks))).to(device)
     model = SeedGCN(
         catalog.num_playlists,
         graph.track_x.shape[1],
@@ -140,7 +144,7 @@ def train_seed_gcn(
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     positives = graph.pairs
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=device).manual_seed(seed)
     bar = EpochProgress(epochs, "seed-gcn", progress)
     for epoch in bar:
         model.train()
@@ -164,8 +168,9 @@ def train_seed_gcn(
         "dropout": dropout,
         "negatives": negatives,
         "threads": threads,
+        "device": device,
     }
-    return embeddings.numpy().astype(np.float32), params
+    return embeddings.cpu().numpy().astype(np.float32), params
 
 
 def sample_members(
@@ -304,6 +309,7 @@ def accumulated_step(
     return total
 
 
+@distributed.on_device
 def train_hetero_lightgcn(
     catalog: Catalog,
     *,
@@ -328,6 +334,7 @@ def train_hetero_lightgcn(
     popularity_weight: float = 0.05,
     threads: int | None = None,
     schedule: str = "fixed",
+    device: str = "auto",
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The default model: hetero LightGCN trained to find hidden memberships.
 
@@ -364,7 +371,7 @@ def train_hetero_lightgcn(
         artist_playlist_edges=artist_playlist_edges,
         membership_weight=membership_weight,
         normalization=normalization,
-    )
+    ).to(device)
     model = HeteroLightGCN(
         graph.track_x.shape[1],
         graph.num_playlists,
@@ -374,8 +381,12 @@ def train_hetero_lightgcn(
         hidden_dim=hidden_dim,
         num_layers=num_layers,
     )
+    distributed.same_start(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
+    # Which memberships a step hides comes from `shuffle`, the same on every worker; each
+    # worker draws its own negatives from `generator` (the same generator when alone).
+    shuffle = torch.Generator(device=device).manual_seed(seed)
+    generator = distributed.sampling_generator(shuffle, seed)
     tracks, playlists = graph.membership
     num_edges, num_tracks = tracks.numel(), graph.num_tracks
 
@@ -435,7 +446,7 @@ def train_hetero_lightgcn(
         vectors,
         hide_fraction=hide_fraction,
         batch_size=batch_size,
-        generator=generator,
+        generator=shuffle,
         progress=progress,
     )
     model.eval()
@@ -463,8 +474,10 @@ def train_hetero_lightgcn(
         "schedule": schedule,
         "chunks_per_step": plan.chunks_per_step,
         "early_stopping": plan.validate,
+        "device": device,
+        "workers": distributed.world_size(),
     }
-    return embeddings.numpy().astype(np.float32), params
+    return embeddings.cpu().numpy().astype(np.float32), params
 
 
 def _scaled_loss(
@@ -473,6 +486,21 @@ def _scaled_loss(
     """`batch_loss(leaf, *args) * scale`, with `leaf` passed last by `accumulated_step`."""
     *batch, leaf = args
     return batch_loss(leaf, *batch) * scale
+
+
+def _validation_recall(
+    model: torch.nn.Module,
+    graph: Any,
+    trainable: torch.Tensor,
+    vectors: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    validation: Validation,
+) -> float:
+    model.eval()
+    with torch.no_grad():
+        served = vectors(
+            model(graph.track_x, graph.adjacency(trainable)), torch.arange(graph.num_tracks)
+        )
+    return validation_recall(served, validation)
 
 
 def run_schedule(
@@ -493,7 +521,7 @@ def run_schedule(
     hidden ones; with `schedule.validate`, stops when the validation slice stops
     improving and keeps the best weights. Returns the steps taken."""
     tracks, playlists = graph.membership
-    num_edges, num_tracks = tracks.numel(), graph.num_tracks
+    num_edges = tracks.numel()
     trainable = torch.arange(num_edges)
     validation = None
     if schedule.validate:
@@ -513,13 +541,21 @@ def run_schedule(
         z = model(graph.track_x, graph.adjacency(keep))
         visible_tracks, visible_playlists = tracks[keep], playlists[keep]
         chunks = hidden[:wanted].split(batch_size)
+        # With several workers each supervises its share of the step's batches; the
+        # losses stay divided by the step's total, so the summed gradients are the step's.
+        total, chunks = len(chunks), distributed.shard(chunks)
         optimizer.zero_grad()
-        if len(chunks) <= 4 and validation is None:
+        if not chunks:  # more workers than batches this step: this one adds nothing
+            value = 0.0
+        elif total <= 4 and validation is None:
             # The small-catalog step, exactly as before: one backward over all batches.
-            loss = sum(
-                batch_loss(z, tracks[c], playlists[c], visible_tracks, visible_playlists)
-                for c in chunks
-            ) / len(chunks)
+            loss = (
+                sum(
+                    batch_loss(z, tracks[c], playlists[c], visible_tracks, visible_playlists)
+                    for c in chunks
+                )
+                / total
+            )
             loss.backward()
             value = loss.item()
         else:
@@ -529,7 +565,7 @@ def run_schedule(
                     partial(
                         _scaled_loss,
                         batch_loss,
-                        1.0 / len(chunks),
+                        1.0 / total,
                         tracks[c],
                         playlists[c],
                         visible_tracks,
@@ -538,15 +574,13 @@ def run_schedule(
                     for c in chunks
                 ),
             )
+        value = distributed.sum_gradients(model, value)
         optimizer.step()
         bar.report(epoch, value)
         if validation is not None and (epoch % EVALUATE_EVERY == 0 or epoch == schedule.steps):
-            model.eval()
-            with torch.no_grad():
-                served = vectors(
-                    model(graph.track_x, graph.adjacency(trainable)), torch.arange(num_tracks)
-                )
-            recall = validation_recall(served, validation)
+            recall = distributed.from_main(
+                partial(_validation_recall, model, graph, trainable, vectors, validation)
+            )
             log.info("hetero-lightgcn step %d validation recall@10 %.4f", epoch, recall)
             if should_stop(model, validation, recall):
                 break

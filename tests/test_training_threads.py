@@ -76,3 +76,10 @@ def test_the_thread_setting_reaches_training_and_the_model_record(
         )
     )
     assert json.loads(out.stdout) == [1, 1]
+
+
+def test_the_worker_torchrun_starts_also_sleeps_instead_of_spinning() -> None:
+    """`python -m recommender.train` (what torchrun and `musicbot train --workers` start)
+    loads torch through its own imports: the wait policy must still be set first."""
+    code = "import recommender.train, torch\ntorch.ones(4).sum()\n"
+    assert "GOMP_SPINCOUNT = '0'" in run_child(code, {"OMP_DISPLAY_ENV": "VERBOSE"}).stderr

@@ -180,7 +180,11 @@ def train_model(settings: Settings, progress: bool = False) -> Recommender:
     """Train on DATA_PATH with TRAIN_MODEL (blocking; callers run it off the event loop)."""
     data = ensure_dataset(settings.data_path, download=settings.download_dataset)
     return Recommender.train(
-        data, model=settings.train_model, progress=progress, threads=settings.train_threads
+        data,
+        model=settings.train_model,
+        progress=progress,
+        threads=settings.train_threads,
+        device=settings.train_device,
     )
 
 

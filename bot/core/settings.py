@@ -7,7 +7,7 @@ documents each field; keep the two in step (a test checks that).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     # Threads training computes with; empty = one per core this process may use (its CPU
     # affinity). Fewer leave cores to the bot and to other work on a shared machine.
     train_threads: int | None = Field(default=None, ge=1)
+    # Where training computes: auto = a GPU when the machine has one, else the CPU.
+    train_device: Literal["auto", "cpu", "cuda"] = "auto"
 
     # -- behaviour -----------------------------------------------------------------------
     max_query_chars: int = Field(default=200, ge=1, le=4000)

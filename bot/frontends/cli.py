@@ -6,14 +6,20 @@ import argparse
 import asyncio
 import faulthandler
 import logging
+import os
+import re
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
+DEVICES = ("auto", "cpu", "cuda")  # as TRAIN_DEVICE accepts them
 NO_TOKEN = (
     "musicbot: DISCORD_TOKEN is not set. Copy .env.example to .env and fill it in "
     "(or export DISCORD_TOKEN), or try the bot locally with `musicbot chat`."
@@ -43,6 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="model directory (default: MODEL_DIR)")
     train.add_argument("--model", default=None, help="trainer name (default: TRAIN_MODEL)")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--epochs", type=int, default=None, help="training steps (default: the trainer's)"
+    )
+    train.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train with N processes on this machine in lock-step (torchrun); each takes "
+        "its share of the cores (default 1)",
+    )
+    train.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=None,
+        help="auto (a GPU if there is one), cpu or cuda (default: TRAIN_DEVICE)",
+    )
 
     rec = sub.add_parser("recommend", help="print songs like one song (no Discord, no DB)")
     rec.add_argument("song", nargs="+", help='e.g. "bad guy" or a Spotify link')
@@ -298,10 +321,22 @@ def _train(args: argparse.Namespace) -> int:
     data = args.data or settings.data_path
     out = args.out or settings.model_dir
     name = args.model or settings.train_model
+    device = args.device or settings.train_device
+    if args.workers < 1:
+        print("musicbot train: --workers wants 1 or more", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        return _train_workers(args, settings, data, name, device)
     print(f"Training {name} on {data} ...", file=sys.stderr)
     try:
         model = Recommender.train(
-            data, model=name, seed=args.seed, progress=True, threads=settings.train_threads
+            data,
+            model=name,
+            seed=args.seed,
+            progress=True,
+            threads=settings.train_threads,
+            device=device,
+            **({} if args.epochs is None else {"epochs": args.epochs}),
         )
     except (DataError, ValueError) as error:
         print(f"musicbot train: {error}", file=sys.stderr)
@@ -318,6 +353,95 @@ def _train(args: argparse.Namespace) -> int:
         f"{model.metadata.get('train_seconds')}s)."
     )
     return 0
+
+
+def _train_workers(
+    args: argparse.Namespace, settings: Settings, data: Path, name: str, device: str
+) -> int:
+    """`musicbot train --workers N`: torchrun starts N workers of `recommender.train` on
+    this machine; the first saves the model, which then becomes current like any other."""
+    import json
+    import subprocess
+
+    from recommender import Recommender
+    from recommender.artifacts import ArtifactError
+
+    store = None
+    out = args.out
+    if out is None:  # MODEL_DIR: the workers write a new version, published once checked
+        from bot.core.serving import model_store
+
+        store = model_store(settings)
+        out = store.new_version_dir()
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(args.workers),
+        "-m",
+        "recommender.train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--model",
+        name,
+        "--seed",
+        str(args.seed),
+        "--device",
+        device,
+    ]
+    if settings.train_threads is not None:
+        command += ["--threads", str(settings.train_threads)]
+    if args.epochs is not None:
+        command += ["--epochs", str(args.epochs)]
+    if store is not None:
+        command += ["--version", out.name]  # the version names its directory
+    print(f"Training {name} on {data} with {args.workers} workers ...", file=sys.stderr)
+    # Each worker sets its own thread count; an explicit value keeps torchrun's banner out.
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    ) as workers:
+        assert workers.stderr is not None and workers.stdout is not None
+        _show_worker_lines(workers.stderr)
+        stdout = workers.stdout.read()
+    if workers.returncode != 0:
+        print(
+            f"musicbot train: the {args.workers} training workers failed (see above)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        model = store.publish(out) if store is not None else Recommender.load(out)
+    except ArtifactError as error:
+        print(f"musicbot train: {error}", file=sys.stderr)
+        return 1
+    report = json.loads(stdout.strip().splitlines()[-1])
+    print(
+        f"Saved model {model.version} to {out} ({report['counts'].get('tracks')} tracks, "
+        f"{report['train_seconds']}s, {report['workers']} workers)."
+    )
+    return 0
+
+
+# torchrun's own log lines (glog style: W1127 17:48:59.624000 …) and, once a worker has
+# failed, its launcher's traceback: the workers have said what went wrong already.
+_LAUNCHER_LINE = re.compile(r"^[IWE]\d{4} \d\d:\d\d:\d\d")
+
+
+def _show_worker_lines(stream: Iterable[str]) -> None:
+    """Pass the workers' progress and errors through, without torchrun's chatter."""
+    failed = False
+    for line in stream:
+        if _LAUNCHER_LINE.match(line):
+            failed = failed or line.startswith("E")
+            continue
+        if not failed:
+            sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 def _import(args: argparse.Namespace) -> int:

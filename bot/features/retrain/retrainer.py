@@ -464,6 +464,7 @@ class Retrainer:
             timeout=self.settings.retrain_timeout_seconds,
             memory_limit_mb=memory,
             threads=self.settings.train_threads,
+            options={"device": self.settings.train_device},
             niceness=self.settings.retrain_niceness,
             drop_env=("DISCORD_TOKEN",),
         )
