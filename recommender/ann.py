@@ -97,8 +97,10 @@ class AnnIndex:
     @classmethod
     def load(cls, path: Path, info: dict[str, Any]) -> AnnIndex:
         faiss = _faiss()
-        # Mapped like the embeddings: the inverted lists are paged in as questions touch them.
-        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
+        # Read into memory, not mapped like the embeddings: at 404k tracks a mapped index
+        # answered in 2-3 ms a question even once every page was in the cache, a read one
+        # in 0.5 ms, for 0.3 s more at load (benchmarks/bench_scale.py --serving-only).
+        index = faiss.read_index(str(path))
         index.nprobe = int(info.get("nprobe", 32))
         return cls(index=index, size=int(index.ntotal))
 
