@@ -20,6 +20,7 @@ from recommender.ann import ANN_MIN_TRACKS, AnnIndex
 from recommender.catalog_index import CatalogIndex
 from recommender.data import Catalog, load_catalog
 from recommender.ranking import ArtistCap, Ranked, top_k
+from recommender.search import EXACT_TITLE
 
 SPOTIFY_TRACK_URL = "https://open.spotify.com/track/{}"
 # Past this many candidates from the index, a question that exclusions and the artist
@@ -71,6 +72,12 @@ class Resolution:
     @property
     def found(self) -> bool:
         return self.best is not None
+
+    @property
+    def exact(self) -> bool:
+        """The whole text names a catalog title (with its artist, or a Spotify link), not a
+        guess: words in it such as "remix" or "live" are part of the song's name."""
+        return self.best is not None and self.best.score >= EXACT_TITLE
 
 
 @dataclass(frozen=True)

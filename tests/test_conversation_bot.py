@@ -158,6 +158,16 @@ async def test_inline_refinements_are_applied_and_stated(bot: MusicBot, recommen
     assert max(features(recommender, links(more), "energy")) <= bound + 0.005
 
 
+async def test_a_remix_title_with_its_artist_is_the_song_not_a_refinement(bot: MusicBot) -> None:
+    """ "Remix" inside a copied "title - remix - artist" is part of the song's name."""
+    text = "Sex, Love & Water - Sunnery James & Ryan Marciano Remix - Armin van Buuren"
+    embed = (await ask(f"!recommend {text}", who=2)).embeds[0]
+    assert embed.title == (
+        "Songs like Sex, Love & Water - Sunnery James & Ryan Marciano Remix — Armin van Buuren"
+    )
+    assert "Applied" not in (embed.description or "")
+
+
 async def test_unknown_words_are_named_back(bot: MusicBot) -> None:
     inline = (await ask("!recommend bad guy but more jazzy", who=2)).embeds[0]
     assert inline.title == "Songs like bad guy — Billie Eilish"

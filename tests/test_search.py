@@ -20,6 +20,8 @@ TRACKS = [
     ("3yNZ5r3LKfdmjoS3gkhUCT", "Bad Guy", "Critic City", "20"),
     ("7qiZfU4dY1lWllzX7mPBI3", "Stand by Me", "Ben E. King", "80"),
     ("0nrRP2bk19rLc0orkWPQk2", "Café Del Mar", "Energy 52", "45"),
+    ("3gM00KjzFqb375IGk7FyWL", "With Or Without You", "Maddix", "39"),
+    ("0hur9YKoUq3uwte8K30zlC", "With Or Without You - Kage Remix", "Maddix", "32"),
 ]
 
 
@@ -68,6 +70,15 @@ def test_artist_picks_among_shared_titles(index: TitleIndex) -> None:
     assert best(index, "hello eminem") == "hello | eminem"
     assert best(index, "bad guy - critic city") == "bad guy | critic city"
     assert best(index, "bad guy") == "bad guy | billie eilish"
+
+
+def test_a_version_named_with_its_artist_is_that_version(index: TitleIndex) -> None:
+    """Copied as "title - version - artist", the remix is meant, not the more popular
+    original whose title is a prefix and whose artist the rest also names."""
+    assert best(index, "With Or Without You - Kage Remix - Maddix") == (
+        "with or without you kage remix | maddix"
+    )
+    assert best(index, "With Or Without You - Maddix") == "with or without you | maddix"
 
 
 def test_typos_are_forgiven(index: TitleIndex) -> None:

@@ -24,7 +24,7 @@ from bot.features.recommend.replies import not_found_reply, recommendations_repl
 from recommender import Recommender, Resolution, SimilarQuery, TrackResult
 from recommender.followups import Conversation, split_request, start
 from recommender.ranking import ArtistCap
-from recommender.search import normalize, track_uri
+from recommender.search import track_uri
 
 MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are 64-bit; the database stores them signed
 
@@ -100,11 +100,9 @@ def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
     picks are left to `Recommender.similar_many` (blocking: runs in a worker thread)."""
     request = split_request(text)
     resolution = model.resolve(text)
-    # "bad guy but more chill": inline refinements, unless the whole text is a real title
-    # that merely looks like "song, refinement".
-    refined = request.song != text.strip() and not (
-        resolution.best is not None and normalize(resolution.best.name) == normalize(text)
-    )
+    # "bad guy but more chill": inline refinements, unless the whole text names a song
+    # exactly ("Sex, Love & Water - … Remix - Armin van Buuren" is a title and its artist).
+    refined = request.song != text.strip() and not resolution.exact
     song = request.song if refined else text
     if refined:
         resolution = model.resolve(song)
