@@ -187,6 +187,44 @@ def sample_members(
     return sorted_tracks[(start + pick).clamp(max=len(sorted_tracks) - 1)], count > 0
 
 
+def sample_other_artist_members(
+    tracks: torch.Tensor,
+    playlists: torch.Tensor,
+    wanted: torch.Tensor,
+    avoid: torch.Tensor,
+    artist_of: torch.Tensor,
+    generator: torch.Generator,
+    tries: int = 4,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random member of each wanted playlist by an artist other than `avoid`'s.
+
+    `avoid` is an artist code per wanted playlist (-1: none, any member will do). Members
+    are drawn `tries` times; a playlist whose draws all share the artist has none.
+    """
+    picked = torch.zeros_like(wanted)
+    found = torch.zeros_like(wanted, dtype=torch.bool)
+    for _ in range(tries):
+        members, has = sample_members(tracks, playlists, wanted, generator)
+        artist = artist_of[members]
+        other = has & ~found & ((artist != avoid) | (avoid < 0) | (artist < 0))
+        picked = torch.where(other, members, picked)
+        found |= other
+    return picked, found
+
+
+def sample_artist_mates(
+    anchors: torch.Tensor, artist_of: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random other track by each anchor's artist (and whether it has one)."""
+    rows = torch.arange(len(artist_of))
+    has_artist = artist_of >= 0
+    mates, found = sample_members(
+        rows[has_artist], artist_of[has_artist], artist_of[anchors].clamp(min=0), generator
+    )
+    found &= (artist_of[anchors] >= 0) & (mates != anchors)
+    return mates, found
+
+
 # -- the epoch schedule: how much each step supervises, how many steps, when to stop -----
 # "fixed" (the default) trains as it always has: 80 steps of 4 x 1,024 hidden memberships.
 # "scaled" (and "auto" from `SCHEDULE_MIN_MEMBERSHIPS` memberships) supervises a share of
@@ -335,6 +373,8 @@ def train_hetero_lightgcn(
     threads: int | None = None,
     schedule: str = "fixed",
     device: str = "auto",
+    other_artist_weight: float = 0.0,
+    artist_negatives: int = 0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The default model: hetero LightGCN trained to find hidden memberships.
 
@@ -393,6 +433,15 @@ def train_hetero_lightgcn(
     artist_nodes = torch.where(graph.main_artist >= 0, graph.main_artist + graph.artist_offset, -1)
     album_nodes = torch.where(graph.album >= 0, graph.album + graph.album_offset, -1)
 
+    artist_of = graph.main_artist
+    member_keys = torch.sort(tracks * graph.num_playlists + playlists).values
+
+    def is_member(candidates: torch.Tensor, in_playlists: torch.Tensor) -> torch.Tensor:
+        """[len(in_playlists), len(candidates)]: is the candidate in that playlist (training)."""
+        keys = candidates[None, :] * graph.num_playlists + in_playlists[:, None]
+        at = torch.searchsorted(member_keys, keys).clamp(max=len(member_keys) - 1)
+        return member_keys[at] == keys
+
     def vectors(z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """The vectors `similar` serves, for track rows `rows` only (cheap backward)."""
         return identity_vectors(z, rows, artist_nodes[rows], album_nodes[rows], identity_weight)
@@ -429,9 +478,35 @@ def train_hetero_lightgcn(
         )
         anchors, target = anchors[has_anchor], target[has_anchor]
         banned = same_playlist[has_anchor] | (anchors[:, None] == candidates[None, :])
-        served = vectors(z, torch.cat([anchors, candidates]))
-        return loss + track_weight * sampled_softmax_loss(
+        track_candidates = candidates
+        if artist_negatives > 0:
+            # Songs by the anchor's own artist that its playlist does not hold: without
+            # them the easiest way to rank a playlist's songs is by the anchor's artist.
+            mates, has_mate = sample_artist_mates(anchors[:artist_negatives], artist_of, generator)
+            mates = mates[has_mate]
+            track_candidates = torch.cat([candidates, mates])
+            banned = torch.cat([banned, is_member(mates, target_playlists[has_anchor])], dim=1)
+        served = vectors(z, torch.cat([anchors, track_candidates]))
+        loss = loss + track_weight * sampled_softmax_loss(
             served[: len(anchors)], served[len(anchors) :], target, banned, temperature
+        )
+        if other_artist_weight <= 0:
+            return loss
+        # (3) a visible member by another artist picks it out: what a list spread over
+        # artists needs, since only two of its songs may share the query's artist.
+        others, has_other = sample_other_artist_members(
+            visible_tracks,
+            visible_playlists,
+            target_playlists,
+            artist_of[target_tracks],
+            artist_of,
+            generator,
+        )
+        others, target = others[has_other], torch.arange(size)[has_other]
+        banned = same_playlist[has_other] | (others[:, None] == candidates[None, :])
+        served = vectors(z, torch.cat([others, candidates]))
+        return loss + other_artist_weight * sampled_softmax_loss(
+            served[: len(others)], served[len(others) :], target, banned, temperature
         )
 
     plan = plan_schedule(
@@ -472,6 +547,8 @@ def train_hetero_lightgcn(
         "popularity_weight": popularity_weight,
         "threads": threads,
         "schedule": schedule,
+        "other_artist_weight": other_artist_weight,
+        "artist_negatives": artist_negatives,
         "chunks_per_step": plan.chunks_per_step,
         "early_stopping": plan.validate,
         "device": device,
