@@ -212,3 +212,23 @@ def test_a_stop_is_never_held_up_by_work_that_ignores_it(tmp_path: Path) -> None
     assert child.returncode == 0, err
     assert out.strip() == "stopped"
     assert "stubborn-close" in err
+
+
+@pytest.mark.parametrize("epochs", ["0", "-1"])
+def test_training_for_no_epochs_is_refused_and_publishes_nothing(
+    tmp_path: Path, dataset_path: Path, epochs: str
+) -> None:
+    """A typo in `musicbot train --epochs` must not put an untrained model in front of
+    every server."""
+    env = _env(tmp_path, MODEL_DIR=str(tmp_path / "models"), DATA_PATH=str(dataset_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.frontends.cli", "train", "--epochs", epochs],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "musicbot train: --epochs wants 1 or more"
+    assert not (tmp_path / "models").exists()

@@ -322,9 +322,11 @@ def _train(args: argparse.Namespace) -> int:
     out = args.out or settings.model_dir
     name = args.model or settings.train_model
     device = args.device or settings.train_device
-    if args.workers < 1:
-        print("musicbot train: --workers wants 1 or more", file=sys.stderr)
-        return 2
+    for option, value in (("--workers", args.workers), ("--epochs", args.epochs)):
+        # --epochs 0 or -1 trained nothing and published the untrained model to every server.
+        if value is not None and value < 1:
+            print(f"musicbot train: {option} wants 1 or more", file=sys.stderr)
+            return 2
     if args.workers > 1:
         return _train_workers(args, settings, data, name, device)
     print(f"Training {name} on {data} ...", file=sys.stderr)
