@@ -306,3 +306,33 @@ def test_with_nothing_healthy_the_damage_is_reported(tmp_path: Path, small_csv: 
     with pytest.raises(ArtifactError, match="damaged"):
         store.load_or_fall_back()
     assert store.current_version() == only
+
+
+def test_musicbot_train_on_a_truncated_csv_keeps_the_serving_model(
+    tmp_path: Path,
+    small_csv: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`musicbot train` into MODEL_DIR passes the same gate as `!retrain`: a cut-off copy
+    of the data is refused and kept for inspection; `--force` publishes it anyway."""
+    from bot.frontends import cli
+
+    models = tmp_path / "models"
+    store = ModelStore(models)
+    serving = store.publish(_save_version(store, quick_model(small_csv))).version
+    truncated = write_head_csv(small_csv, tmp_path / "cut.csv", rows=40)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("MODEL_DIR", str(models))
+    monkeypatch.setenv("DATA_PATH", str(truncated))
+
+    assert cli.main(["train", "--epochs", "2"]) == 1
+    said = capsys.readouterr().err.strip().splitlines()[-1]
+    assert said.startswith("musicbot train: not published, the serving model stays: ")
+    assert "lacks" in said and "--force" in said
+    assert store.current_version() == serving
+    refused = [v for v in store.versions() if store.refusal(v) is not None]
+    assert len(refused) == 1 and refused[0] in said
+
+    assert cli.main(["train", "--epochs", "2", "--force"]) == 0
+    assert store.current_version() not in {serving, refused[0]}

@@ -20,7 +20,7 @@ from bot.core.settings import Settings
 from recommender import DataError, Recommender
 from recommender.artifacts import ArtifactError
 from recommender.data import ensure_dataset
-from recommender.store import ModelStore
+from recommender.store import ModelStore, bless
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,38 @@ def load_current_model(settings: Settings) -> Recommender:
     """The model the bot should serve: MODEL_DIR's current version (or legacy model); if
     that is damaged, the newest healthy kept version (logged once)."""
     return model_store(settings).load_or_fall_back()
+
+
+class ModelRefused(Exception):
+    """A trained model was not published: it is worse than the serving one (the reason
+    is one line for people); it stays in MODEL_DIR, marked refused, for inspection."""
+
+
+def publish_trained(settings: Settings, path: Path, *, force: bool = False) -> Recommender:
+    """Make the trained version at `path` (in MODEL_DIR) current, as a retrain would: only
+    if it is sane and, unless `force`, blessed against the model serving now (a truncated
+    CSV or a worse model is refused and kept, and the serving model stays)."""
+    store = model_store(settings)
+    serving = None
+    if not force and store.has_model():
+        try:
+            serving = store.load_or_fall_back()
+        except ArtifactError:
+            serving = None  # nothing healthy serves: anything sane is better
+    model = store.load_checked(path, serving)
+    if serving is not None:
+        blessing = bless(
+            model,
+            serving,
+            max_catalog_shrink=settings.retrain_max_catalog_shrink,
+            max_quality_drop=settings.retrain_max_quality_drop,
+        )
+        if not blessing.blessed:
+            reason = blessing.reason or "refused"
+            store.refuse(path, reason)
+            raise ModelRefused(reason)
+    store.switch(path.name)
+    return model
 
 
 def save_new_model(settings: Settings, model: Recommender) -> Path:

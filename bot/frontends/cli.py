@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         "its share of the cores (default 1)",
     )
     train.add_argument(
+        "--force",
+        action="store_true",
+        help="publish even if it is worse than the serving model (like !retrain force)",
+    )
+    train.add_argument(
         "--device",
         choices=DEVICES,
         default=None,
@@ -344,9 +349,13 @@ def _train(args: argparse.Namespace) -> int:
         print(f"musicbot train: {error}", file=sys.stderr)
         return 1
     if args.out is None:  # MODEL_DIR: a new version behind the `current` pointer
-        from bot.core.serving import save_new_model
+        from bot.core.serving import model_store
 
-        out = save_new_model(settings, model)
+        out = model_store(settings).new_version_dir()
+        model.metadata["version"] = out.name  # the version names its directory
+        model.save(out)
+        if (refused := _publish(settings, out, args.force)) is not None:
+            return refused
     else:
         model.save(out)
     counts = model.metadata.get("counts", {})
@@ -355,6 +364,26 @@ def _train(args: argparse.Namespace) -> int:
         f"{model.metadata.get('train_seconds')}s)."
     )
     return 0
+
+
+def _publish(settings: Settings, out: Path, force: bool) -> int | None:
+    """Publish a trained version as `!retrain` would; an exit status when it was not."""
+    from bot.core.serving import ModelRefused, publish_trained
+    from recommender.artifacts import ArtifactError
+
+    try:
+        publish_trained(settings, out, force=force)
+    except ModelRefused as refused:
+        print(
+            f"musicbot train: not published, the serving model stays: {refused} "
+            f"(kept as {out.name}; --force publishes anyway)",
+            file=sys.stderr,
+        )
+        return 1
+    except ArtifactError as error:
+        print(f"musicbot train: {error}", file=sys.stderr)
+        return 1
+    return None
 
 
 def _train_workers(
@@ -416,8 +445,10 @@ def _train_workers(
             file=sys.stderr,
         )
         return 1
+    if store is not None and (refused := _publish(settings, out, args.force)) is not None:
+        return refused
     try:
-        model = store.publish(out) if store is not None else Recommender.load(out)
+        model = Recommender.load(out)
     except ArtifactError as error:
         print(f"musicbot train: {error}", file=sys.stderr)
         return 1
