@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,28 +26,16 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from recommender.train import torchrun_command  # noqa: E402
+
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "spotify_songs.csv"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def train_once(workers: int, data: Path, epochs: int, params: list[str], out: Path) -> dict:
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        str(workers),
-        "--rdzv-backend",
-        "c10d",
-        "--rdzv-endpoint",
-        f"127.0.0.1:{free_port()}",
-        "-m",
-        "recommender.train",
+    command = torchrun_command(
+        workers,
         "--data",
         str(data),
         "--out",
@@ -56,7 +43,7 @@ def train_once(workers: int, data: Path, epochs: int, params: list[str], out: Pa
         "--epochs",
         str(epochs),
         *(f"--param={p}" for p in params),
-    ]
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env)
     if done.returncode != 0:

@@ -28,6 +28,22 @@ from recommender.evaluation import parse_params
 from recommender.recommender import DEFAULT_MODEL, Recommender
 
 
+def torchrun_command(workers: int, *worker_args: str) -> list[str]:
+    """The command that trains with `workers` lock-step processes on this machine:
+    torchrun, standalone (a rendezvous on a free local port), each running this module."""
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(workers),
+        "-m",
+        "recommender.train",
+        *worker_args,
+    ]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m recommender.train",

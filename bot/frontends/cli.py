@@ -396,6 +396,7 @@ def _train_workers(
 
     from recommender import Recommender
     from recommender.artifacts import ArtifactError
+    from recommender.train import torchrun_command
 
     store = None
     out = args.out
@@ -404,15 +405,8 @@ def _train_workers(
 
         store = model_store(settings)
         out = store.new_version_dir()
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        str(args.workers),
-        "-m",
-        "recommender.train",
+    command = torchrun_command(
+        args.workers,
         "--data",
         str(data),
         "--out",
@@ -423,7 +417,7 @@ def _train_workers(
         str(args.seed),
         "--device",
         device,
-    ]
+    )
     if settings.train_threads is not None:
         command += ["--threads", str(settings.train_threads)]
     if args.epochs is not None:
