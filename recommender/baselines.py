@@ -48,6 +48,9 @@ class ScoringRecommender(Recommender):
     def scores_for_rows(self, rows: Sequence[int]) -> np.ndarray:
         return self._score(self.index, rows)
 
+    def scores_for_queries(self, seed_rows: Sequence[Sequence[int]]) -> np.ndarray:
+        return np.stack([self._score(self.index, rows) for rows in seed_rows], axis=1)
+
 
 # -- scoring baselines --------------------------------------------------------------------
 def popularity(catalog: Catalog, **_: Any) -> tuple[Recommender, dict[str, Any]]:

@@ -31,6 +31,7 @@ from recommender.evaluation import (
     recall_curve,
 )
 from recommender.ranking import ArtistCap, top_k
+from recommender.recommender import SimilarQuery
 
 GENRES = ("pop", "rock", "rap")
 
@@ -424,3 +425,25 @@ def test_musicbot_evaluate_reads_data_path_when_no_data_is_given(
     assert musicbot(["evaluate", "--models", "popularity", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["models"]) == {"popularity"}
+
+
+def test_baselines_answer_by_their_own_scores(synthetic_csv: Path) -> None:
+    """The popularity baseline's picks are the most-listed songs, for one song and for a
+    playlist's seeds alike: a baseline ranked by anything else (say, a cosine of its
+    placeholder vectors) would make every comparison against it meaningless."""
+    from recommender.baselines import popularity
+
+    # Shuffled, so the catalog's row order says nothing about how often a song is listed.
+    catalog = catalog_from_rows(read_rows(synthetic_csv).sample(frac=1.0, random_state=1))
+    model, _ = popularity(catalog)
+    degree = np.bincount(catalog.memberships["track"], minlength=catalog.num_tracks)
+    ids = catalog.tracks["track_id"].astype(str).tolist()
+    seed = ids[int(np.argmin(degree))]
+    for picks in (
+        model.similar(seed, k=5),
+        model.recommend_for_tracks([seed, ids[int(np.argsort(degree)[1])]], k=5),
+        model.similar_many([SimilarQuery(seed, 5)])[0],
+    ):
+        listed = [int(degree[ids.index(p.track_id)]) for p in picks]
+        assert listed == sorted(listed, reverse=True)
+        assert listed[0] == degree.max()
