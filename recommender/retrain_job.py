@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from recommender.recommender import DEFAULT_MODEL, Recommender
-from recommender.store import Blessing, ModelStore, bless
+from recommender.store import Blessing, ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -486,19 +486,22 @@ async def train_and_publish(
         blessing = None
         if gate is not None:
             blessing = await asyncio.to_thread(
-                bless,
+                store.gate,
+                out,
                 model,
                 reference,
                 max_catalog_shrink=gate.max_catalog_shrink,
                 max_quality_drop=gate.max_quality_drop,
             )
             if not blessing.blessed:
-                reason = blessing.reason or "refused"
-                await asyncio.to_thread(store.refuse, out, reason)
-                log.warning("model %s refused, kept for inspection: %s", out.name, reason)
                 return PublishOutcome(
-                    job=outcome, refused=reason, candidate=out.name, blessing=blessing
+                    job=outcome,
+                    refused=blessing.reason or "refused",
+                    candidate=out.name,
+                    blessing=blessing,
                 )
+        # About to serve: its follow-up lookups are built while the old model answers.
+        await asyncio.to_thread(model.warm_up)
         if before_switch is not None:
             await before_switch(out.name)
         switching = asyncio.ensure_future(asyncio.to_thread(store.switch, out.name))

@@ -435,12 +435,39 @@ class ModelStore:
             raise ArtifactError(f"{path.name!r} is not a valid version name")
         model = Recommender.load(path)
         sanity_check(model, reference=reference)
-        # What is loaded here is about to replace a serving model (a retrain, a rollback,
-        # another process moving the pointer): its follow-up lookups are built now, while
-        # the old model still answers, not by the first refinement it serves, which held
-        # everyone's answers up for 0.3-0.65 s at the real catalog's size.
+        return model
+
+    def load_to_serve(self, path: str | Path) -> Recommender:
+        """`load_checked`, with the follow-up lookups built: for a model about to replace
+        the serving one (a rollback, another process moving the pointer), built while the
+        old model still answers, not by the first refinement it serves, which held
+        everyone's answers up for 0.3-0.65 s at the real catalog's size."""
+        model = self.load_checked(path)
         model.warm_up()
         return model
+
+    def gate(
+        self,
+        path: str | Path,
+        candidate: Recommender,
+        serving: Recommender | None,
+        *,
+        max_catalog_shrink: float,
+        max_quality_drop: float,
+    ) -> Blessing:
+        """`bless` the candidate saved at `path` against the serving model; a refused one is
+        kept, marked with why, for inspection (it never serves)."""
+        blessing = bless(
+            candidate,
+            serving,
+            max_catalog_shrink=max_catalog_shrink,
+            max_quality_drop=max_quality_drop,
+        )
+        if not blessing.blessed:
+            reason = blessing.reason or "refused"
+            self.refuse(path, reason)
+            log.warning("model %s refused, kept for inspection: %s", Path(path).name, reason)
+        return blessing
 
     def switch(self, name: str) -> None:
         """Make kept version `name` current (the atomic step every publish ends with)."""

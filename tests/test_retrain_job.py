@@ -67,6 +67,8 @@ async def test_successful_retrain_becomes_current(store: ModelStore, small_csv: 
     assert outcome.job.result["params"]["epochs"] == 1
     assert store.load_current().version == outcome.version
     assert store.versions() == sorted([old.version, outcome.version])
+    # It is about to serve: its first refinement must not build the follow-up lookups.
+    assert {"features", "remix"} <= outcome.model.index.__dict__.keys()
 
 
 async def test_broken_csv_keeps_the_old_model(

@@ -20,7 +20,7 @@ from bot.core.settings import Settings
 from recommender import DataError, Recommender
 from recommender.artifacts import ArtifactError
 from recommender.data import ensure_dataset
-from recommender.store import ModelStore, bless
+from recommender.store import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,9 @@ class PointerWatcher:
         if name == serving.version or self._loaded == (name, id(serving)) or name == self._failed:
             return False
         try:
-            model = await asyncio.to_thread(self.store.load_checked, self.store.versions_dir / name)
+            model = await asyncio.to_thread(
+                self.store.load_to_serve, self.store.versions_dir / name
+            )
         except ArtifactError as error:
             log.warning("not serving model %s, which %s names: %s", name, self.store.pointer, error)
             self._failed = name
@@ -184,16 +186,15 @@ def publish_trained(settings: Settings, path: Path, *, force: bool = False) -> R
             serving = None  # nothing healthy serves: anything sane is better
     model = store.load_checked(path, serving)
     if serving is not None:
-        blessing = bless(
+        blessing = store.gate(
+            path,
             model,
             serving,
             max_catalog_shrink=settings.retrain_max_catalog_shrink,
             max_quality_drop=settings.retrain_max_quality_drop,
         )
         if not blessing.blessed:
-            reason = blessing.reason or "refused"
-            store.refuse(path, reason)
-            raise ModelRefused(reason)
+            raise ModelRefused(blessing.reason or "refused")
     store.switch(path.name)
     return model
 

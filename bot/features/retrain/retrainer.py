@@ -393,7 +393,7 @@ class Retrainer:
         if version == current:
             raise RollbackError(f"version {version} is already serving")
         try:
-            model = store.load_checked(store.versions_dir / version)
+            model = store.load_to_serve(store.versions_dir / version)
         except ArtifactError as error:
             log.warning("rollback to %s refused: %s", version, error)
             raise RollbackError(f"version {version} is damaged and cannot serve") from error
@@ -532,7 +532,7 @@ class Retrainer:
         if run is not None and run.status == PUBLISHING and version == self._current_or_none():
             with contextlib.suppress(ArtifactError):
                 model = await asyncio.to_thread(
-                    self.store.load_checked, self.store.versions_dir / version
+                    self.store.load_to_serve, self.store.versions_dir / version
                 )
                 self.services.models.swap(model)
             return {"status": SUCCEEDED, "model_version": version}
