@@ -281,17 +281,13 @@ class TitleIndex:
                 for row in rows or ():
                     score = title_score
                     if artist:
-                        similarity = max(
-                            fuzz.ratio(artist, self.artists[row]),
-                            fuzz.token_set_ratio(artist, self.artists[row]),
-                        )
+                        exactness = fuzz.ratio(artist, self.artists[row])
+                        similarity = max(exactness, fuzz.token_set_ratio(artist, self.artists[row]))
                         if similarity >= ARTIST_ACCEPT:  # the artist confirms this reading
                             # The closer the rest is to the artist alone, the more of the
                             # text the title explains: "With Or Without You - Kage Remix -
                             # Maddix" is the remix, though "Kage Remix - Maddix" names Maddix.
-                            score += (
-                                10 + similarity / 10 + fuzz.ratio(artist, self.artists[row]) / 1000
-                            )
+                            score += 10 + similarity / 10 + exactness / 1000
                         elif needs_artist:  # "bad gyu" is not the title "bad" by "gyu"
                             continue
                         else:  # "Hello - Adel3": right title, artist not recognised

@@ -617,7 +617,11 @@ def choose_prior_weight(
     A heavier weight replaces `default` only when it is clearly better."""
     sweep = {w: validation_recall(served, validation, prior=w * popularity) for w in PRIOR_WEIGHTS}
     best = max(sweep, key=sweep.__getitem__)
-    baseline = sweep.get(default, validation_recall(served, validation, prior=default * popularity))
+    baseline = (
+        sweep[default]
+        if default in sweep
+        else validation_recall(served, validation, prior=default * popularity)
+    )
     chosen = best if sweep[best] > baseline + PRIOR_MARGIN else default
     log.info("popularity prior weight %s (validation recall by weight: %s)", chosen, sweep)
     return chosen
