@@ -335,5 +335,11 @@ def test_musicbot_train_on_a_truncated_csv_keeps_the_serving_model(
     refused = [v for v in store.versions() if store.refusal(v) is not None]
     assert len(refused) == 1 and refused[0] in said
 
+    # Run again and again from the shell, refused runs stay as many as a retrain keeps.
+    monkeypatch.setenv("RETRAIN_KEEP_VERSIONS", "1")
+    assert cli.main(["train", "--epochs", "2", "--seed", "1"]) == 1
+    still_refused = [v for v in store.versions() if store.refusal(v) is not None]
+    assert len(still_refused) == 1 and still_refused != refused
+
     assert cli.main(["train", "--epochs", "2", "--force"]) == 0
-    assert store.current_version() not in {serving, refused[0]}
+    assert store.current_version() not in {serving, *still_refused}

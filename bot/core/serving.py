@@ -184,19 +184,27 @@ def publish_trained(settings: Settings, path: Path, *, force: bool = False) -> R
             serving = store.load_or_fall_back()
         except ArtifactError:
             serving = None  # nothing healthy serves: anything sane is better
-    model = store.load_checked(path, serving)
-    if serving is not None:
-        blessing = store.gate(
-            path,
-            model,
-            serving,
-            max_catalog_shrink=settings.retrain_max_catalog_shrink,
-            max_quality_drop=settings.retrain_max_quality_drop,
-        )
-        if not blessing.blessed:
-            raise ModelRefused(blessing.reason or "refused")
-    store.switch(path.name)
-    return model
+    try:
+        try:
+            model = store.load_checked(path, serving)
+        except ArtifactError:
+            store.discard(path)  # broken, not worse: nothing to inspect or roll back to
+            raise
+        if serving is not None:
+            blessing = store.gate(
+                path,
+                model,
+                serving,
+                max_catalog_shrink=settings.retrain_max_catalog_shrink,
+                max_quality_drop=settings.retrain_max_quality_drop,
+            )
+            if not blessing.blessed:
+                raise ModelRefused(blessing.reason or "refused")
+        store.switch(path.name)
+        return model
+    finally:
+        # As after a retrain: runs from the shell, refused or not, must not fill the disk.
+        store.prune(settings.retrain_keep_versions)
 
 
 def save_new_model(settings: Settings, model: Recommender) -> Path:
