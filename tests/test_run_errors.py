@@ -232,3 +232,19 @@ def test_training_for_no_epochs_is_refused_and_publishes_nothing(
     assert done.returncode == 2
     assert done.stderr.strip() == "musicbot train: --epochs wants 1 or more"
     assert not (tmp_path / "models").exists()
+
+
+def test_more_training_workers_than_cores_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Each worker holds the whole graph: on a CPU, more of them than cores only share the
+    cores and multiply the memory, so a typo such as --workers 64 must not start them."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.frontends.cli", "train", "--workers", "64", "--device", "cpu"],
+        env=_env(tmp_path, MODEL_DIR=str(tmp_path / "models")),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().startswith("musicbot train: --workers 64 is more than")
+    assert "Traceback" not in done.stderr and not (tmp_path / "models").exists()

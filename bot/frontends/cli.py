@@ -333,6 +333,9 @@ def _train(args: argparse.Namespace) -> int:
             print(f"musicbot train: {option} wants 1 or more", file=sys.stderr)
             return 2
     if args.workers > 1:
+        if (refused := _too_many_workers(args.workers, device)) is not None:
+            print(refused, file=sys.stderr)
+            return 2
         return _train_workers(args, settings, data, name, device)
     print(f"Training {name} on {data} ...", file=sys.stderr)
     try:
@@ -364,6 +367,24 @@ def _train(args: argparse.Namespace) -> int:
         f"{model.metadata.get('train_seconds')}s)."
     )
     return 0
+
+
+def _too_many_workers(workers: int, device: str) -> str | None:
+    """On the CPU, workers beyond the cores only share them, each holding its own copy of
+    the graph: `--workers 64` on 2 cores would run the machine out of memory."""
+    import torch
+
+    from bot.core.compute import usable_cores
+
+    if device != "cpu" and torch.cuda.is_available():
+        return None  # a worker per GPU; torchrun and the GPUs decide
+    cores = usable_cores()
+    if workers <= cores:
+        return None
+    return (
+        f"musicbot train: --workers {workers} is more than this machine's {cores} usable "
+        f"cores; use at most {cores} (or several machines, see README: Scaling up)"
+    )
 
 
 def _publish(settings: Settings, out: Path, force: bool) -> int | None:
