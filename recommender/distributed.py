@@ -50,6 +50,13 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def gpu_count(device: str = "auto") -> int:
+    """How many GPUs training on `device` would use (0: it trains on the CPU)."""
+    if device == "cpu" or not torch.cuda.is_available():
+        return 0
+    return torch.cuda.device_count()
+
+
 def launched() -> bool:
     """Whether this process was started as one of several workers (by torchrun)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
