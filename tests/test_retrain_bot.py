@@ -742,7 +742,7 @@ async def test_the_lease_is_renewed_by_heartbeats_and_expires_when_they_stop(
 
 
 # -- every process serves the same model -------------------------------------------------------
-# MODEL_POLL_SECONDS (0.2 here) plus loading the model, with room for a busy test machine.
+# MODEL_POLL_SECONDS (at most 2 here) plus loading the model, with room for a busy test machine.
 POLL_BOUND = 10.0
 
 
@@ -758,7 +758,10 @@ async def test_a_model_published_by_another_process_serves_here_within_the_poll_
     tmp_path: Path, data: dict[str, Path]
 ) -> None:
     """Two bots on one MODEL_DIR and database stand for two bot processes."""
-    settings = make_settings(tmp_path, data, model_poll_seconds=0.2, retrain_cron=NEVER_SOON)
+    # Polling every 2 s: the retrain's own work after its pointer switch (recording the run,
+    # settling memory for the new model) must end before the other process can look, or
+    # "not told directly" below would race it on a busy machine.
+    settings = make_settings(tmp_path, data, model_poll_seconds=2.0, retrain_cron=NEVER_SOON)
     trainer, other = await start_bot(settings), await start_bot(settings)
     try:
         before = other.services.models.current.version
