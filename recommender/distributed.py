@@ -178,12 +178,19 @@ def same_everywhere(values: torch.Tensor) -> bool:
 def from_main(compute: Callable[[], float]) -> float:
     """A figure computed by rank 0 only (a validation score), given to every worker so
     they all take the same decision (stop, keep these weights)."""
+    return figures_from_main(lambda: (compute(),), 1)[0]
+
+
+def figures_from_main(compute: Callable[[], Sequence[float]], count: int) -> tuple[float, ...]:
+    """`count` figures computed by rank 0 only (the serving weights chosen on validation),
+    the same on every worker."""
     if not active():
-        return compute()
+        return tuple(float(v) for v in compute())
     device = "cuda" if dist.get_backend() == "nccl" else "cpu"
-    value = torch.tensor([compute() if is_main() else 0.0], dtype=torch.float64, device=device)
-    dist.broadcast(value, src=0)
-    return float(value[0])
+    mine = list(compute()) if is_main() else [0.0] * count
+    values = torch.tensor(mine, dtype=torch.float64, device=device)
+    dist.broadcast(values, src=0)
+    return tuple(float(v) for v in values.tolist())
 
 
 def on_device(trainer: Callable[..., T]) -> Callable[..., T]:

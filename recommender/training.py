@@ -21,7 +21,7 @@ import logging  # noqa: E402
 import random  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import astuple, dataclass  # noqa: E402
 from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -41,6 +41,7 @@ from recommender.models import (  # noqa: E402
     link_loss,
     sampled_softmax_loss,
 )
+from recommender.playlist_walk import PlaylistWalk  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,8 @@ def track_popularity(catalog: Catalog) -> np.ndarray:
 def validation_slice(
     tracks: torch.Tensor, playlists: torch.Tensor, generator: torch.Generator
 ) -> Validation:
-    """`VALIDATION_SHARE` of the memberships of a sample of playlists with >= 10 tracks."""
+    """`VALIDATION_SHARE` of the memberships (a fifth of each of a sample of playlists
+    with >= 10 tracks); at most `VALIDATION_PLAYLISTS` of those playlists are scored."""
     counts = torch.bincount(playlists)
     eligible = torch.nonzero(counts >= 10).flatten()
     chosen = eligible[torch.randperm(len(eligible), generator=generator)]
@@ -305,9 +307,10 @@ def validation_slice(
             seeds.append(tracks[edges[cut:]])
             targets.append(set(tracks[edges[:cut]].tolist()))
         total += cut
-        if total >= wanted and len(seeds) >= min(VALIDATION_PLAYLISTS, len(chosen)):
+        if total >= wanted:  # never more than the share: the real catalog has few lists
             break
-    return Validation(torch.cat(held), seeds, targets)
+    edges = torch.cat(held) if held else torch.zeros(0, dtype=torch.long)
+    return Validation(edges, seeds, targets)
 
 
 def validation_recall(
@@ -404,10 +407,12 @@ def train_hetero_lightgcn(
     0.907 in about 20 s on 2 cores.
 
     `popularity_weight` is not trained: it is recorded with the model and served as a
-    prior (`Recommender.scores_for_rows`), chosen on `evaluation.validation_split` for
-    the answers members get by default (artists spread, `ranking.DEFAULT_ARTIST_CAP`).
-    With a validating schedule ("scaled", or "auto" on big catalogs) the run chooses it
-    for its own catalog instead (`choose_prior_weight`).
+    prior (`Recommender.scores_for_rows`); 0.05 was chosen on
+    `evaluation.validation_split` for the answers members get by default (artists
+    spread, `ranking.DEFAULT_ARTIST_CAP`). Every run then checks it, with the playlist
+    walk's weight (`recommender.playlist_walk`), on a validation slice of its own
+    catalog (`choose_blend`): a catalog shaped like the Million Playlist Dataset gets a
+    heavier prior and the walk, the real catalog keeps 0.05 and no walk.
 
     `epochs` None is 80 steps. `schedule` "scaled" (or "auto", which picks it from 100k
     memberships) makes each step supervise 5% of the memberships and stops the run on a
@@ -524,7 +529,7 @@ def train_hetero_lightgcn(
     plan = plan_schedule(
         num_edges, epochs=epochs, batch_size=batch_size, batches=batches, schedule=schedule
     )
-    epochs, popularity_weight = run_schedule(
+    epochs, blend = run_schedule(
         model,
         optimizer,
         graph,
@@ -558,7 +563,8 @@ def train_hetero_lightgcn(
         "artist_playlist_edges": artist_playlist_edges,
         "membership_weight": membership_weight,
         "normalization": normalization,
-        "popularity_weight": popularity_weight,
+        "popularity_weight": blend.popularity_weight,
+        "walk_weight": blend.walk_weight,
         "threads": threads,
         "schedule": schedule,
         "other_artist_weight": other_artist_weight,
@@ -606,25 +612,81 @@ PRIOR_WEIGHTS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 PRIOR_MARGIN = 0.005  # a heavier prior must beat the default by this much on validation
 
 
-def choose_prior_weight(
-    served: torch.Tensor, validation: Validation, popularity: torch.Tensor, default: float
-) -> float:
-    """The popularity prior's weight for this catalog, from validation continuation recall.
+WALK_WEIGHTS = (0.0, 0.1, 0.3, 0.6, 1.0, 2.0, 4.0)
+BLEND_SLICE_SEED = 20_261_127  # the fixed schedule's slice for choosing the blend
+REJOIN_STEPS = 10  # the fixed schedule's last steps, which learn from the slice too
+MIN_BLEND_PLAYLISTS = 20  # fewer validation lists than this cannot clear the noise bar
+
+
+@dataclass(frozen=True)
+class Blend:
+    """What a trained model adds to its cosines when it serves, chosen on validation:
+    the popularity prior's weight and the playlist walk's (`recommender.playlist_walk`)."""
+
+    popularity_weight: float
+    walk_weight: float = 0.0
+
+
+def choose_blend(
+    served: torch.Tensor,
+    validation: Validation,
+    popularity: torch.Tensor,
+    default: float,
+    walk: PlaylistWalk | None = None,
+) -> Blend:
+    """The popularity prior's and the playlist walk's weights for this catalog, from
+    validation continuation recall (every pair of `PRIOR_WEIGHTS` x `WALK_WEIGHTS`).
 
     How much popularity should count depends on the catalog: on the real one, lists are
     best with a light prior (0.05 was tuned for it); on catalogs shaped like the Million
     Playlist Dataset, where popularity is steep, 0.8 finds twice the hidden songs of 0.05.
-    A heavier weight replaces `default` only when it is clearly better."""
-    sweep = {w: validation_recall(served, validation, prior=w * popularity) for w in PRIOR_WEIGHTS}
-    best = max(sweep, key=sweep.__getitem__)
-    baseline = (
-        sweep[default]
-        if default in sweep
-        else validation_recall(served, validation, prior=default * popularity)
+    The walk is the same kind of choice: it finds a list's songs on big catalogs of long
+    playlists and only the seeds' own playlist on the real one. `walk` must be the
+    training graph's (without the validation memberships). Anything other than
+    (`default`, no walk) is chosen only when it is clearly better (`PRIOR_MARGIN`)."""
+    priors = tuple(sorted({*PRIOR_WEIGHTS, default}))
+    walks = WALK_WEIGHTS if walk is not None else (0.0,)
+    served = served.cpu()  # the walk is scipy's, on the CPU
+    popularity = popularity.cpu()
+    prior_weights = torch.tensor(priors)[:, None, None]
+    walk_weights = torch.tensor(walks)[None, :, None]
+    recalls = []  # per validation playlist: priors x walks
+    for seeds, targets in zip(validation.seeds, validation.targets, strict=True):
+        seeds = seeds.cpu()
+        cosines = served @ F.normalize(served[seeds].mean(0), dim=0)
+        walked = torch.from_numpy(walk.scores(seeds.tolist())) if walk is not None else 0.0
+        # Every (prior, walk) pair's scores at once: priors x walks x tracks.
+        scores = cosines + prior_weights * popularity + walk_weights * walked
+        scores[..., seeds] = -torch.inf
+        top = torch.topk(scores, min(10, scores.shape[-1]), dim=-1).indices
+        hits = torch.isin(top, torch.tensor(sorted(targets))).sum(-1)
+        recalls.append(hits.double() / min(10, len(targets)))
+    if not recalls:
+        return Blend(default)
+    per_list = torch.stack(recalls)
+    # Against the default, list by list: a choice must win by `PRIOR_MARGIN` and by
+    # twice its standard error, so a small slice's noise never moves a catalog's answers.
+    at = priors.index(default)
+    gain = per_list - per_list[:, at : at + 1, :1]
+    mean = gain.mean(dim=0)
+    error = gain.std(dim=0) / len(recalls) ** 0.5  # NaN for one list: nothing is clear
+    clear = (mean > PRIOR_MARGIN) & (mean > 2 * error)
+    sweep = {
+        (p, w): float(per_list[:, i, j].mean())
+        for i, p in enumerate(priors)
+        for j, w in enumerate(walks)
+    }
+    chosen = (default, 0.0)
+    if clear.any():
+        i, j = divmod(int(torch.argmax(torch.where(clear, mean, -torch.inf))), len(walks))
+        chosen = (priors[i], walks[j])
+    log.info(
+        "popularity prior weight %s, playlist walk weight %s (%d validation lists, recall: %s)",
+        *chosen,
+        len(recalls),
+        {f"{p}/{w}": round(r, 4) for (p, w), r in sweep.items()},
     )
-    chosen = best if sweep[best] > baseline + PRIOR_MARGIN else default
-    log.info("popularity prior weight %s (validation recall by weight: %s)", chosen, sweep)
-    return chosen
+    return Blend(*chosen)
 
 
 def run_schedule(
@@ -641,28 +703,46 @@ def run_schedule(
     progress: bool | None,
     popularity: torch.Tensor | None = None,
     prior: float = 0.0,
-) -> tuple[int, float]:
+) -> tuple[int, Blend]:
     """The epoch loop: each step hides `hide_fraction` of the training memberships from
     the graph, propagates once and supervises `schedule.chunks_per_step` loss batches of
     hidden ones; with `schedule.validate`, stops when the validation slice stops
-    improving and keeps the best weights, then chooses the popularity `prior`'s weight
-    on it (`choose_prior_weight`, given each track's `popularity`). Returns the steps
-    taken and the prior's weight."""
+    improving and keeps the best weights. Given each track's `popularity`, the
+    popularity `prior`'s weight and the playlist walk's are chosen on the slice
+    (`choose_blend`): after the run when it validates, else before the last steps,
+    which the slice then rejoins. Returns the steps taken and the serving weights."""
     tracks, playlists = graph.membership
     num_edges = tracks.numel()
     trainable = torch.arange(num_edges)
     validation = None
+    rejoin = None
     if schedule.validate:
         validation = validation_slice(tracks, playlists, generator)
+    elif popularity is not None and schedule.steps >= 4:
+        # The fixed schedule learns from every membership: its slice is held out until
+        # the serving weights are chosen on it, then rejoins for the last `REJOIN_STEPS`
+        # (a quarter of a short run). A catalog with too few lists to tell keeps them all.
+        validation = validation_slice(
+            tracks, playlists, torch.Generator().manual_seed(BLEND_SLICE_SEED)
+        )
+        rejoin = schedule.steps - min(REJOIN_STEPS, schedule.steps // 4) + 1
+        if len(validation.seeds) < MIN_BLEND_PLAYLISTS:
+            validation, rejoin = None, None
+    if validation is not None:
         held = torch.zeros(num_edges, dtype=torch.bool)
         held[validation.edges] = True
         trainable = torch.nonzero(~held).flatten()
+    blend = Blend(prior)
     num_hidden = max(1, int(hide_fraction * len(trainable)))
     wanted = schedule.chunks_per_step * batch_size
     bar = EpochProgress(schedule.steps, "hetero-lightgcn", progress)
     steps = 0
     for epoch in bar:
         steps = epoch
+        if epoch == rejoin and validation is not None and popularity is not None:
+            blend = _choose_blend(model, graph, trainable, vectors, validation, popularity, prior)
+            trainable = torch.arange(num_edges)
+            num_hidden = max(1, int(hide_fraction * num_edges))
         model.train()
         order = trainable[torch.randperm(len(trainable), generator=generator)]
         hidden, keep = order[:num_hidden], order[num_hidden:]
@@ -675,7 +755,7 @@ def run_schedule(
         optimizer.zero_grad()
         if not chunks:  # more workers than batches this step: this one adds nothing
             value = 0.0
-        elif total <= 4 and validation is None:
+        elif total <= 4 and not schedule.validate:
             # The small-catalog step, exactly as before: one backward over all batches.
             loss = (
                 sum(
@@ -705,7 +785,7 @@ def run_schedule(
         value = distributed.sum_gradients(model, value)
         optimizer.step()
         bar.report(epoch, value)
-        if validation is not None and (epoch % EVALUATE_EVERY == 0 or epoch == schedule.steps):
+        if schedule.validate and (epoch % EVALUATE_EVERY == 0 or epoch == schedule.steps):
             recall = distributed.from_main(
                 partial(_validation_recall, model, graph, trainable, vectors, validation)
             )
@@ -715,12 +795,30 @@ def run_schedule(
     bar.close()
     if validation is not None and validation.best_state is not None:
         model.load_state_dict(validation.best_state)
-    if validation is not None and popularity is not None:
-        served = partial(_served, model, graph, trainable, vectors)
-        prior = distributed.from_main(
-            lambda: choose_prior_weight(served(), validation, popularity, prior)
-        )
-    return steps, prior
+    if schedule.validate and popularity is not None:
+        blend = _choose_blend(model, graph, trainable, vectors, validation, popularity, prior)
+    return steps, blend
+
+
+def _choose_blend(
+    model: torch.nn.Module,
+    graph: Any,
+    trainable: torch.Tensor,
+    vectors: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    validation: Validation,
+    popularity: torch.Tensor,
+    prior: float,
+) -> Blend:
+    """`choose_blend` for the model as it stands, with the walk over the training graph
+    (the memberships not held out), the same on every worker."""
+
+    def choose() -> tuple[float, ...]:
+        tracks, playlists = (t.cpu()[trainable].numpy() for t in graph.membership)
+        walk = PlaylistWalk(playlists, tracks, graph.num_tracks)
+        served = _served(model, graph, trainable, vectors)
+        return astuple(choose_blend(served, validation, popularity, prior, walk))
+
+    return Blend(*distributed.figures_from_main(choose, 2))
 
 
 TRAINERS: dict[str, Trainer] = {
