@@ -201,6 +201,10 @@ def run_size(size: str, args: argparse.Namespace, workdir: Path) -> dict[str, fl
         "similar_p99_ms": percentile(similar_ms, 99),
         "resolve_p99_ms": percentile(resolve_ms, 99),
         "recall": recall,
+        "blend": "{}/{}".format(
+            trained["params"].get("popularity_weight", "-"),
+            trained["params"].get("walk_weight", "-"),
+        ),
     }
     del rec
     if not args.no_als:
@@ -287,14 +291,14 @@ def format_row(row: dict) -> str:
         f"| {row['memberships'] / 1000:,.0f}k / {row['tracks'] / 1000:,.0f}k "
         f"| {row['train_s']:.0f} s | {row['peak_rss_mb'] / 1024:.1f} GB | {row['load_s']:.2f} s "
         f"| {row['similar_p99_ms']:.1f} ms | {row['resolve_p99_ms']:.1f} ms "
-        f"| {row['recall']:.3f} | {row['genre_pop_recall']:.3f} | {als} |"
+        f"| {row['recall']:.3f} | {row['blend']} | {row['genre_pop_recall']:.3f} | {als} |"
     )
 
 
 HEADER = (
     "| memberships / tracks | train | peak RSS | load | similar p99 | resolve p99 "
-    "| continuation R@10 | genre-popularity R@10 | ALS train / R@10 |\n"
-    "|---|---|---|---|---|---|---|---|---|"
+    "| continuation R@10 | prior / walk | genre-popularity R@10 | ALS train / R@10 |\n"
+    "|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
