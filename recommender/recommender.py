@@ -352,9 +352,18 @@ class Recommender:
         """The index's candidates plus the walk's `wanted` best songs, each scored as
         `scores_for_rows` scores it (cosine, prior, and the walk)."""
         songs, walk = walked  # in row order
-        best = songs
-        if len(songs) > wanted:
-            best = songs[np.argpartition(-walk, wanted - 1)[:wanted]]
+        # The walk's best by the whole score: every song at or above the walk score of
+        # the 4*wanted-th (ties included, so a long playlist's equal songs are ranked by
+        # cosine and prior as exact search ranks them), then the top `wanted` of those.
+        pool = np.arange(len(songs))
+        if len(songs) > 4 * wanted:
+            cutoff = np.partition(walk, len(walk) - 4 * wanted)[len(walk) - 4 * wanted]
+            pool = np.flatnonzero(walk >= cutoff)
+        full = self.with_prior(self.embeddings[songs[pool]] @ query, songs[pool])
+        full = full + self.walk_weight * walk[pool]
+        if len(pool) > wanted:
+            pool = pool[np.argpartition(-full, wanted - 1)[:wanted]]
+        best = songs[pool]
         extra = np.setdiff1d(best, found)
         rows = np.concatenate([found, extra]).astype(np.int64)
         base = np.concatenate([scores, self.with_prior(self.embeddings[extra] @ query, extra)])

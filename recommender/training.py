@@ -382,7 +382,8 @@ def train_hetero_lightgcn(
     artist_playlist_edges: bool = False,
     membership_weight: float = 3.0,
     normalization: str = "mean",
-    popularity_weight: float = 0.05,
+    popularity_weight: float | None = None,
+    walk_weight: float | None = None,
     threads: int | None = None,
     schedule: str = "fixed",
     device: str = "auto",
@@ -412,7 +413,8 @@ def train_hetero_lightgcn(
     spread, `ranking.DEFAULT_ARTIST_CAP`). Every run then checks it, with the playlist
     walk's weight (`recommender.playlist_walk`), on a validation slice of its own
     catalog (`choose_blend`): a catalog shaped like the Million Playlist Dataset gets a
-    heavier prior and the walk, the real catalog keeps 0.05 and no walk.
+    heavier prior and the walk, the real catalog keeps 0.05 and no walk. A weight given
+    here (`popularity_weight=0`, `walk_weight=0`) is kept as given, not chosen.
 
     `epochs` None is 80 steps. `schedule` "scaled" (or "auto", which picks it from 100k
     memberships) makes each step supervise 5% of the memberships and stops the run on a
@@ -541,7 +543,7 @@ def train_hetero_lightgcn(
         generator=shuffle,
         progress=progress,
         popularity=torch.from_numpy(track_popularity(catalog)),
-        prior=popularity_weight,
+        choices=BlendChoices.of(popularity_weight, walk_weight),
     )
     model.eval()
     with torch.no_grad():
@@ -612,7 +614,8 @@ PRIOR_WEIGHTS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 PRIOR_MARGIN = 0.005  # a heavier prior must beat the default by this much on validation
 
 
-WALK_WEIGHTS = (0.0, 0.1, 0.3, 0.6, 1.0, 2.0, 4.0)
+WALK_WEIGHTS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+DEFAULT_PRIOR = 0.05  # tuned on the real catalog's validation split
 BLEND_SLICE_SEED = 20_261_127  # the fixed schedule's slice for choosing the blend
 REJOIN_STEPS = 10  # the fixed schedule's last steps, which learn from the slice too
 MIN_BLEND_PLAYLISTS = 20  # fewer validation lists than this cannot clear the noise bar
@@ -627,25 +630,63 @@ class Blend:
     walk_weight: float = 0.0
 
 
+@dataclass(frozen=True)
+class BlendChoices:
+    """The weights a run may choose from, and the default a choice must clearly beat.
+    A weight the admin set (`--param popularity_weight=0`, `walk_weight=0`) is fixed."""
+
+    default: Blend
+    priors: tuple[float, ...]
+    walks: tuple[float, ...]
+
+    @classmethod
+    def of(
+        cls,
+        popularity_weight: float | None,
+        walk_weight: float | None,
+        *,
+        default_prior: float = DEFAULT_PRIOR,
+    ) -> BlendChoices:
+        prior = default_prior if popularity_weight is None else float(popularity_weight)
+        walk = 0.0 if walk_weight is None else float(walk_weight)
+        priors = PRIOR_WEIGHTS if popularity_weight is None else ()
+        walks = WALK_WEIGHTS if walk_weight is None else ()
+        return cls(
+            Blend(prior, walk), tuple(sorted({*priors, prior})), tuple(sorted({*walks, walk}))
+        )
+
+    @property
+    def open(self) -> bool:
+        """Whether there is anything to choose."""
+        return len(self.priors) * len(self.walks) > 1
+
+
 def choose_blend(
     served: torch.Tensor,
     validation: Validation,
     popularity: torch.Tensor,
-    default: float,
+    choices: BlendChoices | float,
     walk: PlaylistWalk | None = None,
 ) -> Blend:
     """The popularity prior's and the playlist walk's weights for this catalog, from
-    validation continuation recall (every pair of `PRIOR_WEIGHTS` x `WALK_WEIGHTS`).
+    validation continuation recall (every pair of `choices`' priors x walk weights; a
+    bare number is the default prior with both grids open).
 
     How much popularity should count depends on the catalog: on the real one, lists are
     best with a light prior (0.05 was tuned for it); on catalogs shaped like the Million
     Playlist Dataset, where popularity is steep, 0.8 finds twice the hidden songs of 0.05.
     The walk is the same kind of choice: it finds a list's songs on big catalogs of long
     playlists and only the seeds' own playlist on the real one. `walk` must be the
-    training graph's (without the validation memberships). Anything other than
-    (`default`, no walk) is chosen only when it is clearly better (`PRIOR_MARGIN`)."""
-    priors = tuple(sorted({*PRIOR_WEIGHTS, default}))
-    walks = WALK_WEIGHTS if walk is not None else (0.0,)
+    training graph's (without the validation memberships). Anything other than the
+    default is chosen only when it is clearly better (`PRIOR_MARGIN` and two standard
+    errors), and never on fewer than `MIN_BLEND_PLAYLISTS` lists."""
+    if not isinstance(choices, BlendChoices):
+        choices = BlendChoices.of(None, None, default_prior=float(choices))
+    default = choices.default
+    priors = choices.priors
+    walks = choices.walks if walk is not None else (default.walk_weight,)
+    if len(validation.seeds) < MIN_BLEND_PLAYLISTS:
+        return default
     served = served.cpu()  # the walk is scipy's, on the CPU
     popularity = popularity.cpu()
     prior_weights = torch.tensor(priors)[:, None, None]
@@ -661,13 +702,11 @@ def choose_blend(
         top = torch.topk(scores, min(10, scores.shape[-1]), dim=-1).indices
         hits = torch.isin(top, torch.tensor(sorted(targets))).sum(-1)
         recalls.append(hits.double() / min(10, len(targets)))
-    if not recalls:
-        return Blend(default)
     per_list = torch.stack(recalls)
     # Against the default, list by list: a choice must win by `PRIOR_MARGIN` and by
     # twice its standard error, so a small slice's noise never moves a catalog's answers.
-    at = priors.index(default)
-    gain = per_list - per_list[:, at : at + 1, :1]
+    i, j = priors.index(default.popularity_weight), walks.index(default.walk_weight)
+    gain = per_list - per_list[:, i : i + 1, j : j + 1]
     mean = gain.mean(dim=0)
     error = gain.std(dim=0) / len(recalls) ** 0.5  # NaN for one list: nothing is clear
     clear = (mean > PRIOR_MARGIN) & (mean > 2 * error)
@@ -676,7 +715,7 @@ def choose_blend(
         for i, p in enumerate(priors)
         for j, w in enumerate(walks)
     }
-    chosen = (default, 0.0)
+    chosen = (default.popularity_weight, default.walk_weight)
     if clear.any():
         i, j = divmod(int(torch.argmax(torch.where(clear, mean, -torch.inf))), len(walks))
         chosen = (priors[i], walks[j])
@@ -702,7 +741,7 @@ def run_schedule(
     generator: torch.Generator,
     progress: bool | None,
     popularity: torch.Tensor | None = None,
-    prior: float = 0.0,
+    choices: BlendChoices | None = None,
 ) -> tuple[int, Blend]:
     """The epoch loop: each step hides `hide_fraction` of the training memberships from
     the graph, propagates once and supervises `schedule.chunks_per_step` loss batches of
@@ -716,9 +755,10 @@ def run_schedule(
     trainable = torch.arange(num_edges)
     validation = None
     rejoin = None
+    choosing = popularity is not None and choices is not None and choices.open
     if schedule.validate:
         validation = validation_slice(tracks, playlists, generator)
-    elif popularity is not None and schedule.steps >= 4:
+    elif choosing and schedule.steps >= 4:
         # The fixed schedule learns from every membership: its slice is held out until
         # the serving weights are chosen on it, then rejoins for the last `REJOIN_STEPS`
         # (a quarter of a short run). A catalog with too few lists to tell keeps them all.
@@ -732,15 +772,15 @@ def run_schedule(
         held = torch.zeros(num_edges, dtype=torch.bool)
         held[validation.edges] = True
         trainable = torch.nonzero(~held).flatten()
-    blend = Blend(prior)
+    blend = choices.default if choices is not None else Blend(0.0)
     num_hidden = max(1, int(hide_fraction * len(trainable)))
     wanted = schedule.chunks_per_step * batch_size
     bar = EpochProgress(schedule.steps, "hetero-lightgcn", progress)
     steps = 0
     for epoch in bar:
         steps = epoch
-        if epoch == rejoin and validation is not None and popularity is not None:
-            blend = _choose_blend(model, graph, trainable, vectors, validation, popularity, prior)
+        if epoch == rejoin and validation is not None and choosing:
+            blend = _choose_blend(model, graph, trainable, vectors, validation, popularity, choices)
             trainable = torch.arange(num_edges)
             num_hidden = max(1, int(hide_fraction * num_edges))
         model.train()
@@ -795,8 +835,8 @@ def run_schedule(
     bar.close()
     if validation is not None and validation.best_state is not None:
         model.load_state_dict(validation.best_state)
-    if schedule.validate and popularity is not None:
-        blend = _choose_blend(model, graph, trainable, vectors, validation, popularity, prior)
+    if schedule.validate and choosing:
+        blend = _choose_blend(model, graph, trainable, vectors, validation, popularity, choices)
     return steps, blend
 
 
@@ -807,7 +847,7 @@ def _choose_blend(
     vectors: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     validation: Validation,
     popularity: torch.Tensor,
-    prior: float,
+    choices: BlendChoices,
 ) -> Blend:
     """`choose_blend` for the model as it stands, with the walk over the training graph
     (the memberships not held out), the same on every worker."""
@@ -816,7 +856,7 @@ def _choose_blend(
         tracks, playlists = (t.cpu()[trainable].numpy() for t in graph.membership)
         walk = PlaylistWalk(playlists, tracks, graph.num_tracks)
         served = _served(model, graph, trainable, vectors)
-        return astuple(choose_blend(served, validation, popularity, prior, walk))
+        return astuple(choose_blend(served, validation, popularity, choices, walk))
 
     return Blend(*distributed.figures_from_main(choose, 2))
 

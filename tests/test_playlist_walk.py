@@ -141,3 +141,54 @@ def test_the_real_catalog_is_served_without_the_walk(recommender) -> None:  # no
     """On the real catalog most songs are in one playlist: the walk would only find the
     seeds' own playlist again, and training's validation leaves it out."""
     assert recommender.walk_weight == 0 and recommender.walk is None
+
+
+def test_a_seeds_playlist_mates_score_one_however_many_playlists_hold_the_seed() -> None:
+    """The scale is set by the best song that can be recommended, not by the seed, so a
+    seed in four playlists does not weigh the walk a quarter as much as one in one."""
+    playlists = np.repeat(np.arange(4), 3)
+    tracks = np.array([0, 1, 4, 0, 2, 5, 0, 3, 6, 0, 7, 8])
+    scores = PlaylistWalk(playlists, tracks, 9).scores([0])
+    assert scores[1:].max() == pytest.approx(1.0)
+
+
+def test_the_index_ranks_a_long_playlists_equal_songs_as_exact_search_does(
+    tmp_path: Path,
+) -> None:
+    """200 songs listed only in one big playlist tie on the walk: which of them come back
+    is decided by cosine and prior, with an index as without one."""
+    rows = synthetic.generate(Shape(playlists=80, tracks=2500), seed=3)
+    lonely = rows.index[rows["playlist_id"] == ""][:200]
+    columns = ["playlist_id", "playlist_name", "playlist_genre", "playlist_subgenre"]
+    rows.loc[lonely, columns] = ["BIGMIXBIGMIXBIGMIX0000", "Big mix", "genre1", "genre1"]
+    catalog = catalog_from_rows(rows)
+    vectors = np.random.default_rng(0).normal(size=(catalog.num_tracks, 16)).astype(np.float32)
+    params = {"popularity_weight": 0.4, "walk_weight": 4.0}
+    model = Recommender(catalog, vectors, {"model": "test", "params": params})
+    directory = model.save(tmp_path / "model", ann_min_tracks=1_000)
+    indexed, exact = Recommender.load(directory), Recommender.load(directory, exact=True)
+    assert indexed.ann is not None
+    for seed in rows.loc[lonely, "track_id"].tolist()[:20]:
+        assert [r.track_id for r in indexed.similar(seed)] == [
+            r.track_id for r in exact.similar(seed)
+        ]
+
+
+def test_weights_the_admin_sets_are_kept_and_a_few_lists_choose_nothing() -> None:
+    from recommender.evaluation import make_split
+    from recommender.training import BlendChoices
+
+    split = make_split(synthetic.generate(Shape(playlists=200, tracks=4000), seed=1), seed=0)
+    fixed = Recommender.train(
+        split.train, progress=False, epochs=8, popularity_weight=0.0, walk_weight=0.0
+    )
+    assert (fixed.popularity_weight, fixed.walk_weight) == (0.0, 0.0)
+    no_walk = Recommender.train(split.train, progress=False, epochs=8, walk_weight=0.0)
+    assert no_walk.walk_weight == 0.0
+
+    # Two lists where the walk finds everything: too few to move the default.
+    served = torch.nn.functional.normalize(torch.randn(40, 8), dim=1)
+    walk = PlaylistWalk(np.repeat(np.arange(2), 5), np.arange(10), 40)
+    few = _validation([[0, 1, 2], [5, 6, 7]], [[3, 4], [8, 9]])
+    chosen = choose_blend(served, few, torch.zeros(40), BlendChoices.of(None, None), walk)
+    assert chosen == BlendChoices.of(None, None).default
