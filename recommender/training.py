@@ -640,14 +640,8 @@ class BlendChoices:
     walks: tuple[float, ...]
 
     @classmethod
-    def of(
-        cls,
-        popularity_weight: float | None,
-        walk_weight: float | None,
-        *,
-        default_prior: float = DEFAULT_PRIOR,
-    ) -> BlendChoices:
-        prior = default_prior if popularity_weight is None else float(popularity_weight)
+    def of(cls, popularity_weight: float | None, walk_weight: float | None) -> BlendChoices:
+        prior = DEFAULT_PRIOR if popularity_weight is None else float(popularity_weight)
         walk = 0.0 if walk_weight is None else float(walk_weight)
         priors = PRIOR_WEIGHTS if popularity_weight is None else ()
         walks = WALK_WEIGHTS if walk_weight is None else ()
@@ -665,12 +659,11 @@ def choose_blend(
     served: torch.Tensor,
     validation: Validation,
     popularity: torch.Tensor,
-    choices: BlendChoices | float,
+    choices: BlendChoices,
     walk: PlaylistWalk | None = None,
 ) -> Blend:
     """The popularity prior's and the playlist walk's weights for this catalog, from
-    validation continuation recall (every pair of `choices`' priors x walk weights; a
-    bare number is the default prior with both grids open).
+    validation continuation recall (every pair of `choices`' priors x walk weights).
 
     How much popularity should count depends on the catalog: on the real one, lists are
     best with a light prior (0.05 was tuned for it); on catalogs shaped like the Million
@@ -680,8 +673,6 @@ def choose_blend(
     training graph's (without the validation memberships). Anything other than the
     default is chosen only when it is clearly better (`PRIOR_MARGIN` and two standard
     errors), and never on fewer than `MIN_BLEND_PLAYLISTS` lists."""
-    if not isinstance(choices, BlendChoices):
-        choices = BlendChoices.of(None, None, default_prior=float(choices))
     default = choices.default
     priors = choices.priors
     walks = choices.walks if walk is not None else (default.walk_weight,)

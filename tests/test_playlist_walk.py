@@ -13,7 +13,9 @@ from recommender import Recommender, synthetic
 from recommender.data import Catalog, catalog_from_rows
 from recommender.playlist_walk import PlaylistWalk
 from recommender.synthetic import Shape
-from recommender.training import Validation, choose_blend
+from recommender.training import BlendChoices, Validation, choose_blend
+
+OPEN = BlendChoices.of(None, None)  # both weights chosen, from the tuned default
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +97,11 @@ def test_validation_weighs_the_walk_only_where_it_finds_the_hidden_songs() -> No
     seeds = [[10 * p, 10 * p + 1, 10 * p + 2] for p in range(20)]
     in_walk = [[10 * p + 3, 10 * p + 4] for p in range(20)]
     beyond = [[300 + p, 320 + p] for p in range(20)]
-    found = choose_blend(served, _validation(seeds, in_walk), popularity, 0.05, walk)
+    found = choose_blend(served, _validation(seeds, in_walk), popularity, OPEN, walk)
     assert found.walk_weight > 0
-    assert choose_blend(served, _validation(seeds, beyond), popularity, 0.05, walk).walk_weight == 0
+    assert choose_blend(served, _validation(seeds, beyond), popularity, OPEN, walk).walk_weight == 0
     # Without a walk (the fixed schedule's models), nothing but the prior is chosen.
-    assert choose_blend(served, _validation(seeds, in_walk), popularity, 0.05).walk_weight == 0
+    assert choose_blend(served, _validation(seeds, in_walk), popularity, OPEN).walk_weight == 0
 
 
 def test_a_long_playlist_votes_less_for_each_of_its_songs() -> None:
@@ -176,7 +178,6 @@ def test_the_index_ranks_a_long_playlists_equal_songs_as_exact_search_does(
 
 def test_weights_the_admin_sets_are_kept_and_a_few_lists_choose_nothing() -> None:
     from recommender.evaluation import make_split
-    from recommender.training import BlendChoices
 
     split = make_split(synthetic.generate(Shape(playlists=200, tracks=4000), seed=1), seed=0)
     fixed = Recommender.train(
@@ -190,5 +191,5 @@ def test_weights_the_admin_sets_are_kept_and_a_few_lists_choose_nothing() -> Non
     served = torch.nn.functional.normalize(torch.randn(40, 8), dim=1)
     walk = PlaylistWalk(np.repeat(np.arange(2), 5), np.arange(10), 40)
     few = _validation([[0, 1, 2], [5, 6, 7]], [[3, 4], [8, 9]])
-    chosen = choose_blend(served, few, torch.zeros(40), BlendChoices.of(None, None), walk)
-    assert chosen == BlendChoices.of(None, None).default
+    chosen = choose_blend(served, few, torch.zeros(40), OPEN, walk)
+    assert chosen == OPEN.default

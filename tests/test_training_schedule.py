@@ -70,16 +70,18 @@ def _validation(targets_by_playlist: list[list[int]], seeds_by_playlist: list[li
 def test_the_popularity_prior_weighs_what_the_catalog_rewards() -> None:
     """Where playlists hold the popular songs, a heavier prior is chosen; where popularity
     says nothing, the tuned default stays (the real catalog's answers do not move)."""
-    from recommender.training import choose_blend
+    from recommender.training import BlendChoices, choose_blend
+
+    OPEN = BlendChoices.of(None, None)
 
     generator = torch.Generator().manual_seed(0)
     served = torch.nn.functional.normalize(torch.randn(400, 16, generator=generator), dim=1)
     popularity = torch.linspace(0.0, 1.0, 400)
     seeds = [[i, i + 1, i + 2] for i in range(0, 60, 3)]
     popular_targets = [[399 - i, 398 - i] for i in range(20)]
-    chosen = choose_blend(served, _validation(popular_targets, seeds), popularity, 0.05)
+    chosen = choose_blend(served, _validation(popular_targets, seeds), popularity, OPEN)
     assert chosen.popularity_weight > 0.05
 
     flat = torch.zeros(400)
-    chosen = choose_blend(served, _validation(popular_targets, seeds), flat, 0.05)
+    chosen = choose_blend(served, _validation(popular_targets, seeds), flat, OPEN)
     assert chosen.popularity_weight == 0.05
