@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from recommender.recommender import DEFAULT_MODEL, Recommender
-from recommender.store import Blessing, ModelStore
+from recommender.store import Blessing, Gate, ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -415,14 +415,6 @@ def describe_failure(returncode: int | None, stderr_lines: Sequence[str]) -> str
     return f"the training process exited with code {returncode}" + (f": {last}" if last else "")
 
 
-@dataclass(frozen=True)
-class Gate:
-    """The blessing thresholds (see `recommender.store.bless`)."""
-
-    max_catalog_shrink: float = 0.10
-    max_quality_drop: float = 0.02
-
-
 @dataclass
 class PublishOutcome:
     """A whole retrain: the training job's outcome and, on success, the model now current.
@@ -479,27 +471,14 @@ async def train_and_publish(
             await asyncio.to_thread(store.discard, out)
             return PublishOutcome(job=outcome, error=outcome.error)
         try:
-            model = await asyncio.to_thread(store.load_checked, out, reference)
-        except Exception as error:
-            await asyncio.to_thread(store.discard, out)
+            admission = await asyncio.to_thread(store.admit, out, reference, gate)
+        except Exception as error:  # admit discarded it: not sane, nothing to inspect
             return PublishOutcome(job=outcome, error=f"the new model was rejected: {error}")
-        blessing = None
-        if gate is not None:
-            blessing = await asyncio.to_thread(
-                store.gate,
-                out,
-                model,
-                reference,
-                max_catalog_shrink=gate.max_catalog_shrink,
-                max_quality_drop=gate.max_quality_drop,
+        model, blessing = admission.model, admission.blessing
+        if admission.refusal is not None:
+            return PublishOutcome(
+                job=outcome, refused=admission.refusal, candidate=out.name, blessing=blessing
             )
-            if not blessing.blessed:
-                return PublishOutcome(
-                    job=outcome,
-                    refused=blessing.reason or "refused",
-                    candidate=out.name,
-                    blessing=blessing,
-                )
         # About to serve: its follow-up lookups are built while the old model answers.
         await asyncio.to_thread(model.warm_up)
         if before_switch is not None:

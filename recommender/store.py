@@ -154,6 +154,14 @@ class QualityProbe:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """The blessing thresholds (see `bless`)."""
+
+    max_catalog_shrink: float = 0.10
+    max_quality_drop: float = 0.02
+
+
+@dataclass(frozen=True)
 class Blessing:
     """Whether a candidate may replace the serving model, with the figures behind it."""
 
@@ -179,6 +187,22 @@ class Blessing:
                 "noise": round(self.probe.noise, 4),
             }
         return figures
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A trained version judged by `ModelStore.admit`: the loaded model and, when it was
+    gated, its blessing (None: a forced run, sanity-checked only)."""
+
+    model: Recommender
+    blessing: Blessing | None
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the gate kept it from serving (one line for people); None if it may serve."""
+        if self.blessing is None or self.blessing.blessed:
+            return None
+        return self.blessing.reason or "refused"
 
 
 def bless(
@@ -446,28 +470,34 @@ class ModelStore:
         model.warm_up()
         return model
 
-    def gate(
-        self,
-        path: str | Path,
-        candidate: Recommender,
-        serving: Recommender | None,
-        *,
-        max_catalog_shrink: float,
-        max_quality_drop: float,
-    ) -> Blessing:
-        """`bless` the candidate saved at `path` against the serving model; a refused one is
-        kept, marked with why, for inspection (it never serves)."""
-        blessing = bless(
-            candidate,
-            serving,
-            max_catalog_shrink=max_catalog_shrink,
-            max_quality_drop=max_quality_drop,
-        )
-        if not blessing.blessed:
-            reason = blessing.reason or "refused"
-            self.refuse(path, reason)
-            log.warning("model %s refused, kept for inspection: %s", Path(path).name, reason)
-        return blessing
+    def admit(
+        self, path: str | Path, reference: Recommender | None, gate: Gate | None
+    ) -> Admission:
+        """The one way a trained version is judged before it may serve: loaded and
+        sanity-checked (against `reference`), then, with `gate`, blessed against it. A
+        version that does not load, is not sane or cannot be judged is discarded (there
+        is nothing to inspect) and the error raised; a refused one is kept, marked with
+        why, for inspection (it never serves)."""
+        try:
+            model = self.load_checked(path, reference)
+            blessing = None
+            if gate is not None:
+                blessing = bless(
+                    model,
+                    reference,
+                    max_catalog_shrink=gate.max_catalog_shrink,
+                    max_quality_drop=gate.max_quality_drop,
+                )
+        except Exception:
+            self.discard(path)
+            raise
+        admission = Admission(model, blessing)
+        if admission.refusal is not None:
+            self.refuse(path, admission.refusal)
+            log.warning(
+                "model %s refused, kept for inspection: %s", Path(path).name, admission.refusal
+            )
+        return admission
 
     def switch(self, name: str) -> None:
         """Make kept version `name` current (the atomic step every publish ends with)."""

@@ -20,7 +20,7 @@ from bot.core.settings import Settings
 from recommender import DataError, Recommender
 from recommender.artifacts import ArtifactError
 from recommender.data import ensure_dataset
-from recommender.store import ModelStore
+from recommender.store import Gate, ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,11 @@ def model_store(settings: Settings) -> ModelStore:
     return ModelStore(settings.model_dir)
 
 
+def blessing_gate(settings: Settings) -> Gate:
+    """The thresholds a trained model must pass before it replaces the serving one."""
+    return Gate(settings.retrain_max_catalog_shrink, settings.retrain_max_quality_drop)
+
+
 def has_model(settings: Settings) -> bool:
     return model_store(settings).has_model()
 
@@ -185,23 +190,12 @@ def publish_trained(settings: Settings, path: Path, *, force: bool = False) -> R
         except ArtifactError:
             serving = None  # nothing healthy serves: anything sane is better
     try:
-        try:
-            model = store.load_checked(path, serving)
-        except ArtifactError:
-            store.discard(path)  # broken, not worse: nothing to inspect or roll back to
-            raise
-        if serving is not None:
-            blessing = store.gate(
-                path,
-                model,
-                serving,
-                max_catalog_shrink=settings.retrain_max_catalog_shrink,
-                max_quality_drop=settings.retrain_max_quality_drop,
-            )
-            if not blessing.blessed:
-                raise ModelRefused(blessing.reason or "refused")
+        gate = blessing_gate(settings) if serving is not None else None
+        admission = store.admit(path, serving, gate)  # a broken version is discarded
+        if admission.refusal is not None:
+            raise ModelRefused(admission.refusal)
         store.switch(path.name)
-        return model
+        return admission.model
     finally:
         # As after a retrain: runs from the shell, refused or not, must not fill the disk.
         store.prune(settings.retrain_keep_versions)

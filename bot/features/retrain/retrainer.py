@@ -47,7 +47,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.core.serving import model_store
+from bot.core.serving import blessing_gate, model_store
 from bot.core.tables import utcnow
 from bot.core.text import clip, code
 from bot.core.training_data import gather_training_rows
@@ -68,7 +68,7 @@ from bot.features.retrain.tables import (
 from recommender import Recommender
 from recommender.artifacts import ArtifactError
 from recommender.data import DataError
-from recommender.retrain_job import Gate, TrainingJob, train_and_publish
+from recommender.retrain_job import TrainingJob, train_and_publish
 
 if TYPE_CHECKING:
     from bot.core.dispatch import Services
@@ -475,12 +475,7 @@ class Retrainer:
         async def before_switch(version: str) -> None:
             await self._mark_publishing(run_id, version)
 
-        gate = None
-        if not force:
-            gate = Gate(
-                max_catalog_shrink=self.settings.retrain_max_catalog_shrink,
-                max_quality_drop=self.settings.retrain_max_quality_drop,
-            )
+        gate = None if force else blessing_gate(self.settings)
         outcome = await train_and_publish(
             self.store,
             data,
