@@ -313,21 +313,41 @@ def validation_slice(
     return Validation(edges, seeds, targets)
 
 
-def validation_recall(
-    served: torch.Tensor, validation: Validation, k: int = 10, prior: torch.Tensor | None = None
-) -> float:
-    """Continuation Recall@k of the served vectors (plus a served prior) on the validation
-    playlists."""
+def validation_recall(served: torch.Tensor, validation: Validation) -> float:
+    """Continuation Recall@10 of the served vectors alone on the validation playlists
+    (what a validating schedule stops on)."""
+    if not validation.seeds:
+        return 0.0
+    return float(list_recalls(served, validation).mean())
+
+
+def list_recalls(
+    served: torch.Tensor,
+    validation: Validation,
+    popularity: torch.Tensor | None = None,
+    priors: tuple[float, ...] = (0.0,),
+    walk: PlaylistWalk | None = None,
+    walks: tuple[float, ...] = (0.0,),
+    k: int = 10,
+) -> torch.Tensor:
+    """Recall@k of every validation playlist under every (prior, walk) weight pair:
+    playlists x priors x walks. The scores are the served ones: cosine to the seeds'
+    mean direction, plus prior x `popularity`, plus walk x `walk`'s scores."""
+    served = served.cpu()  # the walk is scipy's, on the CPU
+    boost = 0.0 if popularity is None else torch.tensor(priors)[:, None, None] * popularity.cpu()
+    walk_weights = torch.tensor(walks)[None, :, None]
     recalls = []
     for seeds, targets in zip(validation.seeds, validation.targets, strict=True):
-        query = F.normalize(served[seeds].mean(0), dim=0)
-        scores = served @ query
-        if prior is not None:
-            scores = scores + prior
-        scores[seeds] = -torch.inf
-        top = torch.topk(scores, k).indices.tolist()
-        recalls.append(len(targets.intersection(top)) / min(k, len(targets)))
-    return float(np.mean(recalls)) if recalls else 0.0
+        seeds = seeds.cpu()
+        cosines = served @ F.normalize(served[seeds].mean(0), dim=0)
+        walked = torch.from_numpy(walk.scores(seeds.tolist())) if walk is not None else 0.0
+        scores = (cosines + boost + walk_weights * walked).expand(len(priors), len(walks), -1)
+        scores = scores.clone()
+        scores[..., seeds] = -torch.inf
+        top = torch.topk(scores, min(k, scores.shape[-1]), dim=-1).indices
+        hits = torch.isin(top, torch.tensor(sorted(targets))).sum(-1)
+        recalls.append(hits.double() / min(k, len(targets)))
+    return torch.stack(recalls)
 
 
 def should_stop(model: torch.nn.Module, validation: Validation, recall: float) -> bool:
@@ -678,28 +698,13 @@ def choose_blend(
     walks = choices.walks if walk is not None else (default.walk_weight,)
     if len(validation.seeds) < MIN_BLEND_PLAYLISTS:
         return default
-    served = served.cpu()  # the walk is scipy's, on the CPU
-    popularity = popularity.cpu()
-    prior_weights = torch.tensor(priors)[:, None, None]
-    walk_weights = torch.tensor(walks)[None, :, None]
-    recalls = []  # per validation playlist: priors x walks
-    for seeds, targets in zip(validation.seeds, validation.targets, strict=True):
-        seeds = seeds.cpu()
-        cosines = served @ F.normalize(served[seeds].mean(0), dim=0)
-        walked = torch.from_numpy(walk.scores(seeds.tolist())) if walk is not None else 0.0
-        # Every (prior, walk) pair's scores at once: priors x walks x tracks.
-        scores = cosines + prior_weights * popularity + walk_weights * walked
-        scores[..., seeds] = -torch.inf
-        top = torch.topk(scores, min(10, scores.shape[-1]), dim=-1).indices
-        hits = torch.isin(top, torch.tensor(sorted(targets))).sum(-1)
-        recalls.append(hits.double() / min(10, len(targets)))
-    per_list = torch.stack(recalls)
+    per_list = list_recalls(served, validation, popularity, priors, walk, walks)
     # Against the default, list by list: a choice must win by `PRIOR_MARGIN` and by
     # twice its standard error, so a small slice's noise never moves a catalog's answers.
     i, j = priors.index(default.popularity_weight), walks.index(default.walk_weight)
     gain = per_list - per_list[:, i : i + 1, j : j + 1]
     mean = gain.mean(dim=0)
-    error = gain.std(dim=0) / len(recalls) ** 0.5  # NaN for one list: nothing is clear
+    error = gain.std(dim=0) / len(per_list) ** 0.5
     clear = (mean > PRIOR_MARGIN) & (mean > 2 * error)
     sweep = {
         (p, w): float(per_list[:, i, j].mean())
@@ -713,7 +718,7 @@ def choose_blend(
     log.info(
         "popularity prior weight %s, playlist walk weight %s (%d validation lists, recall: %s)",
         *chosen,
-        len(recalls),
+        len(per_list),
         {f"{p}/{w}": round(r, 4) for (p, w), r in sweep.items()},
     )
     return Blend(*chosen)
