@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.data import Catalog
+
 DAMPING = 0.2
 
 
@@ -54,15 +56,14 @@ class PlaylistWalk:
         self.num_tracks = num_tracks
 
     @classmethod
-    def of_memberships(
-        cls, memberships: object, num_tracks: int, num_playlists: int
-    ) -> PlaylistWalk:
-        """From a catalog's `memberships` table (playlist and track node numbers)."""
+    def of_catalog(cls, catalog: Catalog) -> PlaylistWalk:
+        """Over a catalog's memberships (playlist and track node numbers)."""
+        members = catalog.memberships
         return cls(
-            memberships["playlist"].to_numpy(),  # type: ignore[index]
-            memberships["track"].to_numpy(),  # type: ignore[index]
-            num_tracks,
-            num_playlists,
+            members["playlist"].to_numpy(),
+            members["track"].to_numpy(),
+            catalog.num_tracks,
+            catalog.num_playlists,
         )
 
     def reached(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

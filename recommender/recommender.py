@@ -128,13 +128,7 @@ class Recommender:
         # count the songs that share playlists with the seeds (`playlist_walk`), by the
         # `walk_weight` its training chose; on the real catalog it is 0 and nothing changes.
         self.walk_weight = float(params.get("walk_weight", 0.0))
-        self.walk = (
-            PlaylistWalk.of_memberships(
-                catalog.memberships, catalog.num_tracks, catalog.num_playlists
-            )
-            if self.walk_weight > 0
-            else None
-        )
+        self.walk = PlaylistWalk.of_catalog(catalog) if self.walk_weight > 0 else None
         # Above `ANN_MIN_TRACKS` tracks a saved model has an index that proposes
         # candidates for `similar`; `None` means exact search over every row.
         self.ann = ann
