@@ -27,7 +27,9 @@ def pick_lines(picks: Sequence[TrackResult]) -> list[Line]:
 def picks_footer(model_version: str, follow_up: bool) -> str:
     """The score scale, the follow-up hint when the answer can be followed up, the model."""
     hint = f" · {FOLLOW_UP_HINT}" if follow_up else ""
-    return f"similarity 0–1 (1 = closest){hint} · model {model_version}"
+    # Not "0-1": the model adds popularity (and, on big catalogs, shared playlists) to
+    # the cosine, so a close, well-liked song can score above 1.
+    return f"score: higher = closer{hint} · model {model_version}"
 
 
 def answer_actions(
