@@ -758,16 +758,19 @@ async def test_a_model_published_by_another_process_serves_here_within_the_poll_
     tmp_path: Path, data: dict[str, Path]
 ) -> None:
     """Two bots on one MODEL_DIR and database stand for two bot processes."""
-    # Polling every 2 s: the retrain's own work after its pointer switch (recording the run,
-    # settling memory for the new model) must end before the other process can look, or
-    # "not told directly" below would race it on a busy machine.
     settings = make_settings(tmp_path, data, model_poll_seconds=2.0, retrain_cron=NEVER_SOON)
     trainer, other = await start_bot(settings), await start_bot(settings)
     try:
         before = other.services.models.current.version
+        # The other process's watch waits out the retrain: on a busy machine a 2 s poll can
+        # land between the trainer's pointer switch and the run's end, and "not told
+        # directly" would then race it. Resuming it below is what must bring the new model.
+        watch = other.get_cog("Admin").watcher
+        await watch.stop()
         _, run, _ = await retrain_with(trainer.services)
         assert run.status == SUCCEEDED, run.error
         assert other.services.models.current.version == before  # not told directly
+        watch.start()
 
         await wait_until(
             lambda: other.services.models.current.version == run.model_version,
