@@ -9,7 +9,14 @@ import torch
 from recommender import synthetic
 from recommender.data import catalog_from_rows
 from recommender.synthetic import Shape
-from recommender.training import accumulated_step, plan_schedule, train_hetero_lightgcn
+from recommender.training import (
+    BLEND_LISTS,
+    MAX_VALIDATION_SHARE,
+    accumulated_step,
+    plan_schedule,
+    train_hetero_lightgcn,
+    validation_slice,
+)
 
 
 def test_the_real_catalog_keeps_its_schedule_and_big_ones_supervise_in_proportion() -> None:
@@ -30,6 +37,29 @@ def test_the_real_catalog_keeps_its_schedule_and_big_ones_supervise_in_proportio
     assert (big.chunks_per_step, big.validate) == (4, False)
     with pytest.raises(ValueError, match="unknown schedule"):
         plan_schedule(1000, epochs=None, batch_size=1024, batches=4, schedule="fast")
+
+
+def memberships(lists: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`lists` playlists of `length` distinct tracks each, as (tracks, playlists)."""
+    playlists = torch.arange(lists).repeat_interleave(length)
+    return torch.arange(lists * length), playlists
+
+
+def test_a_small_catalogs_blend_is_chosen_on_enough_lists_to_tell() -> None:
+    # 500 lists of 60, the real catalog's size: 2% of its memberships is 50 lists, too
+    # few for the weights chosen on them to hold on the hold-out (29k synthetic: 0.314
+    # with the choice made on 44 lists vs 0.331 on 120, benchmarks/bench_scale.py).
+    tracks, playlists = memberships(500, 60)
+    usual = validation_slice(tracks, playlists, torch.Generator().manual_seed(0))
+    assert len(usual.seeds) == 50
+    blend = validation_slice(tracks, playlists, torch.Generator().manual_seed(0), BLEND_LISTS)
+    assert len(blend.seeds) == BLEND_LISTS
+    assert all(len(targets) == 12 for targets in blend.targets)  # a fifth of each list
+    # A catalog of few long lists stops at the most a slice may hold, not at the lists.
+    tracks, playlists = memberships(50, 600)
+    few = validation_slice(tracks, playlists, torch.Generator().manual_seed(0), BLEND_LISTS)
+    assert len(few.edges) <= MAX_VALIDATION_SHARE * len(tracks) + 120
+    assert len(few.seeds) < BLEND_LISTS
 
 
 def test_accumulating_batch_gradients_equals_one_backward_over_their_sum() -> None:
