@@ -34,6 +34,7 @@ from recommender import distributed  # noqa: E402
 from recommender.data import Catalog, DataError  # noqa: E402
 from recommender.features import audio_features, content_features  # noqa: E402
 from recommender.graph import build_graph, build_hetero_graph  # noqa: E402
+from recommender.machine import usable_cores  # noqa: E402
 from recommender.models import (  # noqa: E402
     HeteroLightGCN,
     SeedGCN,
@@ -46,14 +47,6 @@ from recommender.playlist_walk import PlaylistWalk  # noqa: E402
 log = logging.getLogger(__name__)
 
 Trainer = Callable[..., tuple[np.ndarray, dict[str, Any]]]
-
-
-def usable_cores() -> int:
-    """How many cores this process may run on (its CPU affinity, not the machine's size)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # no affinity on this platform
-        return max(1, os.cpu_count() or 1)
 
 
 def configure_threads(threads: int | None = None) -> int:

@@ -29,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
+from recommender.machine import usable_cores
+
 P = ParamSpec("P")
 T = TypeVar("T")
 Q = TypeVar("Q")
@@ -44,13 +46,6 @@ _holding: contextvars.ContextVar[bool] = contextvars.ContextVar("heavy_slot", de
 
 class Busy(RuntimeError):
     """Too many heavy requests are already waiting; try again in a moment."""
-
-
-def usable_cores() -> int:
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # not on Linux
-        return max(os.cpu_count() or 1, 1)
 
 
 HEAVY_NICENESS = 10
