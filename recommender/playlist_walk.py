@@ -85,6 +85,15 @@ class PlaylistWalk:
         best = float(scores[others].max()) if others.any() else 0.0
         return songs, (scores / best if best > 0 else scores)
 
+    @staticmethod
+    def lookup(walked: tuple[np.ndarray, np.ndarray], at: np.ndarray) -> np.ndarray:
+        """The scores `reached` gave the rows `at` (0 for a row it did not reach)."""
+        songs, scores = walked
+        if not len(songs):
+            return np.zeros(len(at), dtype=np.float32)
+        spot = np.minimum(np.searchsorted(songs, at), len(songs) - 1)
+        return np.where(songs[spot] == at, scores[spot], 0.0).astype(np.float32)
+
     def scores(self, rows: Sequence[int]) -> np.ndarray:
         """Every catalog row's score for the seed rows (0 where the walk cannot reach)."""
         out = np.zeros(self.num_tracks, dtype=np.float32)

@@ -361,8 +361,7 @@ class Recommender:
         extra = np.setdiff1d(best, found)
         rows = np.concatenate([found, extra]).astype(np.int64)
         base = np.concatenate([scores, self.with_prior(self.embeddings[extra] @ query, extra)])
-        at = np.minimum(np.searchsorted(songs, rows), max(len(songs) - 1, 0))
-        bonus = np.where(songs[at] == rows, walk[at], 0.0) if len(songs) else 0.0
+        bonus = PlaylistWalk.lookup(walked, rows)
         return rows, (base + self.walk_weight * bonus).astype(np.float32)
 
     def scores_for_tracks(self, track_ids: Sequence[str]) -> np.ndarray:

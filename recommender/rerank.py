@@ -76,8 +76,8 @@ def group_picks(
     for start in range(0, len(seed_rows), SEED_CHUNK):
         chunk = seed_rows[start : start + SEED_CHUNK]
         cosines = model.cosines(model.embeddings[chunk])
-        for column in range(len(chunk)):
-            scores = model.with_prior(cosines[:, column])
+        for column, row in enumerate(chunk):
+            scores = model.with_walk(model.with_prior(cosines[:, column]), [row])
             own = model.rank(scores, per_seed, exclude=banned)
             pool.update(dict.fromkeys(own.rows.tolist()))
     candidates = list(pool)
@@ -86,11 +86,22 @@ def group_picks(
 
     vectors = model.embeddings[candidates]
     to_seeds = vectors @ model.embeddings[seed_rows].T  # (candidates, seeds) cosine
+    # How each seed alone scores each candidate, as its own answer would (a model with a
+    # playlist walk also counts the songs that share playlists with that seed).
+    by_seed = to_seeds.copy()
+    if model.walk is not None:
+        rows = np.asarray(candidates, dtype=np.int64)
+        for column, row in enumerate(seed_rows):
+            walked = model.walk.reached([row])
+            by_seed[:, column] += model.walk_weight * model.walk.lookup(walked, rows)
     # Half the group's mean direction, half the closest seed: a song that fits one
-    # listener's pick very well still counts when the group's tastes differ.
-    relevance = 0.5 * group_scores[candidates] + 0.5 * to_seeds.max(axis=1)
+    # listener's pick very well still counts when the group's tastes differ. Divided back
+    # to a cosine's scale (the walk adds up to its weight), so the spread's penalties
+    # weigh as much on a walk model: else one playlist holding most seeds takes every pick.
+    relevance = 0.5 * group_scores[candidates] + 0.5 * by_seed.max(axis=1)
+    relevance /= 1.0 + model.walk_weight
 
-    nearest_seed = np.argmax(to_seeds, axis=1)
+    nearest_seed = np.argmax(by_seed, axis=1)
     index = model.index
     chosen = _mmr(
         index.song_codes[candidates],

@@ -193,3 +193,26 @@ def test_weights_the_admin_sets_are_kept_and_a_few_lists_choose_nothing() -> Non
     few = _validation([[0, 1, 2], [5, 6, 7]], [[3, 4], [8, 9]])
     chosen = choose_blend(served, few, torch.zeros(40), OPEN, walk)
     assert chosen == OPEN.default
+
+
+def test_a_group_session_on_a_walk_model_follows_every_listeners_playlists(
+    catalog: Catalog,
+) -> None:
+    from recommender.rerank import group_picks
+
+    walking = _model(catalog, 3.0)
+    crowd = _playlist_seeds(catalog, 0, 6)  # most of the session comes from one playlist
+    crowd_mates = _mates(catalog, crowd)
+    playlist = next(
+        p for p in range(1, 80) if not _mates(catalog, _playlist_seeds(catalog, p, 1)) & crowd_mates
+    )
+    alone = _playlist_seeds(catalog, playlist, 1)  # one listener's song from another
+    picks = group_picks(walking, [*crowd, *alone], k=10)
+    ids = {p.track.track_id for p in picks}
+    assert len(ids) == 10
+    assert len(ids & (crowd_mates | _mates(catalog, alone))) >= 8  # the walk's sense holds
+    followers = [p for p in picks if p.closest_seed == alone[0]]
+    # ... and the lone listener's playlist has its turn (before, it had none: all ten
+    # picks were the crowd's playlist-mates, and the lone song's "followers" were strangers).
+    assert followers
+    assert {p.track.track_id for p in followers} <= _mates(catalog, alone)
