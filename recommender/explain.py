@@ -179,7 +179,11 @@ def explain(
     Song names are in *italics*; `escape` is applied to every catalog text in it.
     """
     query, pick = rec.track(query_id), rec.track(pick_id)
-    similarity = float(rec.scores_for_tracks([query_id])[rec.row(pick_id)])
+    # The embeddings' own cosine, not the ranking score: that adds popularity and, on a
+    # model with a playlist walk, up to its weight (a "similarity 3.86" means nothing to a
+    # member); shared playlists are named among the connections instead.
+    vectors = rec.embeddings[[rec.row(query_id), rec.row(pick_id)]]
+    similarity = float(vectors[0] @ vectors[1])
     parts = [
         *connections(rec, query_id, pick_id, escape),
         *audio_comparison(rec, query_id, pick_id),

@@ -216,3 +216,18 @@ def test_a_group_session_on_a_walk_model_follows_every_listeners_playlists(
     # picks were the crowd's playlist-mates, and the lone song's "followers" were strangers).
     assert followers
     assert {p.track.track_id for p in followers} <= _mates(catalog, alone)
+
+
+def test_why_on_a_walk_model_gives_a_similarity_a_member_can_read(catalog: Catalog) -> None:
+    import re
+
+    from recommender.explain import explain
+
+    walking = _model(catalog, 3.0)
+    seed = _playlist_seeds(catalog, 0, 1)[0]
+    pick = walking.similar(seed, k=1)[0]
+    assert pick.score > 1  # the ranking score counts the walk ...
+    text = explain(walking, seed, pick.track_id)
+    similarity = float(re.search(r"Model similarity (-?\d\.\d\d)\.$", text).group(1))
+    assert -1 <= similarity <= 1  # ... the similarity a member reads is the cosine
+    assert "playlist" in text  # and the shared playlist is said in words
