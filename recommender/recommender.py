@@ -421,11 +421,20 @@ class Recommender:
             return cosines
         return cosines + (self._prior if rows is None else self._prior[rows])
 
-    def with_walk(self, scores: np.ndarray, rows: Sequence[int]) -> np.ndarray:
-        """Every row's scores plus the walk from these seed rows, by the model's weight."""
+    def with_walk(
+        self,
+        scores: np.ndarray,
+        rows: Sequence[int],
+        walked: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Every row's scores plus the walk from these seed rows, by the model's weight
+        (`walked`: that walk, when the caller has taken it already)."""
         if self.walk is None:
             return scores
-        return scores + self.walk_weight * self.walk.scores(rows)
+        songs, walk = walked if walked is not None else self.walk.reached(rows)
+        out = np.array(scores, dtype=np.float32)  # a copy: the caller's scores stay
+        out[songs] += self.walk_weight * walk  # one entry per song reached
+        return out
 
     def rank(
         self,

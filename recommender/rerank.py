@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recommender.playlist_walk import PlaylistWalk
 from recommender.ranking import top_k
 from recommender.recommender import Recommender, TrackResult
 
@@ -73,11 +74,15 @@ def group_picks(
     per_seed = max(k, pool_size // max(len(known), 1) // 2)
     # Each seed's own scores come from one matrix product per chunk of seeds: a big
     # session's seeds read the catalog's vectors once per chunk, not once per seed.
+    walks: list[tuple[np.ndarray, np.ndarray]] = []  # each seed's walk, on a walk model
     for start in range(0, len(seed_rows), SEED_CHUNK):
         chunk = seed_rows[start : start + SEED_CHUNK]
         cosines = model.cosines(model.embeddings[chunk])
         for column, row in enumerate(chunk):
-            scores = model.with_walk(model.with_prior(cosines[:, column]), [row])
+            scores = model.with_prior(cosines[:, column])
+            if model.walk is not None:
+                walks.append(model.walk.reached([row]))
+                scores = model.with_walk(scores, [row], walks[-1])
             own = model.rank(scores, per_seed, exclude=banned)
             pool.update(dict.fromkeys(own.rows.tolist()))
     candidates = list(pool)
@@ -89,11 +94,9 @@ def group_picks(
     # How each seed alone scores each candidate, as its own answer would (a model with a
     # playlist walk also counts the songs that share playlists with that seed).
     by_seed = to_seeds.copy()
-    if model.walk is not None:
-        rows = np.asarray(candidates, dtype=np.int64)
-        for column, row in enumerate(seed_rows):
-            walked = model.walk.reached([row])
-            by_seed[:, column] += model.walk_weight * model.walk.lookup(walked, rows)
+    rows = np.asarray(candidates, dtype=np.int64)
+    for column, walked in enumerate(walks):
+        by_seed[:, column] += model.walk_weight * PlaylistWalk.lookup(walked, rows)
     # Half the group's mean direction, half the closest seed: a song that fits one
     # listener's pick very well still counts when the group's tastes differ. Divided back
     # to a cosine's scale (the walk adds up to its weight), so the spread's penalties
