@@ -102,7 +102,7 @@ def group_picks(
     # to a cosine's scale (the walk adds up to its weight), so the spread's penalties
     # weigh as much on a walk model: else one playlist holding most seeds takes every pick.
     relevance = 0.5 * group_scores[candidates] + 0.5 * by_seed.max(axis=1)
-    relevance /= 1.0 + model.walk_weight
+    relevance /= 1.0 + (model.walk_weight if model.walk is not None else 0.0)
 
     nearest_seed = np.argmax(by_seed, axis=1)
     index = model.index

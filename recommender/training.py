@@ -667,6 +667,12 @@ class BlendChoices:
 
     @classmethod
     def of(cls, popularity_weight: float | None, walk_weight: float | None) -> BlendChoices:
+        # A negative prior favours deep cuts, which an admin may want; a negative walk
+        # would mean "away from the seeds' playlists", which no model serves (0 is off).
+        if walk_weight is not None and float(walk_weight) < 0:
+            raise ValueError(
+                f"walk_weight {walk_weight} cannot be negative (0 turns the playlist walk off)"
+            )
         prior = DEFAULT_PRIOR if popularity_weight is None else float(popularity_weight)
         walk = 0.0 if walk_weight is None else float(walk_weight)
         priors = PRIOR_WEIGHTS if popularity_weight is None else ()

@@ -176,6 +176,12 @@ def test_the_index_ranks_a_long_playlists_equal_songs_as_exact_search_does(
         ]
 
 
+def test_a_negative_walk_weight_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError, match="walk_weight -1 cannot be negative"):
+        BlendChoices.of(None, -1)
+    assert BlendChoices.of(-0.5, 0).default.popularity_weight == -0.5  # deep cuts: allowed
+
+
 def test_weights_the_admin_sets_are_kept_and_a_few_lists_choose_nothing() -> None:
     from recommender.evaluation import make_split
 
