@@ -206,9 +206,10 @@ def test_bless_refuses_a_worse_model_on_the_same_catalog(recommender: Recommende
     assert not verdict.blessed and verdict.lost_tracks == 0
     probe = verdict.probe
     assert probe is not None and probe.queries == 100
-    # The trained model finds a good share of each probe playlist's songs (0.30-0.35 with
-    # today's training), noise almost none.
-    assert probe.serving_rate > 0.2 > 0.05 > probe.candidate_rate
+    # The trained model finds a good share of each probe playlist's songs, noise almost
+    # none. (0.35 on 300 probe playlists with today's training or the 2% blend slice;
+    # 100 playlists read 0.30-0.34, so the bound leaves that sample's noise room.)
+    assert probe.serving_rate > 0.25 > 0.05 > probe.candidate_rate
     assert "finds fewer hidden songs" in verdict.reason
     assert f"{probe.queries} probe playlists" in verdict.reason
 
