@@ -35,8 +35,8 @@ class GroupPick:
     """One pick for the group and the seed (session song) it is closest to."""
 
     track: TrackResult
-    closest_seed: str
-    closest_similarity: float
+    closest_seed: str  # the seed that scores it best (with that seed's walk, on a walk model)
+    closest_similarity: float  # the embeddings' cosine to that seed
 
 
 # Seeds scored per matrix product: 64 columns of catalog scores stay a few megabytes.
