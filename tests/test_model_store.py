@@ -201,15 +201,14 @@ def test_bless_refuses_a_worse_model_on_the_same_catalog(recommender: Recommende
     noise = np.random.default_rng(0).normal(size=recommender.embeddings.shape)
     worse = Recommender(recommender.catalog, noise.astype(np.float32), {"version": "noise"})
 
-    verdict = bless(worse, recommender, probe_playlists=100)
+    # 300 probe playlists: the trained model's rate is 0.35 on them, where 100 read
+    # anywhere from 0.30 to 0.34 as training changed, too close to the bound below.
+    verdict = bless(worse, recommender, probe_playlists=300)
 
     assert not verdict.blessed and verdict.lost_tracks == 0
     probe = verdict.probe
-    assert probe is not None and probe.queries == 100
-    # The trained model finds a good share of each probe playlist's songs, noise almost
-    # none. (0.35 on 300 probe playlists with today's training or the 2% blend slice;
-    # 100 playlists read 0.30-0.34, so the bound leaves that sample's noise room.)
-    assert probe.serving_rate > 0.25 > 0.05 > probe.candidate_rate
+    assert probe is not None and probe.queries == 300
+    assert probe.serving_rate > 0.3 > 0.05 > probe.candidate_rate
     assert "finds fewer hidden songs" in verdict.reason
     assert f"{probe.queries} probe playlists" in verdict.reason
 
