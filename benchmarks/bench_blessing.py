@@ -25,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bot.core.serving import blessing_gate  # noqa: E402
 from bot.core.settings import Settings  # noqa: E402
 from recommender import Recommender  # noqa: E402
 from recommender.data import read_rows  # noqa: E402
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             candidates = _candidates(Path(data), Path(folder))
     threadpool_limits(1, user_api="blas")
-    shrink, drop = settings.retrain_max_catalog_shrink, settings.retrain_max_quality_drop
+    gate = blessing_gate(settings)
+    shrink, drop = gate.max_catalog_shrink, gate.max_quality_drop
     print(
         f"serving {serving.version}: {len(serving)} tracks; gate: at most {shrink:.0%} of "
         f"tracks lost, hit rate at most {drop:.1%} lower plus noise"
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = []
         for _ in range(max(1, args.repeats)):
             started = time.perf_counter()
-            verdict = bless(candidate, serving, max_catalog_shrink=shrink, max_quality_drop=drop)
+            verdict = bless(candidate, serving, gate)
             seconds.append(time.perf_counter() - started)
         lost = verdict.lost_tracks / max(1, verdict.serving_tracks)
         probe = verdict.probe

@@ -208,18 +208,18 @@ class Admission:
 def bless(
     candidate: Recommender,
     serving: Recommender | None,
+    gate: Gate = Gate(),  # noqa: B008 - frozen, so one shared default is safe
     *,
-    max_catalog_shrink: float = 0.10,
-    max_quality_drop: float = 0.02,
     probe_playlists: int = PROBE_PLAYLISTS,
 ) -> Blessing:
     """Decide whether `candidate` may replace `serving` (after `sanity_check`).
 
-    Refused when the candidate lacks more than `max_catalog_shrink` of the serving
-    model's tracks (a truncated or partial data file), or when its hit rate on the probe
-    is more than `max_quality_drop` (absolute, plus the probe's noise) below the serving
-    model's. With nothing serving, anything sane is blessed.
+    Refused when the candidate lacks more than the gate's `max_catalog_shrink` of the
+    serving model's tracks (a truncated or partial data file), or when its hit rate on
+    the probe is more than `max_quality_drop` (absolute, plus the probe's noise) below
+    the serving model's. With nothing serving, anything sane is blessed.
     """
+    max_catalog_shrink, max_quality_drop = gate.max_catalog_shrink, gate.max_quality_drop
     if serving is None:
         return Blessing(True, None)
     serving_ids = serving.catalog.tracks["track_id"].astype(str)
@@ -482,12 +482,7 @@ class ModelStore:
             model = self.load_checked(path, reference)
             blessing = None
             if gate is not None:
-                blessing = bless(
-                    model,
-                    reference,
-                    max_catalog_shrink=gate.max_catalog_shrink,
-                    max_quality_drop=gate.max_quality_drop,
-                )
+                blessing = bless(model, reference, gate)
         except Exception:
             self.discard(path)
             raise

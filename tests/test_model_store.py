@@ -345,3 +345,12 @@ def test_musicbot_train_on_a_truncated_csv_keeps_the_serving_model(
 
     assert cli.main(["train", "--epochs", "2", "--force"]) == 0
     assert store.current_version() not in {serving, *still_refused}
+
+
+def test_the_settings_gate_defaults_are_the_recommenders() -> None:
+    """The admin's documented defaults and the gate a library caller gets are one rule."""
+    from bot.core.serving import blessing_gate
+    from bot.core.settings import Settings
+    from recommender.store import Gate
+
+    assert blessing_gate(Settings(_env_file=None)) == Gate()
