@@ -365,7 +365,7 @@ class Recommender:
         return rows, (base + self.walk_weight * bonus).astype(np.float32)
 
     def scores_for_tracks(self, track_ids: Sequence[str]) -> np.ndarray:
-        """Cosine of every catalog track to the seeds' mean direction (for re-ranking)."""
+        """Every catalog track's score for these seeds, as answers rank them (for re-ranking)."""
         return self.scores_for_rows(self.rows(track_ids))
 
     # -- by row, for the rest of the package ----------------------------------------------
@@ -381,7 +381,7 @@ class Recommender:
 
     def scores_for_rows(self, rows: Sequence[int]) -> np.ndarray:
         """Every catalog row's score for these seed rows: cosine to their mean direction,
-        plus the model's popularity prior.
+        plus the model's popularity prior (and, on a walk model, its playlist walk).
 
         Why a prior: with the artist spread on, a list holds at most two songs by each
         artist, so which songs of the query's neighbours make the list matters more; the
@@ -392,7 +392,7 @@ class Recommender:
 
     def scores_for_queries(self, seed_rows: Sequence[Sequence[int]]) -> np.ndarray:
         """Every catalog row's score for each question (its seed rows): rows x questions,
-        by `cosines` plus the prior. What `similar` and `recommend_for_tracks` rank; a
+        by `cosines` plus the prior (and the walk, on a walk model). What `similar` and `recommend_for_tracks` rank; a
         model that scores otherwise (the evaluation's baselines) overrides this."""
         scores = self.cosines(np.stack([self.query_vector(rows) for rows in seed_rows]))
         if self.popularity_weight:
