@@ -207,6 +207,18 @@ class Recommender:
 
     # -- facts --------------------------------------------------------------------------
     @property
+    def scoring(self) -> str:
+        """How this model scores a song, for the admin: the weights its training chose.
+        A retrain on a new catalog may change them (a heavier prior, the playlist walk)."""
+        parts = ["similarity"]
+        if self.popularity_weight:
+            parts.append(f"{self.popularity_weight:g} × popularity")
+        walk = f"{self.walk_weight:g} × shared playlists" if self.walk is not None else None
+        return " + ".join([*parts, walk] if walk else parts) + (
+            "" if walk else "; no playlist walk"
+        )
+
+    @property
     def version(self) -> str:
         return str(self.metadata.get("version", "unsaved"))
 

@@ -237,3 +237,7 @@ def test_why_on_a_walk_model_gives_a_similarity_a_member_can_read(catalog: Catal
     similarity = float(re.search(r"Model similarity (-?\d\.\d\d)\.$", text).group(1))
     assert -1 <= similarity <= 1  # ... the similarity a member reads is the cosine
     assert "playlist" in text  # and the shared playlist is said in words
+
+
+def test_a_walk_model_says_how_it_scores(catalog: Catalog) -> None:
+    assert _model(catalog, 3.0).scoring == "similarity + 0.05 × popularity + 3 × shared playlists"

@@ -324,6 +324,10 @@ async def test_status_shows_model_data_schedule_and_uptime(bot: MusicBot) -> Non
     model = bot.services.models.current
     assert model.version in fields["Model"] and "trained 20" in fields["Model"]
     assert f"{len(model)} tracks" in fields["Data"] and "playlists" in fields["Data"]
+    # What the serving model's training chose to add to similarity (a retrain earlier in
+    # this module serves a trained model with the tuned prior; the small catalog, no walk).
+    assert model.popularity_weight == 0.05 and model.walk is None
+    assert fields["Scoring"] == "similarity + 0.05 × popularity; no playlist walk"
     assert "run #" in fields["Last retrain"]
     assert "2027-01-01 04:00 UTC" in fields["Next scheduled retrain"]
     assert "Uptime" in fields

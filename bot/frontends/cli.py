@@ -364,7 +364,7 @@ def _train(args: argparse.Namespace) -> int:
     counts = model.metadata.get("counts", {})
     print(
         f"Saved model {model.version} to {out} ({counts.get('tracks')} tracks, "
-        f"{model.metadata.get('train_seconds')}s)."
+        f"{model.metadata.get('train_seconds')}s; scores by {model.scoring})."
     )
     return 0
 

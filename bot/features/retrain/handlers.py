@@ -208,6 +208,7 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
             )
         )
         fields.append(Field("Data", _counts(meta.get("counts", {}), {})))
+        fields.append(Field("Scoring", model.scoring))
     else:
         fields.append(Field("Model", "still loading"))
     if info.running is not None:
