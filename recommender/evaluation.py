@@ -631,14 +631,18 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.json:
         print(f"split (seed {args.seed}): {split.stats()}", file=sys.stderr)
-    reports = evaluate_models(
-        split,
-        models,
-        seed=args.seed,
-        max_queries=args.max_queries,
-        options=options,
-        on_report=progress,
-    )
+    try:
+        reports = evaluate_models(
+            split,
+            models,
+            seed=args.seed,
+            max_queries=args.max_queries,
+            options=options,
+            on_report=progress,
+        )
+    except ValueError as error:  # a trainer refused an option (walk_weight=-1, epochs=0)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.plot:
         plot_curves(reports, args.plot)
     if args.json:

@@ -79,6 +79,10 @@ class EpochProgress:
     """A progress bar with the loss on a terminal; plain log lines otherwise."""
 
     def __init__(self, epochs: int, label: str, progress: bool | None) -> None:
+        # Every trainer's loop runs through here: fewer than one step would save (and a
+        # retrain publish) the untrained model, so no caller can ask for it.
+        if epochs < 1:
+            raise ValueError(f"epochs {epochs}: training needs 1 or more steps")
         self.epochs = epochs
         self.label = label
         interactive = sys.stderr.isatty() if progress is None else progress
@@ -251,10 +255,12 @@ def plan_schedule(
     if schedule not in ("auto", "fixed", "scaled"):
         raise ValueError(f"unknown schedule {schedule!r}; choose auto, fixed or scaled")
     if schedule == "fixed" or (schedule == "auto" and num_edges < SCHEDULE_MIN_MEMBERSHIPS):
-        return Schedule(steps=epochs or 80, chunks_per_step=batches, validate=False)
+        return Schedule(
+            steps=80 if epochs is None else epochs, chunks_per_step=batches, validate=False
+        )
     wanted = int(SUPERVISED_SHARE * num_edges)
     return Schedule(
-        steps=epochs or 80,
+        steps=80 if epochs is None else epochs,
         chunks_per_step=max(batches, -(-wanted // batch_size)),
         validate=True,
     )

@@ -386,6 +386,24 @@ def test_main_reports_a_broken_file_without_a_traceback(
     assert "missing column" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ("walk_weight=-1", "cannot be negative"),
+        ("epochs=0", "1 or more steps"),
+        ("epochs=-3", "1 or more steps"),
+    ],
+)
+def test_a_trainer_option_it_refuses_is_one_line_not_a_traceback(
+    synthetic_csv: Path, capsys: pytest.CaptureFixture[str], option: str, said: str
+) -> None:
+    # epochs=0 used to train 80 steps and epochs=-3 none, reporting an untrained model.
+    argv = ["--data", str(synthetic_csv), "--models", "hetero-lightgcn", "--param", option]
+    assert evaluation.main(argv) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err
+
+
 # -- the real dataset ---------------------------------------------------------------------
 def test_default_model_beats_popularity_and_audio_knn_on_real_data(dataset_path: Path) -> None:
     """A seeded subset of 100 playlists is evaluated; training still sees the whole rest.
