@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 
 from bot.core.compute import Busy, Compute
 from bot.core.db import Database
+from bot.core.metrics import Metrics
 from bot.core.ratelimit import Cooldowns
 from bot.core.replies import Kind, Quiet, Reply
 from bot.core.serving import ModelHolder, ModelNotReady, load_or_train, settle_memory
@@ -173,6 +175,7 @@ class Services:
         self.models = models or ModelHolder()
         self.db = Database(settings.database_url_resolved)
         self.cooldowns = Cooldowns(settings.cooldown_rate, settings.cooldown_seconds)
+        self.metrics = Metrics()  # shown on METRICS_PORT when it is set
         # Worker threads for model work, so the event loop keeps answering (compute()).
         self.computing = Compute()
         # Its own Registry, so one bot adding or removing a command never changes another's.
@@ -222,7 +225,16 @@ class Services:
         await self.db.close()
 
     async def handle(self, name: str, ctx: RequestContext, text: str = "") -> Reply:
-        return await dispatch(self, name, ctx, text)
+        started = time.perf_counter()
+        reply = await dispatch(self, name, ctx, text)
+        spec = self.registry.get(name)
+        self.metrics.answered(
+            spec.name if spec is not None else "unknown",
+            reply,
+            time.perf_counter() - started,
+            failed=reply.title == APOLOGY_TITLE,
+        )
+        return reply
 
 
 def single_threaded_blas() -> None:
@@ -291,6 +303,9 @@ async def dispatch(services: Services, name: str, ctx: RequestContext, text: str
         return apology(name, ctx)
 
 
+APOLOGY_TITLE = "Sorry, something went wrong"
+
+
 def apology(name: str, ctx: RequestContext, error: BaseException | None = None) -> Reply:
     """Log the traceback with a short reference and answer without any detail.
 
@@ -308,7 +323,7 @@ def apology(name: str, ctx: RequestContext, error: BaseException | None = None) 
         exc_info=error if error is not None else True,
     )
     return Reply.error(
-        "Sorry, something went wrong",
+        APOLOGY_TITLE,
         f"That one failed on my side and has been logged (ref `{ref}`). Please try again.",
     )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
 REDACTED = "[redacted]"
 
@@ -23,16 +25,36 @@ class RedactingFormatter(logging.Formatter):
         return text
 
 
-def setup_logging(level: str | int = "INFO", secrets: Iterable[str] = ()) -> logging.Handler:
-    """One stderr handler on the root logger, with secrets redacted."""
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# LOG_FILE rotates at this size, keeping this many old files (file.1 … file.5): a bot left
+# running for months must not fill the disk with its log.
+LOG_FILE_BYTES = 10 * 2**20
+LOG_FILE_BACKUPS = 5
+
+
+def setup_logging(
+    level: str | int = "INFO", secrets: Iterable[str] = (), log_file: Path | None = None
+) -> logging.Handler:
+    """One stderr handler on the root logger, with secrets redacted; with `log_file`, the
+    same records (every level the bot logs, whatever reaches stderr) in a rotating file.
+    Returns the stderr handler."""
+    secrets = list(secrets)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", secrets)
-    )
+    handler.setFormatter(RedactingFormatter(FORMAT, secrets))
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_musicbot", False)]:
         root.removeHandler(old)
-    handler._musicbot = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
+        old.close()
+    handlers: list[logging.Handler] = [handler]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = RotatingFileHandler(
+            log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8"
+        )
+        to_file.setFormatter(RedactingFormatter(FORMAT, secrets))
+        handlers.append(to_file)
+    for each in handlers:
+        each._musicbot = True  # type: ignore[attr-defined]
+        root.addHandler(each)
     root.setLevel(level if isinstance(level, int) else level.upper())
     return handler

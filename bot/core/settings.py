@@ -6,6 +6,7 @@ documents each field; keep the two in step (a test checks that).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -98,6 +99,12 @@ class Settings(BaseSettings):
     max_per_other_artist: int = Field(default=DEFAULT_ARTIST_CAP.per_artist, ge=1)
     artist_repeat_penalty: float = Field(default=DEFAULT_ARTIST_CAP.repeat_penalty, ge=0)
     log_level: str = "INFO"
+    # Also log to this file (rotated at 10 MB, five old files kept); empty = stderr only.
+    log_file: Path | None = None
+    # Health check and Prometheus metrics over HTTP on this port (GET /health, /metrics);
+    # empty = off. METRICS_HOST is where it listens: this machine only by default.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     # -- retraining (bot/features/retrain/) ---------------------------------------------
     # Crontab schedule in UTC ("minute hour day month weekday"), or "off".
@@ -135,6 +142,21 @@ class Settings(BaseSettings):
     # The most songs one session holds: ranking a session's next songs takes longer the
     # more songs it has (about 0.7 s at 300 on one core).
     session_max_songs: int = Field(default=300, ge=1, le=2000)
+
+    def __init__(self, **values: object) -> None:
+        # Where .env is looked for: a supervisor's working directory is rarely the bot's.
+        values.setdefault("_env_file", env_files())
+        super().__init__(**values)
+
+    @field_validator("prefix_commands", "listening", "download_dataset", mode="before")
+    @classmethod
+    def _on_or_off(cls, value: object) -> object:
+        """Name the words a switch accepts (pydantic only says "a valid boolean")."""
+        if isinstance(value, str) and value.strip().lower() not in SWITCH_WORDS:
+            raise ValueError(
+                f"{value.strip()!r} is not a switch; write on or off (or true/false, yes/no, 1/0)"
+            )
+        return value
 
     @field_validator("admin_role_ids", "home_guild_ids", mode="before")
     @classmethod
@@ -246,6 +268,35 @@ class Settings(BaseSettings):
             return None
         raw = self.discord_token.get_secret_value().strip()
         return raw or None
+
+
+SWITCH_WORDS = frozenset({"on", "off", "true", "false", "yes", "no", "1", "0", "t", "f", "y", "n"})
+
+
+class EnvFileMissing(ValueError):
+    """MUSICBOT_ENV names a file that is not there."""
+
+
+def env_files() -> tuple[Path, ...]:
+    """The .env files settings are read from, later ones winning over earlier ones.
+
+    MUSICBOT_ENV names one file (a service's unit or container sets it); otherwise
+    `.env` next to DATA_DIR and inside it when DATA_DIR is in the environment, then
+    `.env` in the current directory. Variables in the environment win over all files."""
+    named = os.environ.get("MUSICBOT_ENV", "").strip()
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise EnvFileMissing(f"MUSICBOT_ENV: no settings file at {path}")
+        return (path,)
+    files: list[Path] = []
+    data_dir = os.environ.get("DATA_DIR", "").strip()
+    if data_dir:
+        data = Path(data_dir).expanduser().absolute()
+        files += [data.parent / ".env", data / ".env"]
+    files.append(Path(".env").absolute())
+    unique = dict.fromkeys(files)  # DATA_DIR in the current directory: its .env once
+    return tuple(unique)
 
 
 def async_database_url(value: str) -> str:

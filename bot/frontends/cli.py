@@ -114,10 +114,12 @@ def main(argv: list[str] | None = None) -> int:
 def _settings():  # noqa: ANN202 - imported lazily so `musicbot --help` is instant
     from pydantic import ValidationError
 
-    from bot.core.settings import Settings
+    from bot.core.settings import EnvFileMissing, Settings
 
     try:
         return Settings()
+    except EnvFileMissing as error:
+        raise SystemExit(f"musicbot: {error}; point it at your .env file, or unset it") from None
     except ValidationError as error:
         problems = "; ".join(_problem(e["loc"], e["msg"]) for e in error.errors())
         raise SystemExit(f"musicbot: bad setting ({problems}); see .env.example") from None
@@ -140,26 +142,47 @@ def _run(args: argparse.Namespace) -> int:
 
     from bot.core.db import DatabaseUnavailable
     from bot.core.logs import setup_logging
+    from bot.core.metrics import MetricsServer, MetricsUnavailable
     from bot.frontends.discord_app import create_bot
     from recommender import DataError
     from recommender.artifacts import ArtifactError
 
-    setup_logging(settings.log_level, secrets=[token])
+    if refused := _refuse_start(settings):
+        return refused
+    setup_logging(settings.log_level, secrets=[token], log_file=settings.log_file)
     # A bot that will not stop or answer can be asked what every thread is doing:
     # `kill -USR1 <pid>` writes their stacks to stderr, and the bot keeps running.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     bot = create_bot(settings)
 
     async def serve() -> None:
+        # Token and intents are checked before the database and the model: a first start
+        # trains for a minute, and Discord would only refuse the intents after it.
+        if missing := await intents_not_granted(settings, token):
+            raise IntentsNotGranted(missing)
         async with bot:  # leaving it closes the bot: cogs (scheduler, retrain), database
-            await bot.start(token)
+            server = None
+            if settings.metrics_port is not None:  # up first: /health says "loading"
+                server = MetricsServer(bot.services, settings.metrics_host, settings.metrics_port)
+                await server.start()
+            try:
+                await bot.start(token)
+            finally:
+                if server is not None:
+                    await server.stop()
 
     try:
         run_until_stopped(serve())
     except discord.LoginFailure:
         print("musicbot: Discord rejected DISCORD_TOKEN; check it in .env.", file=sys.stderr)
         return 1
-    except (DataError, ArtifactError, DatabaseUnavailable) as error:
+    except (IntentsNotGranted, discord.PrivilegedIntentsRequired) as error:
+        from bot.frontends.discord_app import intents_advice
+
+        missing = error.missing if isinstance(error, IntentsNotGranted) else None
+        print(f"musicbot: {intents_advice(settings, missing)}", file=sys.stderr)
+        return 1
+    except (DataError, ArtifactError, DatabaseUnavailable, MetricsUnavailable) as error:
         # Raised by setup_hook: no model and no usable DATA_PATH, a damaged model, or a
         # database that cannot be opened.
         print(f"musicbot: cannot start: {error}", file=sys.stderr)
@@ -176,6 +199,43 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+class IntentsNotGranted(Exception):
+    """The application's Developer Portal settings lack intents the bot asks for."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(", ".join(missing))
+        self.missing = missing
+
+
+async def intents_not_granted(settings: Settings, token: str) -> list[str]:
+    """Ask Discord (over HTTP, no gateway) which privileged intents the settings need
+    but the application has not ticked; raises LoginFailure for a bad token."""
+    import discord
+
+    from bot.frontends.discord_app import intents_not_ticked, privileged_intents_needed
+
+    if not privileged_intents_needed(settings):
+        return []
+    http = discord.http.HTTPClient(asyncio.get_running_loop())
+    try:
+        await http.static_login(token)
+        application = await http.application_info()
+    finally:
+        await http.close()
+    flags = discord.ApplicationFlags._from_value(application.get("flags") or 0)
+    return intents_not_ticked(settings, flags)
+
+
+def _refuse_start(settings: Settings, program: str = "musicbot") -> int:
+    """Exit status 1 with one line per path problem a start would meet, else 0."""
+    from bot.core.preflight import path_problems
+
+    problems = path_problems(settings)
+    for problem in problems:
+        print(f"{program}: cannot start: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def discord_problem(error: BaseException) -> str:
@@ -246,8 +306,10 @@ def _chat(args: argparse.Namespace) -> int:
     from bot.frontends.console import chat
 
     settings = _settings()
+    if refused := _refuse_start(settings, "musicbot chat"):
+        return refused
     # The terminal is the conversation: only warnings and errors go to stderr.
-    setup_logging("WARNING", secrets=[settings.token or ""])
+    setup_logging("WARNING", secrets=[settings.token or ""], log_file=settings.log_file)
     code = run_until_stopped(chat(settings))
     return 0 if code is None else code
 

@@ -396,6 +396,50 @@ def intents_for(settings: Settings) -> discord.Intents:
     return intents
 
 
+# Each privileged intent: its name in the Developer Portal, and the application flags
+# that say it is ticked (the "limited" flag is what a bot in under 100 servers gets).
+PRIVILEGED_INTENTS = {
+    "message_content": ("Message Content", "gateway_message_content"),
+    "members": ("Server Members", "gateway_guild_members"),
+    "presences": ("Presence", "gateway_presence"),
+}
+PORTAL = "https://discord.com/developers/applications"
+
+
+def privileged_intents_needed(settings: Settings) -> list[str]:
+    """The Developer Portal names of the privileged intents the settings ask for."""
+    intents = intents_for(settings)
+    return [label for attr, (label, _) in PRIVILEGED_INTENTS.items() if getattr(intents, attr)]
+
+
+def intents_not_ticked(settings: Settings, flags: discord.ApplicationFlags) -> list[str]:
+    """The privileged intents the settings need that the application's flags lack."""
+    intents = intents_for(settings)
+    return [
+        label
+        for attr, (label, flag) in PRIVILEGED_INTENTS.items()
+        if getattr(intents, attr)
+        and not (getattr(flags, flag) or getattr(flags, f"{flag}_limited"))
+    ]
+
+
+def intents_advice(settings: Settings, missing: list[str] | None = None) -> str:
+    """One line for an admin whose bot asks for intents the Developer Portal has off."""
+    missing = privileged_intents_needed(settings) if missing is None else missing
+    why = []
+    if settings.prefix_commands:
+        why.append("PREFIX_COMMANDS=on")
+    if settings.listening:
+        why.append("LISTENING=on")
+    ways = " or ".join(f"{w.split('=')[0]}=off" for w in why)
+    return (
+        f"Discord has not granted the privileged intents {' and '.join(missing)} "
+        f"({' and '.join(why)} need them): tick them in the Developer Portal ({PORTAL} → "
+        f"your application → Bot → Privileged Gateway Intents) and start again, or set "
+        f"{ways} to need none."
+    )
+
+
 def command_prefix(settings: Settings) -> Any:
     """`!` (COMMAND_PREFIX) and a mention; a mention alone without PREFIX_COMMANDS, as
     Discord shows a bot the text of messages that mention it without any intent."""
