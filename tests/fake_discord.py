@@ -25,6 +25,13 @@ BOT_USER = {
 }
 
 
+GATEWAY_PRESENCE = 1 << 12
+GATEWAY_GUILD_MEMBERS = 1 << 14
+GATEWAY_MESSAGE_CONTENT = 1 << 18
+ALL_INTENTS_TICKED = GATEWAY_PRESENCE | GATEWAY_GUILD_MEMBERS | GATEWAY_MESSAGE_CONTENT
+PRIVILEGED_INTENT_BITS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, content
+
+
 def _json(payload: object, status: int = 200) -> web.Response:
     # discord.py parses a body as JSON only if Content-Type is exactly application/json.
     return web.Response(
@@ -45,6 +52,12 @@ class FakeDiscord:
     requests: list[str] = field(default_factory=list)
     # (guild id or None, the command names) for each sync of the command tree
     synced: list[tuple[str | None, list[str]]] = field(default_factory=list)
+    # The application's flags: which privileged intents the Developer Portal has ticked
+    # (all three by default: Presence, Server Members, Message Content).
+    flags: int = ALL_INTENTS_TICKED
+    # Close the gateway with 4014 (disallowed intents), as Discord does when IDENTIFY
+    # asks for a privileged intent that is not ticked, whatever `flags` says.
+    refuse_privileged: bool = False
 
     @property
     def url(self) -> str:
@@ -96,7 +109,7 @@ class FakeDiscord:
                 "bot_require_code_grant": False,
                 "owner": BOT_USER,
                 "verify_key": "0" * 64,
-                "flags": 0,
+                "flags": self.flags,
             }
         )
 
@@ -134,6 +147,11 @@ class FakeDiscord:
             if payload.get("op") == 1:  # heartbeat
                 await ws.send_str(json.dumps({"op": 11, "d": None}))
             elif payload.get("op") == 2:  # identify
+                if self.refuse_privileged and payload["d"].get("intents", 0) & (
+                    PRIVILEGED_INTENT_BITS
+                ):
+                    await ws.close(code=4014, message=b"Disallowed intent(s).")
+                    break
                 self.identified += 1
                 if payload["d"].get("shard") is not None:
                     self.shards.append(payload["d"]["shard"])

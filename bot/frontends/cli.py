@@ -30,8 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="musicbot", description="A Discord bot that recommends music."
     )
+    parser.add_argument("--version", action="version", version=f"musicbot {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("run", help="start the Discord bot (needs DISCORD_TOKEN)")
+    doctor = sub.add_parser(
+        "doctor",
+        help="check settings, paths, database, model, disk and Discord set-up (trains nothing)",
+    )
+    doctor.add_argument(
+        "--offline", action="store_true", help="do not ask Discord about the token and intents"
+    )
     sub.add_parser("chat", help="talk to the bot in this terminal (reads stdin)")
     sync = sub.add_parser(
         "sync",
@@ -88,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("musicbot")
+    except PackageNotFoundError:  # a checkout on PYTHONPATH, not installed
+        return "(not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "evaluate":
@@ -102,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
         "run": _run,
+        "doctor": _doctor,
         "chat": _chat,
         "sync": _sync,
         "train": _train,
@@ -236,6 +254,13 @@ def _refuse_start(settings: Settings, program: str = "musicbot") -> int:
     for problem in problems:
         print(f"{program}: cannot start: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from bot.frontends.doctor import examine, report
+
+    settings = _settings()
+    return report(asyncio.run(examine(settings, offline=args.offline)))
 
 
 def discord_problem(error: BaseException) -> str:
