@@ -265,6 +265,7 @@ async def test_metrics_port_taken_is_one_line(tmp_path: Path) -> None:
     assert lines[0].startswith(
         f"musicbot: cannot start: METRICS_PORT: cannot listen on 127.0.0.1:{port}"
     )
+    assert "PyNaCl" not in done.stderr, "the bot plays no audio: no voice warning"
 
 
 # -- logs, settings file, version ------------------------------------------------------------

@@ -41,12 +41,30 @@ def ago(when: datetime, now: datetime) -> str:
 _UNESCAPE = re.compile(r"\\([\\*_`~|>\[\]()#-])")
 
 
+# Discord's emphasis marks around text: **bold**, __underline__, ~~strike~~, *italic*,
+# _italic_ (underscores only at word edges, as Discord reads them).
+_EMPHASIS = re.compile(
+    r"\*\*(?=\S)(.+?)(?<=\S)\*\*|__(?=\S)(.+?)(?<=\S)__|~~(?=\S)(.+?)(?<=\S)~~"
+    r"|\*(?=\S)(.+?)(?<=\S)\*|(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)"
+)
+_ESCAPED = "\ue000"  # stands in for an escaped character while the marks come off
+
+
 def plain(text: str) -> str:
-    """Discord markdown → terminal text: drop bold/code marks, keep escaped characters."""
-    out: list[str] = []
-    for part in re.split(r"(\\.)", text):
-        if _UNESCAPE.fullmatch(part):
-            out.append(part[1])
-        else:
-            out.append(part.replace("**", "").replace("`", ""))
-    return "".join(out)
+    """Discord markdown → terminal text: drop emphasis and code marks (a refined answer's
+    *bad guy* shows as bad guy), keep escaped characters as they are."""
+    kept: list[str] = []
+
+    def keep(match: re.Match[str]) -> str:
+        kept.append(match.group(1))
+        return _ESCAPED
+
+    text = _UNESCAPE.sub(keep, text)
+    while True:
+        bare = _EMPHASIS.sub(lambda m: next(g for g in m.groups() if g is not None), text)
+        if bare == text:
+            break
+        text = bare
+    text = text.replace("**", "").replace("`", "")
+    escaped = iter(kept)
+    return re.sub(_ESCAPED, lambda _: next(escaped), text)

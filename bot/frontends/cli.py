@@ -613,6 +613,17 @@ def _recommend(args: argparse.Namespace) -> int:
     from recommender import Recommender
     from recommender.artifacts import ArtifactError
 
+    if not 1 <= args.k <= MAX_RECOMMEND_K:
+        print(f"musicbot recommend: -k wants 1 to {MAX_RECOMMEND_K}", file=sys.stderr)
+        return 2
+    if len(args.song) > 1 and any(" " in song.strip() for song in args.song):
+        # `musicbot recommend "bad guy" "hello"` used to look for "bad guy hello".
+        print(
+            'musicbot recommend: one song at a time, e.g. musicbot recommend "bad guy" '
+            f"(got {len(args.song)}: {', '.join(repr(s) for s in args.song)})",
+            file=sys.stderr,
+        )
+        return 2
     settings = _settings()
     directory = args.model or settings.model_dir
     try:
@@ -622,17 +633,32 @@ def _recommend(args: argparse.Namespace) -> int:
         return 1
     text = " ".join(args.song).strip()
     resolution = model.resolve(text)
-    prefix = settings.command_prefix
+    # Hints name this command as typed in a shell, not the chat's `!recommend`.
+    prefix = SHELL_PREFIX
     if resolution.best is None:
-        print(render_text(not_found_reply(text, resolution, prefix)))
+        reply = not_found_reply(text, resolution, prefix)
+        print(_shell_quoted(render_text(reply)))
         return 1
     picks = model.similar(resolution.best.track_id, k=args.k, artist_cap=settings.artist_cap)
-    print(
-        render_text(
-            recommendations_reply(model, resolution.best, resolution.alternatives, picks, prefix)
-        )
-    )
+    reply = recommendations_reply(model, resolution.best, resolution.alternatives, picks, prefix)
+    print(_shell_quoted(render_text(reply)))
     return 0
+
+
+MAX_RECOMMEND_K = 100
+SHELL_PREFIX = "musicbot "
+# A hint up to the end of its line or the next clause: `musicbot recommend bad guy - x`
+_SHELL_HINT = re.compile(r"musicbot recommend ([^\n;,]+?)(?=,? or |;|$|\n| ·)", re.M)
+
+
+def _shell_quoted(text: str) -> str:
+    """Hints as a shell needs them: the song quoted (`musicbot recommend 'Don't Stop'`)."""
+    import shlex
+
+    def quoted(song: str) -> str:
+        return f'"{song}"' if not set(song) & set('"$`\\!') else shlex.quote(song)
+
+    return _SHELL_HINT.sub(lambda m: f"musicbot recommend {quoted(m.group(1))}", text)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from bot.core.dispatch import CONSOLE, RequestContext, Services
 from bot.core.replies import Reply, render_text
 from bot.core.serving import PointerWatcher, model_store
 from bot.core.settings import Settings
+from bot.features.followups.replies import FOLLOW_UP_HINT, follow_up_hint
 from recommender import DataError
 from recommender.artifacts import ArtifactError
 
@@ -25,12 +26,23 @@ QUIT_WORDS = frozenset({"quit", "exit", ":q", "bye"})
 CONSOLE_USER_ID = 0
 
 
+# Typed without the prefix, these words are the command, not a song called "Help" or
+# "More" (`recommend help` still finds that song); `like` and `why` take a number.
+BARE_COMMANDS = frozenset({"help", "more", "history", "status"})
+BARE_NUMBERED = frozenset({"like", "why"})
+
+
 def parse_line(line: str, prefix: str) -> tuple[str, str]:
-    """(command, text) for one typed line; a bare line means `recommend`."""
+    """(command, text) for one typed line; a bare line means `recommend`, except the
+    follow-up words (`more`, `like 3`, `why 2`) and `help`, `history`, `status`."""
     for marker in (prefix, "/"):
         if line.startswith(marker) and len(line) > len(marker):
             name, _, text = line[len(marker) :].partition(" ")
             return name.lower(), text.strip()
+    word, _, rest = line.strip().partition(" ")
+    word, rest = word.lower(), rest.strip()
+    if (word in BARE_COMMANDS and not rest) or (word in BARE_NUMBERED and rest.isdigit()):
+        return word, rest
     return "recommend", line
 
 
@@ -99,12 +111,21 @@ async def chat(
         watcher.start()
         services.on_close(watcher.stop)
 
+        prefix = settings.command_prefix
+
+        def shown(reply: Reply) -> str:
+            # Answers name the slash forms of the follow-ups (they work everywhere); here
+            # the prefix, as every other hint in this console does.
+            return render_text(reply).replace(FOLLOW_UP_HINT, follow_up_hint(prefix))
+
         async def followup(reply: Reply) -> None:
-            say(render_text(reply) + "\n")
+            say(shown(reply) + "\n")
 
         ctx = replace(console_context(), followup=followup)
-        prefix = settings.command_prefix
-        say(f"Type a song for recommendations, {prefix}help for commands, quit to leave.")
+        say(
+            f"Type a song for recommendations, {prefix}help for commands (help, more, "
+            "like 3 and why 2 work without it too), quit to leave."
+        )
         while True:
             if interactive:
                 print("> ", end="", file=stdout, flush=True)
@@ -120,7 +141,7 @@ async def chat(
                 say(f"> {line}")
             name, text = parse_line(line, prefix)
             reply = await services.handle(name, ctx, text)
-            say(render_text(reply) + "\n")
+            say(shown(reply) + "\n")
     finally:
         await services.close()
     say("Bye!")

@@ -41,6 +41,10 @@ from bot.frontends.slash import install_app_commands, publish_if_changed
 
 log = logging.getLogger(__name__)
 
+# The bot plays no audio: discord.py's "PyNaCl is not installed, voice will NOT be
+# supported" would greet every start with a warning about nothing.
+discord.VoiceClient.warn_nacl = False
+
 # Discord waits 3 s for an interaction's first answer; a handler slower than this gets
 # "thinking…" first.
 DEFER_AFTER_SECONDS = 2.0

@@ -11,8 +11,14 @@ from bot.core.text import md
 from recommender import TrackResult
 from recommender.followups import Answer
 
-# Slash forms: they work on Discord with or without prefix commands, and in the console.
-FOLLOW_UP_HINT = "follow up: /more · /like 3 · /refine chill, no remixes · /why 2"
+
+def follow_up_hint(prefix: str) -> str:
+    return f"follow up: {prefix}more · {prefix}like 3 · {prefix}refine chill, no remixes · {prefix}why 2"
+
+
+# Slash forms: they work on Discord with or without prefix commands (the console shows
+# its own prefix instead).
+FOLLOW_UP_HINT = follow_up_hint("/")
 
 
 @dataclass(frozen=True)

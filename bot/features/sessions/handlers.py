@@ -334,7 +334,9 @@ async def next_(services: Services, ctx: RequestContext, rest: str) -> Reply:
             + ("" if picks else "\n\nI have nothing new to suggest for these songs.")
         ),
         lines=lines,
-        footer=f"👍/👎 teach the next model · model {model.version}",
+        # The 👍/👎 are buttons under the answer on Discord; the console has none.
+        footer=("" if ctx.is_console else "👍/👎 teach the next model · ")
+        + f"model {model.version}",
         actions=(
             Votes.on_session(current.id, [(p.track.track_id, p.closest_seed) for p in picks]),
         ),
