@@ -315,3 +315,59 @@ def test_settings_come_from_the_env_file_next_to_the_data_dir(tmp_path: Path) ->
 def test_version(tmp_path: Path) -> None:
     done = _cli(tmp_path, "--version")
     assert done.returncode == 0 and done.stdout.strip() == "musicbot 0.1.0", done
+
+
+# -- what a first user notices ---------------------------------------------------------------
+def test_console_words_follow_ups_and_plain_text(tmp_path: Path, trained_model_dir: Path) -> None:
+    """`help` and `more` typed bare are commands (they were songs: "Help — Saint Mars");
+    hints name the console's own prefix; *italics* lose their asterisks; a session's next
+    songs do not offer 👍/👎 where there are no buttons."""
+    typed = (
+        "bad guy\nhelp\nmore\n!refine chill\n"
+        "!session start party\n!session add hello adele\n!session add shape of you\n"
+        "!session add bad guy\n!session next\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.frontends.cli", "chat"],
+        input=typed,
+        cwd=tmp_path,
+        env=_env(tmp_path, MODEL_DIR=str(trained_model_dir)),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    out = done.stdout
+    assert done.returncode == 0, done.stderr
+    assert "Songs like Help" not in out and "What I can do" in out
+    assert "More like bad guy — Billie Eilish" in out
+    assert "follow up: !more · !like 3" in out and "/more" not in out
+    applied = next(line for line in out.splitlines() if line.startswith("Applied:"))
+    assert "*" not in applied and "bad guy" in applied, applied
+    assert "Up next for party" in out and "teach the next model" not in out
+
+
+def test_plain_text_drops_every_emphasis_mark_but_keeps_escaped_ones() -> None:
+    from bot.core.text import md, plain
+
+    assert plain("Applied: calmer than *bad guy*") == "Applied: calmer than bad guy"
+    assert plain("**a** __b__ ~~c~~ _d_ `!more`") == "a b c d !more"
+    assert plain("*" + md("*NSYNC - Don't *stop* (a_b)") + "*") == "*NSYNC - Don't *stop* (a_b)"
+    assert plain("snake_case and 2 * 3 * 4") == "snake_case and 2 * 3 * 4"
+
+
+def test_musicbot_recommend_refuses_what_it_cannot_do_in_one_line(tmp_path: Path) -> None:
+    zero = _cli(tmp_path, "recommend", "-k", "0", "bad guy")
+    assert zero.returncode == 2 and zero.stderr.strip() == "musicbot recommend: -k wants 1 to 100"
+    two = _cli(tmp_path, "recommend", "bad guy", "hello")
+    assert two.returncode == 2, two.stderr
+    assert two.stderr.strip().startswith("musicbot recommend: one song at a time")
+    assert "'bad guy', 'hello'" in two.stderr
+
+
+def test_musicbot_recommend_hints_are_shell_commands(
+    tmp_path: Path, trained_model_dir: Path
+) -> None:
+    done = _cli(tmp_path, "recommend", "--model", str(trained_model_dir), "-k", "3", "bad", "guy")
+    assert done.returncode == 0, done.stderr
+    assert 'try musicbot recommend "Bad Guy - Critic City"' in done.stdout, done.stdout
+    assert "!recommend" not in done.stdout and "/more" not in done.stdout
