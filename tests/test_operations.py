@@ -371,3 +371,46 @@ def test_musicbot_recommend_hints_are_shell_commands(
     assert done.returncode == 0, done.stderr
     assert 'try musicbot recommend "Bad Guy - Critic City"' in done.stdout, done.stdout
     assert "!recommend" not in done.stdout and "/more" not in done.stdout
+
+
+def test_evaluate_says_what_runs_and_what_it_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It printed nothing for minutes, then a plot titled Recall@K whose curve fell with K,
+    without saying whether the artist spread was on."""
+    from test_evaluation import synthetic_rows, write_csv
+
+    from recommender import evaluation
+
+    data = write_csv(synthetic_rows(), tmp_path / "songs.csv")
+    plot = tmp_path / "found.png"
+    argv = ["--data", str(data), "--models", "popularity,audio-knn", "--plot", str(plot)]
+    assert evaluation.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "[1/2] training and scoring popularity ..." in err
+    assert err.index("[2/2] training and scoring audio-knn") > err.index("  popularity: A")
+    assert out.startswith(
+        "In short (top 10, artist spread on, as members get them):\n- song → song:"
+    )
+    assert out.index("In short") < out.index("| model |")
+    assert "(popularity alone:" in out
+    assert "artist spread off" in out.split("plot:", 1)[1]
+    assert plot.stat().st_size > 1000
+
+
+def test_evaluate_refuses_a_file_with_nothing_to_evaluate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_evaluation import synthetic_rows, write_csv
+
+    from recommender import evaluation
+
+    rows = synthetic_rows()
+    first = rows["playlist_id"].iloc[0]
+    data = write_csv(rows[rows["playlist_id"] == first].head(3), tmp_path / "few.csv")
+    assert evaluation.main(["--data", str(data), "--models", "popularity"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip().endswith(
+        "no playlist there has enough songs to hide some and ask for them back; use a "
+        "bigger catalog (the full CSV)"
+    ), err
