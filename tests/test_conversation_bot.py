@@ -134,9 +134,13 @@ CALMER = re.compile(
 )
 
 
-def calmer_bound(text: str) -> float:
+# The console renders markdown as plain text: the song's name loses its italics.
+CALMER_PLAIN = re.compile(CALMER.pattern.replace(r"\*bad guy\*", "bad guy"))
+
+
+def calmer_bound(text: str, pattern: re.Pattern[str] = CALMER) -> float:
     """The energy bound an answer says it applied for "bad guy but more chill without remixes"."""
-    match = CALMER.search(text)
+    match = pattern.search(text)
     assert match, text
     return float(match.group(1))
 
@@ -431,7 +435,7 @@ async def test_console_chat_supports_the_same_follow_ups(
     out = stdout.getvalue()
     answers = out.split("\n> ")
     assert code == 0 and len(answers) == len(lines)  # the quit line is not echoed
-    assert calmer_bound(answers[1]) <= 0.425
+    assert calmer_bound(answers[1], CALMER_PLAIN) <= 0.425
     assert answers[1].count("https://open.spotify.com/track/") == 10
     assert answers[2].startswith("!more\nMore like bad guy — Billie Eilish")
     third = re.search(r"^ ?3\. (.+?) — ", answers[2], re.M).group(1)
@@ -445,7 +449,7 @@ async def test_console_chat_supports_the_same_follow_ups(
     if answers[7].count("https://open.spotify.com/track/") < 10:
         assert "in the catalogue pass these refinements" in answers[7]
     assert answers[8].startswith("!why 1\nWhy #1: ")
-    assert "**" not in out
+    assert "**" not in out and "*bad guy*" not in out
 
 
 async def test_a_slow_button_answer_thinks_first_so_the_click_is_not_lost(
