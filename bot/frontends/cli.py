@@ -265,13 +265,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def discord_problem(error: BaseException) -> str:
     """A few words on why Discord could not be reached (never a traceback)."""
-    if isinstance(error, TimeoutError):
-        return "timed out"
-    cause = getattr(error, "os_error", None) or error
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror.lower()
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__
+    from bot.frontends.discord_app import discord_problem as why
+
+    return why(error)
 
 
 def _sync(args: argparse.Namespace) -> int:

@@ -444,6 +444,17 @@ def intents_advice(settings: Settings, missing: list[str] | None = None) -> str:
     )
 
 
+def discord_problem(error: BaseException) -> str:
+    """A few words on why Discord could not be reached (never a traceback)."""
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    cause = getattr(error, "os_error", None) or error
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror.lower()
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
+
+
 def command_prefix(settings: Settings) -> Any:
     """`!` (COMMAND_PREFIX) and a mention; a mention alone without PREFIX_COMMANDS, as
     Discord shows a bot the text of messages that mention it without any intent."""

@@ -136,8 +136,11 @@ async def _discord(settings: Settings, offline: bool) -> list[Finding]:
     import aiohttp
     import discord
 
-    from bot.frontends.cli import discord_problem
-    from bot.frontends.discord_app import intents_advice, privileged_intents_needed
+    from bot.frontends.discord_app import (
+        discord_problem,
+        intents_advice,
+        privileged_intents_needed,
+    )
 
     needed = privileged_intents_needed(settings)
     wanted = " and ".join(needed) if needed else "no privileged intent"
