@@ -244,6 +244,63 @@ async def test_health_and_metrics_over_http(tmp_path: Path, recommender) -> None
     assert "musicbot_model_tracks 28356.0" in text
 
 
+async def test_a_running_bot_answers_health_and_metrics_on_its_port(
+    tmp_path: Path, trained_model_dir: Path
+) -> None:
+    """`musicbot run` with METRICS_PORT: what a supervisor or Prometheus asks, over HTTP on
+    127.0.0.1; SIGTERM still stops it with status 0."""
+    import signal
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fake = await FakeDiscord().start()
+    log = tmp_path / "bot.log"
+    env = _env(
+        tmp_path, DISCORD_TOKEN="t.o.k", MODEL_DIR=str(trained_model_dir), METRICS_PORT=str(port)
+    )
+    health: dict[str, str] = {}
+    try:
+        with open(log, "w") as out:
+            bot = subprocess.Popen(
+                [sys.executable, "-c", fake.launcher("run")],
+                env=env,
+                cwd=tmp_path,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        try:
+            deadline = time.monotonic() + 120
+            async with aiohttp.ClientSession() as http:
+                while bot.poll() is None and time.monotonic() < deadline:
+                    try:
+                        async with http.get(f"http://127.0.0.1:{port}/health") as response:
+                            health = await response.json()
+                            if response.status == 200 and fake.identified:
+                                break
+                    except aiohttp.ClientConnectionError:
+                        pass
+                    await asyncio.sleep(0.3)
+                assert health.get("status") == "ok", log.read_text()
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    metrics = await response.text()
+            bot.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(bot.wait, 60)
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+                bot.wait()
+    finally:
+        await fake.stop()
+    assert code == 0, log.read_text()
+    assert health["database"] == "ok"
+    assert f'musicbot_model_info{{version="{health["model"]}"}} 1.0' in metrics
+    assert "musicbot_model_tracks 28356.0" in metrics
+    assert "PyNaCl" not in log.read_text()
+
+
 async def test_metrics_port_taken_is_one_line(tmp_path: Path) -> None:
     fake = await FakeDiscord().start()
     blocker = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
