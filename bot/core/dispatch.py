@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import secrets
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from bot.core.compute import Busy, Compute
-from bot.core.db import Database
+from bot.core.db import Database, Deadlines, StorageUnavailable, storage_failure
 from bot.core.ratelimit import Cooldowns
 from bot.core.replies import Kind, Quiet, Reply
 from bot.core.serving import ModelHolder, ModelNotReady, load_or_train, settle_memory
@@ -171,7 +172,14 @@ class Services:
     ) -> None:
         self.settings = settings
         self.models = models or ModelHolder()
-        self.db = Database(settings.database_url_resolved)
+        self.db = Database(
+            settings.database_url_resolved,
+            Deadlines(
+                connect=settings.database_connect_timeout_seconds,
+                statement=settings.database_statement_timeout_seconds,
+                checkout=settings.database_pool_timeout_seconds,
+            ),
+        )
         self.cooldowns = Cooldowns(settings.cooldown_rate, settings.cooldown_seconds)
         # Worker threads for model work, so the event loop keeps answering (compute()).
         self.computing = Compute()
@@ -294,8 +302,13 @@ async def dispatch(services: Services, name: str, ctx: RequestContext, text: str
 def apology(name: str, ctx: RequestContext, error: BaseException | None = None) -> Reply:
     """Log the traceback with a short reference and answer without any detail.
 
-    Call it inside an `except` block, or pass the exception.
+    Call it inside an `except` block, or pass the exception. A database that cannot be
+    used right now is no bug: that gets `storage_reply`, and no traceback (the database's
+    own health logs the outage once a minute).
     """
+    failure = error if error is not None else sys.exc_info()[1]
+    if failure is not None and storage_failure(failure):
+        return storage_reply(failure)
     ref = secrets.token_hex(3)
     log.error(
         "command %r failed [ref %s] (source=%s guild=%s channel=%s user=%s)",
@@ -310,6 +323,21 @@ def apology(name: str, ctx: RequestContext, error: BaseException | None = None) 
     return Reply.error(
         "Sorry, something went wrong",
         f"That one failed on my side and has been logged (ref `{ref}`). Please try again.",
+    )
+
+
+def storage_reply(error: BaseException) -> Reply:
+    """One line for a command that needs the database while it cannot be used."""
+    if isinstance(error, StorageUnavailable) and error.full:
+        return Reply.error(
+            "Storage is full right now",
+            "My storage is full, so I can't save that right now and nothing was changed; "
+            "recommendations still work. Please try again later.",
+        )
+    return Reply.error(
+        "Storage unavailable right now",
+        "I can't reach my storage right now, so I can't do that; recommendations still "
+        "work. Please try again in a few minutes.",
     )
 
 

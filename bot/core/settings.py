@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     # Empty means: a SQLite file under DATA_DIR (see `database_url_resolved`). Ordinary
     # URLs (sqlite:///x.db, postgresql://...) are turned into their async-driver form.
     database_url: str = ""
+    # How long one database call may take before the bot gives up on it and answers
+    # without the database (recommendations still work; history, sessions and votes say
+    # storage is unavailable until it is back): opening a connection, one statement (on
+    # SQLite also waiting for another process's lock), and waiting for a free connection.
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    database_statement_timeout_seconds: float = Field(default=5.0, gt=0, le=3600)
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
     data_path: Path = Field(default_factory=_default_data_path)
     # If DATA_PATH is missing, fetch the public TidyTuesday copy there (sha256 checked).
     download_dataset: bool = True

@@ -11,11 +11,13 @@ import asyncio
 import re
 from datetime import UTC, datetime
 
+from bot.core.db import StorageUnavailable
 from bot.core.dispatch import RequestContext, Services, command
 from bot.core.replies import Field, Kind, Reply
 from bot.core.text import clip
 from bot.features.retrain.retrainer import (
     AlreadyRunning,
+    RetrainStatus,
     RollbackError,
     busy_text,
     retrainer_for,
@@ -193,7 +195,10 @@ async def rollback(services: Services, ctx: RequestContext, text: str) -> Reply:
 @command("status", summary="the model, its data, the last and next retrain, uptime")
 async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
     retrainer = retrainer_for(services)
-    info = await retrainer.status()
+    try:
+        info: RetrainStatus | None = await retrainer.status()
+    except StorageUnavailable:  # the rest still shows, the outage first
+        info = None
     now = datetime.now(UTC)
     fields: list[Field] = []
     if services.models.ready:
@@ -211,7 +216,9 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
         fields.append(Field("Scoring", model.scoring))
     else:
         fields.append(Field("Model", "still loading"))
-    if info.running is not None:
+    if info is None:
+        fields.append(Field("Retraining", "unknown while storage is unavailable"))
+    elif info.running is not None:
         fields.append(
             Field(
                 "Retraining now",
@@ -219,8 +226,10 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
                 f"since {when(info.running.started_at, now)}",
             )
         )
-    last = info.last_finished
-    if last is None:
+    last = info.last_finished if info is not None else None
+    if info is None:
+        pass
+    elif last is None:
         fields.append(Field("Last retrain", "none yet"))
     else:
         ended = f"run #{last.id} by {who(last)} {last.status} {when(last.finished_at, now)}"
@@ -236,7 +245,7 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
                 detail = short_reason(last.error)
             ended += f": {clip(detail, 300)}"
         fields.append(Field("Last retrain", ended))
-    rollback = info.last_rollback
+    rollback = info.last_rollback if info is not None else None
     if rollback is not None:
         by = f"<@{rollback.user_id}>" if rollback.user_id else "an admin (console)"
         replaced = (rollback.metrics or {}).get("previous_version") or "nothing"
@@ -247,17 +256,30 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
                 f"{when(rollback.finished_at, now)}",
             )
         )
-    if info.schedule.strip().lower() in ("off", "none", "disabled", "never"):
+    cron = services.settings.retrain_cron
+    if cron.strip().lower() in ("off", "none", "disabled", "never"):
         schedule = "off (RETRAIN_CRON=off)"
-    elif not info.scheduled_here:
-        schedule = f"`{info.schedule}` UTC; not scheduled in this process"
+    elif info is None or not info.scheduled_here:
+        schedule = f"`{cron}` UTC; not scheduled in this process"
     else:
-        schedule = f"{when(info.next_run, now)} (`{info.schedule}` UTC)"
+        schedule = f"{when(info.next_run, now)} (`{cron}` UTC)"
     fields.append(Field("Kept versions", await asyncio.to_thread(_kept_versions, services)))
     fields.append(Field("Next scheduled retrain", schedule))
     fields.append(Field("Uptime", duration((now - services.started_at).total_seconds())))
-    health = services.db.health
-    if health.failing_since is not None:
+    health, outage = services.db.health, services.db.outage
+    if outage.since is not None:
+        # First: nothing is stored or read back until it returns, by itself.
+        fields.insert(
+            0,
+            Field(
+                "Storage",
+                f"unavailable since {when(outage.since, now)}: the database does not answer "
+                f"({clip(outage.reason, 200)}; {outage.failures} failed). Recommendations "
+                "are still answered but not saved; history, sessions and votes wait until "
+                "it is back.",
+            ),
+        )
+    elif health.failing_since is not None:
         # First: answers still go out, but nothing of them is kept (full disk, …).
         fields.insert(
             0,

@@ -47,6 +47,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.core.db import StorageUnavailable
 from bot.core.serving import blessing_gate, model_store
 from bot.core.tables import utcnow
 from bot.core.text import clip, code
@@ -632,6 +633,8 @@ class Retrainer:
                     )
                 if renewed.rowcount != 1:  # type: ignore[attr-defined]
                     log.warning("lost the training lease (expired and taken over)")
+            except StorageUnavailable as error:  # the database's health logs the outage
+                log.warning("could not renew the training lease: %s", error.reason)
             except Exception:
                 log.exception("could not renew the training lease")
 
