@@ -5,8 +5,11 @@ costs no answer, and members can only do what is theirs to do. Through `Services
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import os
+import subprocess
 import threading
 from pathlib import Path
 
@@ -365,3 +368,116 @@ async def test_a_failing_batch_tells_everyone_in_it_and_the_next_question_still_
         assert await compute.batched(doubled, 5) == 10 and not compute._batches
     finally:
         compute.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path, database_backend: str):
+    """For SQLite, a real small filesystem (tmpfs) the database file lives on, so that it
+    can really fill up: every table's pages and the write-ahead log alike."""
+    if database_backend != "sqlite":
+        yield tmp_path
+        return
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"a full disk needs a small filesystem, and mount failed: {done.stderr}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def fill_the_disk(services: Services, folder: Path) -> None:
+    """No write of any kind fits any more: on SQLite the small filesystem under the file
+    is filled to the last byte; on PostgreSQL every table's insert, update and delete
+    gets the server's own disk_full error (SQLSTATE 53100)."""
+    engine = services.db.engine
+    if engine.dialect.name == "sqlite":
+        ballast = os.open(folder / "ballast", os.O_WRONLY | os.O_CREAT)
+        try:
+            for size in (1 << 20, 65536, 4096, 512, 1):  # down to the last byte
+                with contextlib.suppress(OSError):
+                    while True:
+                        os.write(ballast, b"\0" * size)
+        finally:
+            os.close(ballast)
+        return
+    async with engine.begin() as connection:
+        tables = (
+            await connection.scalars(
+                sa.text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            )
+        ).all()
+        await connection.execute(
+            sa.text(
+                "CREATE FUNCTION no_space() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'could not extend file: No space left on device' "
+                "USING ERRCODE = '53100'; END $$ LANGUAGE plpgsql"
+            )
+        )
+        for table in tables:
+            await connection.execute(
+                sa.text(
+                    f'CREATE TRIGGER no_space BEFORE INSERT OR UPDATE OR DELETE ON "{table}" '
+                    "FOR EACH STATEMENT EXECUTE FUNCTION no_space()"
+                )
+            )
+
+
+async def test_a_full_disk_gets_every_command_a_clear_answer_never_an_apology(
+    small_disk: Path, recommender, database_backend: str, request: pytest.FixtureRequest
+) -> None:
+    if database_backend == "sqlite":
+        url = f"sqlite:///{small_disk / 'musicbot.db'}"
+    else:
+        url = request.getfixturevalue("fresh_database_url")
+    settings = Settings(
+        _env_file=None,
+        data_dir=small_disk,
+        database_url=url,
+        model_dir=Path("/nonexistent"),
+        cooldown_rate=0,
+    )
+    services = Services(settings, models=ModelHolder(recommender))
+    await services.start()
+    channel, mine, console = 95, member(1, 95), RequestContext(user_id=1, user_name="admin")
+    try:
+        await services.handle("session", mine, "start before the disk filled")
+        await services.handle("session", mine, "add bad guy - billie eilish")
+        await services.handle("recommend", mine, "bad guy")
+        await fill_the_disk(services, small_disk)
+        started = await services.handle("session", member(3, channel + 2), "start full")
+        assert started.title == "Storage is full right now" and started.kind is Kind.ERROR
+        asked = [
+            ("recommend", mine, "hello - adele"),
+            ("more", mine, ""),
+            ("like", mine, "2"),
+            ("refine", mine, "calmer"),
+            ("why", mine, "1"),
+            ("history", mine, ""),
+            ("session", mine, "add circles - post malone"),
+            ("session", mine, "next 3"),
+            ("session", mine, "show"),
+            ("session", mine, "end"),
+            ("session", member(2, channel + 1), "start a new one"),
+            ("forgetme", mine, ""),
+            ("forgetme", console, "confirm"),
+            ("status", mine, ""),
+            ("help", mine, ""),
+        ]
+        for name, ctx, text in asked:
+            reply = await services.handle(name, ctx, text)
+            assert "went wrong" not in reply.title, (name, text, reply)
+            if reply.title.startswith("Storage"):
+                assert reply.title == "Storage is full right now", (name, text, reply)
+                assert "nothing was changed" in reply.description
+    finally:
+        await services.close()
