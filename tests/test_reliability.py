@@ -481,3 +481,49 @@ async def test_a_full_disk_gets_every_command_a_clear_answer_never_an_apology(
                 assert "nothing was changed" in reply.description
     finally:
         await services.close()
+
+
+# -- what members type -----------------------------------------------------------------
+BOB = 345_678_901_234_567_892
+
+
+async def test_control_and_layout_characters_never_reach_storage_or_titles(
+    services: Services,
+) -> None:
+    """NUL (which PostgreSQL refuses), line breaks, right-to-left overrides and
+    zero-width characters, in a song, a session's name and a nickname: cleaned the same
+    way on both databases, and nothing fails for anyone."""
+    channel = 88
+    odd = member(91, channel)
+    odd = RequestContext(
+        guild_id=odd.guild_id,
+        channel_id=channel,
+        user_id=91,
+        user_name="Ev\u202eil\nNick\x00",
+        source=PREFIX,
+        mentions={BOB: "Bob\u200b\u200b\n\u2066"},
+    )
+    started = await services.handle("session", odd, "start fri\x00day\n\n\nmix\u202e\u200b")
+    assert started.title == "Session started: friday mix"
+    added = await services.handle("session", odd, "add bad guy\x00 - billie eilish")
+    assert added.title == "Added to friday mix"
+    shown = await services.handle("session", odd, "show")
+    assert shown.lines[0].note == "· added by Evil Nick"
+    async with services.db.session() as session:
+        stored = await session.scalar(
+            sa.select(ListeningSession.name).where(ListeningSession.channel_id == channel)
+        )
+    assert stored == "friday mix"
+
+    found = await services.handle("recommend", odd, "shape of\x00 you")
+    assert found.title.startswith("Songs like Shape of You") and found.find(Votes) is not None
+    missing = await services.handle("recommend", odd, "zzqx\n\n\n\u202eb\u200b")
+    assert missing.title == "I couldn't find “zzqx b”"
+    status = await services.handle("status", member(93), "")
+    assert all(f.name != "History" for f in status.fields)  # history is still being saved
+
+    asked = await services.handle("recommend", member(BOB, channel), "bad guy")
+    assert asked.kind is Kind.OK
+    theirs = await services.handle("history", odd, f"<@{BOB}>")
+    assert theirs.title == "Bob's last 1 query"
+    await services.handle("session", odd, "end")

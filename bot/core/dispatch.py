@@ -27,6 +27,7 @@ from bot.core.ratelimit import Cooldowns
 from bot.core.replies import Kind, Quiet, Reply
 from bot.core.serving import ModelHolder, ModelNotReady, load_or_train, settle_memory
 from bot.core.settings import Settings
+from bot.core.text import clean
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,6 +66,14 @@ class RequestContext:
     mentions: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     replying_to: int | None = None
     followup: Callable[[Reply], Awaitable[None]] | None = None
+
+    def __post_init__(self) -> None:
+        # Names members chose are shown in titles and stored with sessions: one clean
+        # line, the same on every database (see `clean`).
+        object.__setattr__(self, "user_name", clean(self.user_name) or "someone")
+        if any(clean(name) != name for name in self.mentions.values()):
+            cleaned = {uid: clean(name) or f"Member {uid}" for uid, name in self.mentions.items()}
+            object.__setattr__(self, "mentions", MappingProxyType(cleaned))
 
     @property
     def is_console(self) -> bool:
@@ -259,7 +268,7 @@ async def dispatch(services: Services, name: str, ctx: RequestContext, text: str
         return Reply.error(
             "Unknown command", f"`{prefix}{name[:40]}` isn't a command. Try `{prefix}help`."
         )
-    text = (text or "").strip()
+    text = clean(text or "")  # where every command's words come in: cleaned once
     limit = spec.max_chars or services.settings.max_query_chars
     if len(text) > limit:
         return Reply.error(
