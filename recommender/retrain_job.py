@@ -40,8 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recommender.blessing import Blessing, Gate
 from recommender.recommender import DEFAULT_MODEL, Recommender
-from recommender.store import Blessing, Gate, ModelStore
+from recommender.store import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +173,8 @@ def _reached_memory_limit(megabytes: int | None) -> bool:
 
 def run_child(args: argparse.Namespace) -> dict[str, Any]:
     """Train, save to args.out with the directory name as version, reload and check."""
+    from recommender.blessing import sanity_check
     from recommender.data import load_catalog
-    from recommender.store import sanity_check
 
     options = dict(args.option)
     if args.epochs is not None:

@@ -14,7 +14,8 @@ from retrain_support import quick_model, write_head_csv, write_small_csv
 
 from recommender import Recommender
 from recommender.artifacts import ArtifactError
-from recommender.store import ModelStore, SanityError, bless, probe_quality, sanity_check
+from recommender.blessing import SanityError, bless, probe_quality, sanity_check
+from recommender.store import ModelStore
 
 
 @pytest.fixture(scope="module")
@@ -351,6 +352,6 @@ def test_the_settings_gate_defaults_are_the_recommenders() -> None:
     """The admin's documented defaults and the gate a library caller gets are one rule."""
     from bot.core.serving import blessing_gate
     from bot.core.settings import Settings
-    from recommender.store import Gate
+    from recommender.blessing import Gate
 
     assert blessing_gate(Settings(_env_file=None)) == Gate()

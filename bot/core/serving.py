@@ -19,8 +19,9 @@ from pathlib import Path
 from bot.core.settings import Settings
 from recommender import DataError, Recommender
 from recommender.artifacts import ArtifactError
+from recommender.blessing import Gate
 from recommender.data import ensure_dataset
-from recommender.store import Gate, ModelStore
+from recommender.store import ModelStore
 
 log = logging.getLogger(__name__)
 

@@ -372,8 +372,8 @@ def _train(args: argparse.Namespace) -> int:
 def _too_many_workers(workers: int, device: str) -> str | None:
     """On the CPU, workers beyond the cores only share them, each holding its own copy of
     the graph: `--workers 64` on 2 cores would run the machine out of memory."""
-    from recommender.distributed import gpu_count
     from recommender.machine import usable_cores
+    from recommender.training.distributed import gpu_count
 
     if gpu_count(device):
         return None  # a worker per GPU; torchrun and the GPUs decide
