@@ -128,6 +128,13 @@ class Settings(BaseSettings):
     # of the probe's own noise margin).
     retrain_max_catalog_shrink: float = Field(default=0.10, ge=0, le=1)
     retrain_max_quality_drop: float = Field(default=0.02, ge=0, le=1)
+    # The least a new model must answer with, checked even by `!retrain force`: at least
+    # RETRAIN_MIN_TRACKS tracks or RETRAIN_MIN_TRACK_SHARE of the serving model's, whichever
+    # is fewer, and a probe hit rate of RETRAIN_MIN_HIT_RATE or half the serving model's,
+    # whichever is lower (a one-row CSV would otherwise go live and find nothing).
+    retrain_min_tracks: int = Field(default=1000, ge=1)
+    retrain_min_track_share: float = Field(default=0.5, ge=0, le=1)
+    retrain_min_hit_rate: float = Field(default=0.01, ge=0, le=1)
     # The retrain lease: renewed every HEARTBEAT seconds while a run is alive, it expires
     # LEASE seconds after the last beat (a crashed process blocks retraining that long).
     retrain_heartbeat_seconds: float = Field(default=10.0, gt=0)

@@ -26,6 +26,7 @@ from bot.features.retrain.tables import ADMIN, INTERRUPTED, REFUSED, SUCCEEDED, 
 
 FORCE = "force"
 KEPT_SHOWN = 8  # kept versions listed in !status
+MOVES_SHOWN = 4  # the newest pointer moves listed in !status
 
 
 def when(moment: datetime | None, now: datetime | None = None) -> str:
@@ -264,6 +265,18 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
     else:
         schedule = f"{when(info.next_run, now)} (`{cron}` UTC)"
     fields.append(Field("Kept versions", await asyncio.to_thread(_kept_versions, services)))
+    moves = await asyncio.to_thread(retrainer.store.history, MOVES_SHOWN)
+    if moves:
+        fields.append(
+            Field(
+                "Serving history",
+                "\n".join(
+                    f"{when(move.at, now)}: **{move.version}** ({move.why}), "
+                    f"replacing {move.previous or 'nothing'}"
+                    for move in reversed(moves)
+                ),
+            )
+        )
     fields.append(Field("Next scheduled retrain", schedule))
     fields.append(Field("Uptime", duration((now - services.started_at).total_seconds())))
     health, outage = services.db.health, services.db.outage
