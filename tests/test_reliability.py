@@ -527,3 +527,37 @@ async def test_control_and_layout_characters_never_reach_storage_or_titles(
     theirs = await services.handle("history", odd, f"<@{BOB}>")
     assert theirs.title == "Bob's last 1 query"
     await services.handle("session", odd, "end")
+
+
+async def test_a_folder_as_data_path_fails_a_retrain_naming_it(
+    tmp_path: Path, recommender, database_url: str
+) -> None:
+    from bot.features.retrain.retrainer import retrainer_for
+
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        model_dir=tmp_path / "models",
+        data_path=tmp_path,  # a folder, as DATA_PATH=/tmp
+        retrain_cron="off",
+    )
+    services = Services(settings, models=ModelHolder(recommender))
+    await services.start()
+    said = []
+
+    async def followup(reply) -> None:
+        said.append(reply)
+
+    admin = RequestContext(user_id=1, user_name="admin", is_admin=True, followup=followup)
+    try:
+        started = await services.handle("retrain", admin, "")
+        assert started.title == "Retraining started"
+        run = await asyncio.wait_for(retrainer_for(services).task, 60)
+        assert run.status == "failed"
+        assert f"{tmp_path} is a folder, not a CSV file" in run.error
+        assert "IsADirectoryError" not in run.error and "Errno" not in run.error
+        assert said[-1].title == f"Retrain #{run.id} failed"
+        assert services.models.current is recommender  # nothing changed
+    finally:
+        await services.close()

@@ -286,6 +286,14 @@ def async_database_url(value: str) -> str:
             "{backend} is not supported; use SQLite or PostgreSQL, e.g. {examples}",
             {"backend": repr(backend), "examples": DATABASE_URL_EXAMPLES},
         )
+    if backend == "sqlite" and url.database in (None, "", ":memory:"):
+        # Each connection would get its own empty database: nothing would be kept, and
+        # the tables the start-up creates would be missing for the next command.
+        raise PydanticCustomError(
+            "database_url",
+            "an in-memory SQLite database keeps nothing (history, sessions and votes would "
+            "vanish); name a file, e.g. sqlite:///data/musicbot.db",
+        )
     url = url.set(drivername=ASYNC_DRIVERS[backend])
     if "sslmode" in url.query and "ssl" not in url.query:
         # libpq's spelling (what hosting providers hand out); asyncpg calls it `ssl`.
