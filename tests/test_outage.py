@@ -223,3 +223,60 @@ async def test_many_commands_during_a_partition_wait_one_deadline_not_one_each(
         proxy.set_mode(FORWARD)
         await services.close()
         postgres_server.drop_database(real.render_as_string(hide_password=False))
+
+
+# -- Discord out of reach ------------------------------------------------------------------
+FAKE_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GhIjKl.fake-token-for-tests-0123456789abcdef"
+GUILDS = ["111111111111111111", "222222222222222222"]
+
+
+async def test_musicbot_run_says_one_line_per_reconnect_and_names_home_guild_ids(
+    tmp_path: Path, dataset_path: Path
+) -> None:
+    """The real `musicbot run` against a fake Discord that lists two servers, then goes
+    away: at start it says HOME_GUILD_IDS is unset (with the ids to set), and each
+    reconnect attempt is one INFO line with its reason, without a traceback."""
+    from fake_discord import FakeDiscord
+    from retrain_support import process_env, quick_model, write_small_csv
+
+    from bot.core.serving import save_new_model
+
+    small = write_small_csv(dataset_path, tmp_path / "small.csv")
+    env = process_env(tmp_path, small, discord_token=FAKE_TOKEN, retrain_cron="off")
+    save_new_model(Settings(_env_file=None, model_dir=tmp_path / "models"), quick_model(small))
+    fake = await FakeDiscord(guild_ids=list(GUILDS)).start()
+    log = tmp_path / "bot.log"
+    stopped = False
+    with open(log, "w") as out:
+        bot = subprocess.Popen(
+            [sys.executable, "-c", fake.launcher("run")],
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 90
+        while "HOME_GUILD_IDS" not in log.read_text() and bot.poll() is None:
+            assert loop.time() < deadline, log.read_text()
+            await asyncio.sleep(0.2)
+        await fake.stop()  # Discord goes away
+        stopped = True
+        deadline = loop.time() + 30
+        while log.read_text().count("Attempting a reconnect") < 2:
+            assert loop.time() < deadline and bot.poll() is None, log.read_text()
+            await asyncio.sleep(0.2)
+    finally:
+        bot.terminate()
+        await asyncio.to_thread(bot.wait, 30)
+        if not stopped:
+            await fake.stop()
+    text = log.read_text()
+    warning = next(line for line in text.splitlines() if "HOME_GUILD_IDS is not set" in line)
+    assert "WARNING" in warning and f"HOME_GUILD_IDS={','.join(GUILDS)}" in warning
+    attempts = [line for line in text.splitlines() if "Attempting a reconnect" in line]
+    assert len(attempts) >= 2
+    assert all(" INFO " in line and "(" in line for line in attempts), attempts
+    assert "Traceback" not in text, text
