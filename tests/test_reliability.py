@@ -561,3 +561,34 @@ async def test_a_folder_as_data_path_fails_a_retrain_naming_it(
         assert services.models.current is recommender  # nothing changed
     finally:
         await services.close()
+
+
+async def test_a_flood_of_any_command_costs_its_sender_not_the_others(
+    tmp_path: Path, recommender, database_url: str
+) -> None:
+    """300 !status from one member at once (a command without a cooldown of its own):
+    COMMAND_FLOOD_RATE of them are answered, one "slow down", the rest ignored; another
+    member is answered as usual."""
+    from bot.core.replies import Quiet
+
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        database_url=database_url,
+        model_dir=Path("/nonexistent"),
+    )
+    services = Services(settings, models=ModelHolder(recommender))
+    await services.start()
+    try:
+        replies = await asyncio.gather(
+            *(services.handle("status", member(1), "") for _ in range(300))
+        )
+        answered = [r for r in replies if r.title == "Status"]
+        told = [r for r in replies if r.title == "Slow down a little" and not r.find(Quiet)]
+        assert len(answered) == settings.command_flood_rate == 20
+        assert len(told) == 1 and len(replies) - 21 == sum(bool(r.find(Quiet)) for r in replies)
+        assert (await services.handle("status", member(2), "")).title == "Status"
+        other = await services.handle("recommend", member(3), "bad guy")
+        assert other.title.startswith("Songs like")
+    finally:
+        await services.close()

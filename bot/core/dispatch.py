@@ -190,6 +190,11 @@ class Services:
             ),
         )
         self.cooldowns = Cooldowns(settings.cooldown_rate, settings.cooldown_seconds)
+        # Every command, cheap or not, counts here: a flood of any one costs its sender.
+        self.flood = Cooldowns(
+            settings.command_flood_rate if settings.cooldown_rate else 0,
+            settings.cooldown_seconds,
+        )
         # Worker threads for model work, so the event loop keeps answering (compute()).
         self.computing = Compute()
         # Its own Registry, so one bot adding or removing a command never changes another's.
@@ -284,18 +289,19 @@ async def dispatch(services: Services, name: str, ctx: RequestContext, text: str
             + (" in one of the bot's home servers" if services.settings.home_guild_ids else "")
             + ", or being the bot's owner.",
         )
-    if spec.cooldown and not ctx.is_console:
-        wait = services.cooldowns.hit(ctx.user_id)
-        if wait:
-            # Told once per window; the rest of a flood is ignored, not answered one by one.
-            quiet = () if services.cooldowns.first_refusal(ctx.user_id) else (Quiet(),)
-            return Reply.info(
-                "Slow down a little",
-                f"You're asking faster than I can keep up. Try again in {wait:.0f}s."
-                if wait >= 1
-                else "You're asking faster than I can keep up. Try again in a second.",
-                actions=quiet,
-            )
+    if not ctx.is_console:
+        for limit in (services.flood, services.cooldowns) if spec.cooldown else (services.flood,):
+            wait = limit.hit(ctx.user_id)
+            if wait:
+                # Told once per window; the rest of a flood is ignored, not answered each.
+                quiet = () if limit.first_refusal(ctx.user_id) else (Quiet(),)
+                return Reply.info(
+                    "Slow down a little",
+                    f"You're asking faster than I can keep up. Try again in {wait:.0f}s."
+                    if wait >= 1
+                    else "You're asking faster than I can keep up. Try again in a second.",
+                    actions=quiet,
+                )
     try:
         return await spec.handler(services, ctx, text)
     except ModelNotReady:

@@ -195,6 +195,16 @@ async def rollback(services: Services, ctx: RequestContext, text: str) -> Reply:
 
 @command("status", summary="the model, its data, the last and next retrain, uptime")
 async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
+    # Everyone asking at the same moment gets the one answer being put together (it reads
+    # the database and MODEL_DIR): a burst of !status costs about one, not one each.
+    key = ("status in flight", ctx.is_admin)
+    task = services.extras.get(key)
+    if task is None or task.done():
+        task = services.extras[key] = asyncio.ensure_future(_status(services, ctx.is_admin))
+    return await asyncio.shield(task)
+
+
+async def _status(services: Services, is_admin: bool) -> Reply:
     retrainer = retrainer_for(services)
     try:
         info: RetrainStatus | None = await retrainer.status()
@@ -242,7 +252,7 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
             )
         else:
             detail = (last.error or "?").splitlines()[0]
-            if not ctx.is_admin:  # the reason only: details (file paths, …) are for admins
+            if not is_admin:  # the reason only: details (file paths, …) are for admins
                 detail = short_reason(last.error)
             ended += f": {clip(detail, 300)}"
         fields.append(Field("Last retrain", ended))
