@@ -190,7 +190,8 @@ class Services:
             ),
         )
         self.cooldowns = Cooldowns(settings.cooldown_rate, settings.cooldown_seconds)
-        # Every command, cheap or not, counts here: a flood of any one costs its sender.
+        # The commands without a cooldown of their own count here: a flood of cheap ones
+        # (!status, !history) costs its sender, not everyone else's answers.
         self.flood = Cooldowns(
             settings.command_flood_rate if settings.cooldown_rate else 0,
             settings.cooldown_seconds,
@@ -290,18 +291,19 @@ async def dispatch(services: Services, name: str, ctx: RequestContext, text: str
             + ", or being the bot's owner.",
         )
     if not ctx.is_console:
-        for limit in (services.flood, services.cooldowns) if spec.cooldown else (services.flood,):
-            wait = limit.hit(ctx.user_id)
-            if wait:
-                # Told once per window; the rest of a flood is ignored, not answered each.
-                quiet = () if limit.first_refusal(ctx.user_id) else (Quiet(),)
-                return Reply.info(
-                    "Slow down a little",
-                    f"You're asking faster than I can keep up. Try again in {wait:.0f}s."
-                    if wait >= 1
-                    else "You're asking faster than I can keep up. Try again in a second.",
-                    actions=quiet,
-                )
+        # Model work has its own, tighter budget; every other command the flood limit.
+        limit = services.cooldowns if spec.cooldown else services.flood
+        wait = limit.hit(ctx.user_id)
+        if wait:
+            # Told once per window; the rest of a flood is ignored, not answered one by one.
+            quiet = () if limit.first_refusal(ctx.user_id) else (Quiet(),)
+            return Reply.info(
+                "Slow down a little",
+                f"You're asking faster than I can keep up. Try again in {wait:.0f}s."
+                if wait >= 1
+                else "You're asking faster than I can keep up. Try again in a second.",
+                actions=quiet,
+            )
     try:
         return await spec.handler(services, ctx, text)
     except ModelNotReady:

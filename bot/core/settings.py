@@ -95,9 +95,9 @@ class Settings(BaseSettings):
     # (0 = off); past it, one "slow down" per window and the rest are ignored.
     cooldown_rate: int = Field(default=3, ge=0)
     cooldown_seconds: float = Field(default=10.0, ge=0)
-    # And at most COMMAND_FLOOD_RATE commands of any kind per COOLDOWN_SECONDS (0 = off;
-    # off too with COOLDOWN_RATE=0): hundreds of !status from one member must not slow
-    # everyone else's answers.
+    # And at most COMMAND_FLOOD_RATE of the other commands (!status, !history, !help, ...)
+    # per COOLDOWN_SECONDS (0 = off; off too with COOLDOWN_RATE=0): hundreds of !status
+    # from one member must not slow everyone else's answers.
     command_flood_rate: int = Field(default=20, ge=0)
     recommend_count: int = Field(default=10, ge=1, le=25)
     history_count: int = Field(default=10, ge=1, le=25)
