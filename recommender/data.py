@@ -123,7 +123,10 @@ def file_sha256(path: Path) -> str:
 
 
 def _a_folder(path: Path) -> str:
-    return f"{path} is a folder, not a CSV file; point DATA_PATH at the file (e.g. {path / 'spotify_songs.csv'})."
+    return (
+        f"DATA_PATH: cannot read {path}: it is a folder, not a CSV file; point DATA_PATH at "
+        f"the file (e.g. {path / 'spotify_songs.csv'})."
+    )
 
 
 def ensure_dataset(path: str | Path, download: bool = True) -> Path:

@@ -555,7 +555,7 @@ async def test_a_folder_as_data_path_fails_a_retrain_naming_it(
         assert started.title == "Retraining started"
         run = await asyncio.wait_for(retrainer_for(services).task, 60)
         assert run.status == "failed"
-        assert f"{tmp_path} is a folder, not a CSV file" in run.error
+        assert f"cannot read {tmp_path}: it is a folder, not a CSV file" in run.error
         assert "IsADirectoryError" not in run.error and "Errno" not in run.error
         assert said[-1].title == f"Retrain #{run.id} failed"
         assert services.models.current is recommender  # nothing changed

@@ -672,9 +672,9 @@ async def test_the_run_says_publishing_before_the_pointer_switches(
     seen: list[tuple] = []
     switch = retrainer.store.switch
 
-    def recording_switch(name: str) -> None:
+    def recording_switch(name: str, *why: object) -> None:
         seen.append(run_rows(settings.data_dir / "musicbot.db")[-1])
-        switch(name)
+        switch(name, *why)
 
     retrainer.store.switch = recording_switch  # type: ignore[method-assign]
     try:
@@ -981,8 +981,8 @@ CRASH_AFTER_SWITCH = (
     "import os\n"
     "from recommender.store import ModelStore\n"
     "_switch = ModelStore.switch\n"
-    "def switch_then_die(self, name):\n"
-    "    _switch(self, name)\n"
+    "def switch_then_die(self, name, *why):\n"
+    "    _switch(self, name, *why)\n"
     "    os._exit(9)\n"
     "ModelStore.switch = switch_then_die\n"
 )
