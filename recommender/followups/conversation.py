@@ -30,7 +30,8 @@ class Conversation:
     seeds: the query songs; refinements: what steers them; shown: every track shown for
     this query and refinements (`more` never repeats them); last: the numbered picks of
     the last answer (`like 3`, `why 3`); earlier: seeds from before a `like`, never
-    recommended again in the chain.
+    recommended again in the chain; artist: set when the answer is songs like an artist
+    (the seeds are then the songs that stand for them), until `like` seeds it by a song.
     """
 
     seeds: list[str]
@@ -39,6 +40,7 @@ class Conversation:
     last: list[str] = field(default_factory=list)
     earlier: list[str] = field(default_factory=list)
     page: int = 1
+    artist: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +50,7 @@ class Conversation:
             "last": list(self.last),
             "earlier": list(self.earlier)[-MAX_REMEMBERED:],
             "page": self.page,
+            "artist": self.artist,
         }
 
     @classmethod
@@ -59,6 +62,7 @@ class Conversation:
             last=[str(s) for s in data.get("last", [])],
             earlier=[str(s) for s in data.get("earlier", [])],
             page=int(data.get("page", 1)),
+            artist=str(data.get("artist", "")),
         )
 
     def pick(self, n: int) -> str:
@@ -85,13 +89,17 @@ def start(
     earlier: Sequence[str] = (),
     *,
     artist_cap: ArtistCap | None = None,
+    artist: str = "",
 ) -> Turn:
     """A fresh answer for new seeds; the start of a conversation.
 
     `artist_cap` spreads every answer of the conversation over artists, except while a
-    "same artist" refinement asks for the artist's own songs."""
+    "same artist" refinement asks for the artist's own songs. `artist`: the seeds stand
+    for that artist (`Recommender.artist_seeds`), the answer is songs like them."""
     refinements = combine([], refinements)
-    answer = recommend(rec, seeds, refinements, k=k, exclude=earlier, artist_cap=artist_cap)
+    answer = recommend(
+        rec, seeds, refinements, k=k, exclude=earlier, artist_cap=artist_cap, artist=artist
+    )
     ids = [p.track_id for p in answer.picks]
     conversation = Conversation(
         seeds=list(seeds),
@@ -99,6 +107,7 @@ def start(
         shown=ids,
         last=ids,
         earlier=list(earlier),
+        artist=artist,
     )
     return Turn(conversation, answer)
 
@@ -119,6 +128,7 @@ def more(
         exclude=[*conversation.earlier, *conversation.shown],
         continuing=True,
         artist_cap=artist_cap,
+        artist=conversation.artist,
     )
     ids = [p.track_id for p in answer.picks]
     if not ids:  # nothing new: keep the old numbering so `like 3` still means the same
@@ -140,9 +150,12 @@ def like(
     *,
     artist_cap: ArtistCap | None = None,
 ) -> Turn:
-    """A new answer seeded by pick n; the refinements carry over, earlier seeds stay out."""
+    """A new answer seeded by pick n; the refinements carry over, earlier seeds stay out
+    (an artist's songs that stood for them excepted: they were never shut out)."""
     pick = conversation.pick(n)
     earlier = list(dict.fromkeys([*conversation.earlier, *conversation.seeds]))
+    if conversation.artist:
+        earlier = list(conversation.earlier)
     return start(rec, [pick], conversation.refinements, k=k, earlier=earlier, artist_cap=artist_cap)
 
 
@@ -157,7 +170,13 @@ def refine(
     """The same query with more refinements (or a reset); a fresh first page."""
     combined = combine(conversation.refinements, refinements)
     return start(
-        rec, conversation.seeds, combined, k=k, earlier=conversation.earlier, artist_cap=artist_cap
+        rec,
+        conversation.seeds,
+        combined,
+        k=k,
+        earlier=conversation.earlier,
+        artist_cap=artist_cap,
+        artist=conversation.artist,
     )
 
 
@@ -167,8 +186,17 @@ def why(
     n: int,
     escape: Callable[[str], str] = lambda text: text,
 ) -> str:
-    """Why pick n of the last answer was recommended, in people's words."""
-    return explain(rec, conversation.seeds[0], conversation.pick(n), escape)
+    """Why pick n of the last answer was recommended, in people's words. For songs like
+    an artist: against the artist's song closest to the pick (the concrete reason)."""
+    pick = conversation.pick(n)
+    seed = conversation.seeds[0]
+    if conversation.artist and len(conversation.seeds) > 1:
+        rows = rec.rows(conversation.seeds)
+        closeness = rec.embeddings[rows] @ rec.embeddings[rec.row(pick)]
+        others = [i for i, r in enumerate(rows) if rec.index.track_ids[r] != pick]
+        if others:
+            seed = rec.index.track_ids[rows[max(others, key=lambda i: closeness[i])]]
+    return explain(rec, seed, pick, escape)
 
 
 __all__ = [

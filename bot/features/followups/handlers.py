@@ -69,8 +69,9 @@ def answer_reply(
     description = applied_text(answer)
     if not answer.picks and not answer.note:
         description += "\nNothing new to show."
+    about = answer.artist or f"{query.name} — {query.artist}"  # an artist, or a song
     return Reply(
-        title=f"{heading} {query.name} — {query.artist}",
+        title=f"{heading} {about}",
         description=description.strip(),
         lines=pick_lines(answer.picks),
         footer=picks_footer(model.version, True),  # the conversation goes on either way

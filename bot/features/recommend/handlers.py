@@ -21,8 +21,15 @@ from bot.core.text import ago, clip, code, md
 from bot.features.followups.replies import applied_text
 from bot.features.recommend.queries import recent_queries, save_query
 from bot.features.recommend.replies import not_found_reply, recommendations_reply
-from recommender import Recommender, Resolution, SimilarQuery, TrackResult
-from recommender.followups import Conversation, split_request, start
+from recommender import (
+    Reading,
+    Recommender,
+    Resolution,
+    SimilarQuery,
+    TrackResult,
+    Understanding,
+)
+from recommender.followups import Conversation, Request, split_request, start
 from recommender.ranking import ArtistCap
 from recommender.search import track_uri
 
@@ -33,8 +40,9 @@ MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are 64-bit; the database stores them si
 @command(
     "recommend",
     usage="<song>",
-    summary="ten songs like the one you name (title, `title - artist`, or a Spotify link)",
-    examples=("bad guy", "bad guy - billie eilish"),
+    summary="ten songs like the song or artist you name (title, `title - artist`, an "
+    "artist, or a Spotify link)",
+    examples=("bad guy", "bad guy - billie eilish", "dua lipa", "wonderwall but more chill"),
     aliases=("rec",),
     requires_text=True,
     cooldown=True,
@@ -44,31 +52,26 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
     prefix = services.settings.command_prefix
     k = services.settings.recommend_count
     found = await services.compute(find_song, model, text, k, services.settings.artist_cap)
-    if found.best is not None and found.picks is None:
+    if found.picks is None and found.best is not None:
         # The plain question: scored together with whatever others are asking right now.
         question = SimilarQuery(found.best.track_id, k, services.settings.artist_cap)
         found = with_picks(found, await services.batched(model.similar_many, question))
-    if found.best is None:
+    seed = found.understood.seed_track
+    if seed is None:
         await save_query(services, ctx, text, None, [], model.version)
-        return not_found_reply(found.song, found.resolution, prefix)
-    best, picks = found.best, found.picks or []
+        return not_found_reply(found.song, found.understood, prefix)
+    picks = found.picks or []
     stored = await save_query(
         services,
         ctx,
         text,
-        best.track_id,
+        seed.track_id,
         [p.track_id for p in picks],
         model.version,
         found.conversation if picks else None,  # nothing shown: nothing to follow up
     )
     return recommendations_reply(
-        model,
-        best,
-        found.resolution.alternatives,
-        picks,
-        prefix,
-        applied=found.applied,
-        stored=stored,
+        model, found.understood, picks, prefix, applied=found.applied, stored=stored
     )
 
 
@@ -76,15 +79,20 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
 class Found:
     """What `find_song` worked out for one request (the model work of `recommend`)."""
 
-    song: str  # the song part of the text, as asked
-    resolution: Resolution  # of `song`: the song, other readings, or why there is none
+    song: str  # the request without its inline refinements, as asked
+    understood: Understanding  # of `song`: a song, an artist, or why there is none
     picks: list[TrackResult] | None  # None: plain songs like `best`, not picked yet
     conversation: Conversation | None
     applied: str | None  # the inline refinements applied (None: there were none)
 
     @property
     def best(self) -> TrackResult | None:
-        return self.resolution.best
+        """The song asked for (None for an artist's answer or nothing found)."""
+        return self.understood.song
+
+    @property
+    def resolution(self) -> Resolution:
+        return self.understood.resolution
 
 
 def with_picks(found: Found, picks: list[TrackResult]) -> Found:
@@ -95,26 +103,41 @@ def with_picks(found: Found, picks: list[TrackResult]) -> Found:
     return replace(found, picks=picks, conversation=conversation)
 
 
-def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
-    """Resolve the song, and pick `k` when refinements were asked for; the plain question's
-    picks are left to `Recommender.similar_many` (blocking: runs in a worker thread)."""
+def read_request(model: Recommender, text: str) -> tuple[Understanding, Request]:
+    """How `text` reads: what it names, and the inline refinements after it (if any).
+
+    "bad guy but more chill": the song and "chill", unless the whole text names a song
+    more surely than the part before the refinements ("Sex, Love & Water - … Remix -
+    Armin van Buuren" is a title and its artist, not "Sex" without "Love & Water")."""
     request = split_request(text)
-    resolution = model.resolve(text)
-    # "bad guy but more chill": inline refinements, unless the whole text names a song
-    # exactly ("Sex, Love & Water - … Remix - Armin van Buuren" is a title and its artist).
-    refined = request.song != text.strip() and not resolution.exact
+    whole = model.understand(text)
+    if request.song == text.strip():
+        return whole, request
+    part = model.understand(request.song)
+    if whole.exact and whole.score > part.score:
+        return whole, Request(text.strip())
+    return part, request
+
+
+def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
+    """Read the request and pick `k` songs, except for a plain song, whose picks are left
+    to `Recommender.similar_many` (blocking: runs in a worker thread)."""
+    understood, request = read_request(model, text)
+    refined = request.song != text.strip()
     song = request.song if refined else text
+    artist = understood.artist if understood.kind is not Reading.SONG else None
+    if artist is None and (understood.song is None or not refined):
+        return Found(song, understood, None if understood.song else [], None, None)
+    if artist is not None:
+        seeds, name = model.artist_seeds(artist), artist.name
+    else:
+        assert understood.song is not None
+        seeds, name = [understood.song.track_id], ""
+    turn = start(model, seeds, request.refinements, k, artist_cap=cap, artist=name)
+    applied = None
     if refined:
-        resolution = model.resolve(song)
-    best = resolution.best
-    if best is None:
-        return Found(song, resolution, [], None, None)
-    if refined:
-        turn = start(model, [best.track_id], request.refinements, k, artist_cap=cap)
         applied = applied_text(replace(turn.answer, unknown=list(request.unknown)))
-        picks, conversation = turn.answer.picks, turn.conversation
-        return Found(song, resolution, picks, conversation, applied)
-    return Found(song, resolution, None, None, None)
+    return Found(song, understood, turn.answer.picks, turn.conversation, applied)
 
 
 def autocomplete_choices(services: Services, text: str, limit: int = 25) -> list[tuple[str, str]]:
