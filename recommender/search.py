@@ -250,7 +250,9 @@ class TitleIndex:
         return [t for t, _ in self.sorted_titles]
 
     # -- resolve ------------------------------------------------------------------------
-    def resolve(self, text: str) -> Match:
+    def resolve(self, text: str, *, fuzzy: bool = True) -> Match:
+        """The rows `text` names; `fuzzy` False skips the typo search (the caller knows
+        the text names something else, an artist, when no title matches exactly)."""
         text = str(text).strip()[:MAX_QUERY_CHARS]
         track_id = spotify_track_id(text)
         if track_id is not None and "spotify" in text.lower():
@@ -265,12 +267,14 @@ class TitleIndex:
         if not query:
             return Match()
         scores = self._exact_readings(text, query)
+        if not scores and not fuzzy:
+            return Match()
         if not scores:
-            fuzzy = self._fuzzy(query, limit=10)
-            if fuzzy and fuzzy[0][1] >= FUZZY_ACCEPT:
-                scores = dict(fuzzy)
+            close = self._fuzzy(query, limit=10)
+            if close and close[0][1] >= FUZZY_ACCEPT:
+                scores = dict(close)
             else:
-                return Match(suggestions=self._distinct(fuzzy, limit=3))
+                return Match(suggestions=self._distinct(close, limit=3))
         ranked = self._rank(scores)
         best_row, best_score = ranked[0]
         alternatives = [

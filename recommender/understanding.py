@@ -106,7 +106,11 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
             suggested = [as_artist(c, s) for c, s in hits[:3] if s >= ARTIST_SUGGEST]
             return Understanding(text, Reading.NOT_FOUND, empty, title=named, artists=suggested)
 
-    match = index.search.resolve(text)
+    query = normalize(text)
+    # An artist's exact name needs no typo search among titles: only an exact title
+    # could compete with it ("queen").
+    named_artist = artists.exact(query) if query else None
+    match = index.search.resolve(text, fuzzy=named_artist is None)
     resolution = _resolution(text, match, result)
     best = match.best
     song = resolution.best
@@ -123,7 +127,6 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
             **extra,  # type: ignore[arg-type]
         )
 
-    query = normalize(text)
     if match.not_a_song is not None or spotify_track_id(text) is not None or not query:
         return as_song() if song is not None else Understanding(text, Reading.NOT_FOUND, resolution)
     if spotify_link_kind(text) is not None:
@@ -139,10 +142,13 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
         if best is not None and (confirmed or any(_same_artist(index, best, p) for p in parts)):
             return as_song()
         named = []
-        for title_part, artist_part in ((parts[0], parts[1]), (parts[1], parts[0])):
-            hits = artists.find(artist_part, limit=1)
-            if hits and hits[0][1] >= ARTIST_FUZZY_ACCEPT:
-                named.append((hits[0][1], -len(named), title_part, hits[0][0]))
+        for fuzzy in (False, True):  # the exact name either way round first, then typos
+            for order, artist_part in enumerate((parts[1], parts[0])):
+                hits = artists.find(artist_part, limit=1, fuzzy=fuzzy)
+                if hits and hits[0][1] >= ARTIST_FUZZY_ACCEPT:
+                    named.append((hits[0][1], -order, artist_part, hits[0][0]))
+            if named:
+                break
         if named:
             score, order, _, code = max(named)
             title = raw[0] if order == 0 else raw[1]
@@ -159,7 +165,12 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
             text, Reading.NOT_FOUND, resolution, title=raw[0], suggestions=close[:3]
         )
 
-    hits = artists.find(query, limit=3)
+    if named_artist is not None:
+        hits = [(named_artist, EXACT_TITLE)]
+    elif whole_title or confirmed:
+        hits = []  # a title (and its artist): other artists are no more than alternatives
+    else:
+        hits = artists.find(query, limit=3)
     code, artist_score = hits[0] if hits else (-1, 0.0)
     if artist_score >= EXACT_TITLE:  # the text is an artist's name
         if whole_title and song is not None and song.popularity >= artists.popularity[code]:

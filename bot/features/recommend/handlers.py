@@ -39,7 +39,7 @@ MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are 64-bit; the database stores them si
 # -- recommend ---------------------------------------------------------------------------
 @command(
     "recommend",
-    usage="<song>",
+    usage="[song] [artist]",
     summary="ten songs like the song or artist you name (title, `title - artist`, an "
     "artist, or a Spotify link)",
     examples=("bad guy", "bad guy - billie eilish", "dua lipa", "wonderwall but more chill"),
@@ -140,17 +140,43 @@ def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
     return Found(song, understood, turn.answer.picks, turn.conversation, applied)
 
 
-def autocomplete_choices(services: Services, text: str, limit: int = 25) -> list[tuple[str, str]]:
-    """(name shown, value sent) pairs for the slash command's song option.
+# Artists offered first among the song option's choices: enough to find the one typed,
+# few enough that the songs starting with those letters still show.
+ARTISTS_AMONG_SONGS = 3
 
-    The value is the track's Spotify URI, which `resolve` maps back to exactly that track;
-    both fit Discord's 100-character limit.
+
+def autocomplete_choices(services: Services, text: str, limit: int = 25) -> list[tuple[str, str]]:
+    """(name shown, value sent) pairs for the slash command's song option: the artists
+    whose name starts with the text, then songs.
+
+    A song's value is its Spotify URI, which `resolve` maps back to exactly that track;
+    an artist's is "artist: <name>", which reads as that artist. Both fit Discord's
+    100-character limit.
     """
     if not services.models.ready or len(text) > services.settings.max_query_chars:
         return []
-    return [
+    model = services.models.current
+    artists = [
+        (shown, f"artist: {name}")
+        for shown, name in (
+            artist_choices(services, text, ARTISTS_AMONG_SONGS) if text.strip() else []
+        )
+    ]
+    songs = [
         (clip(t.label, 100), track_uri(t.track_id))
-        for t in services.models.current.autocomplete(text, limit=limit)
+        for t in model.autocomplete(text, limit=limit - len(artists))
+    ]
+    return [*artists, *songs][:limit]
+
+
+def artist_choices(services: Services, text: str, limit: int = 25) -> list[tuple[str, str]]:
+    """(name shown, value sent) pairs for the artist option: artists whose name starts
+    with the text, best known first."""
+    if not services.models.ready or len(text) > services.settings.max_query_chars:
+        return []
+    return [
+        (clip(f"{a.name} · artist, {a.tracks} song{'s' * (a.tracks != 1)}", 100), a.name[:100])
+        for a in services.models.current.autocomplete_artists(text, limit)
     ]
 
 
