@@ -101,6 +101,10 @@ OPTIONS: dict[str, Option] = {
     "version": Option("A kept model version (default: the one before the current)"),
     "force": Option("Publish the new model even if it fails the quality checks", bool, flag=True),
 }
+# Options a command's slash form has beyond its usage words, all optional (the usage's
+# own words become optional too, so any one of them will do): `/recommend artist` names
+# an artist; its text reads "artist: <name>", which the prefix form takes as well.
+EXTRA_OPTIONS: dict[str, tuple[str, ...]] = {"recommend": ("artist",)}
 # Subcommands: what each does, as the picker shows it.
 VERBS: dict[str, str] = {
     "session start": "Start a listening session in this channel",
@@ -142,7 +146,14 @@ def shapes(spec: CommandSpec) -> list[Shape]:
     not the bot's start."""
     alternatives = [a.split() for a in spec.usage.split("|")] if spec.usage.strip() else [[]]
     if len(alternatives) == 1 and not (alternatives[0] and _WORD.match(alternatives[0][0]) is None):
-        return [Shape(spec.name, "", _params(spec.name, alternatives[0]))]
+        params = _params(spec.name, alternatives[0])
+        extra = EXTRA_OPTIONS.get(spec.name, ())
+        if extra:
+            params = tuple(
+                Param(p.word, p.option, False, p.member)
+                for p in (*params, *_params(spec.name, [f"[{w}]" for w in extra]))
+            )
+        return [Shape(spec.name, "", params)]
     subcommands = []
     for words in alternatives:
         if not words or _WORD.match(words[0]):

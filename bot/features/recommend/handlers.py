@@ -39,10 +39,16 @@ MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are 64-bit; the database stores them si
 # -- recommend ---------------------------------------------------------------------------
 @command(
     "recommend",
-    usage="[song] [artist]",
+    usage="<song>",
     summary="ten songs like the song or artist you name (title, `title - artist`, an "
     "artist, or a Spotify link)",
-    examples=("bad guy", "bad guy - billie eilish", "dua lipa", "wonderwall but more chill"),
+    examples=(
+        "bad guy",
+        "dua lipa",
+        "bad guy - billie eilish",
+        "wonderwall but more chill",
+        "artist: metallica",
+    ),
     aliases=("rec",),
     requires_text=True,
     cooldown=True,
