@@ -38,8 +38,11 @@ CASES: tuple[tuple[str, list[dict[str, Any]]], ...] = tuple(
     (name, options)
     for name, options in (
         ("recommend", [{"name": "song", "type": 3, "value": text, "focused": True}])
-        for text in ("", "b", "bad gu", "shape of yo", "love", "the", "zxqv")
+        for text in ("", "b", "bad gu", "shape of yo", "love", "the", "metalli", "zxqv")
     )
+) + tuple(
+    ("recommend", [{"name": "artist", "type": 3, "value": text, "focused": True}])
+    for text in ("", "d", "dua l", "the wee", "zxqv")
 ) + (
     ("refine", [{"name": "text", "type": 3, "value": "", "focused": True}]),
     ("refine", [{"name": "text", "type": 3, "value": "chill, no re", "focused": True}]),

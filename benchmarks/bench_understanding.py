@@ -340,7 +340,9 @@ def big_catalog(seed: int) -> Recommender:
     with tempfile.TemporaryDirectory() as directory:
         Recommender(catalog, embeddings, {"params": {"seed": seed}}).save(Path(directory) / "m")
         rec = Recommender.load(Path(directory) / "m")
-        rec.warm_up()
+        # What the bot's warm-up thread builds after a load, for reading text.
+        rec.index.search.warm_up()
+        rec.index.by_artist.warm_up()
     return rec
 
 

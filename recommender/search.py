@@ -94,6 +94,14 @@ def separated(text: str) -> list[str]:
     return [part.strip() for part in _SEPARATORS.split(text, maxsplit=1)]
 
 
+def separations(text: str) -> list[list[str]]:
+    """Every way to cut the text at one " - " or " by " (as typed), first cut first:
+    "MONTERO (Call Me By Your Name) - Lil Nas X" names its artist at the second."""
+    return [
+        [text[: m.start()].strip(), text[m.end() :].strip()] for m in _SEPARATORS.finditer(text)
+    ]
+
+
 def spotify_track_id(text: str) -> str | None:
     match = _SPOTIFY.match(text.strip())
     return match.group(1) if match else None

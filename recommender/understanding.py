@@ -37,12 +37,14 @@ from recommender.search import (
     base_title,
     normalize,
     separated,
+    separations,
     spotify_link_kind,
     spotify_track_id,
 )
 
 # "artist: Dua Lipa" (what the slash command's artist option sends), "bad guy artist: billie".
 _ARTIST_MARK = re.compile(r"(?:^|\s)artist:\s*", re.IGNORECASE)
+_DASH = re.compile(r"\s+[-–—]\s+")
 # Below this an artist is only offered as "did you mean".
 ARTIST_SUGGEST = 70.0
 
@@ -108,7 +110,18 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
             return Understanding(text, Reading.NOT_FOUND, empty, title=named, artists=suggested)
 
     query = normalize(text)
-    raw = separated(text)
+    # Where "title - artist" is cut: at the first " - " or " by " with an artist's exact
+    # name on one side ("MONTERO (Call Me By Your Name) - Lil Nas X"), else at the last
+    # " - " ("Stand By Me - Ben E. King"), else at " by ".
+    cuts = separations(text)
+    raw = (
+        next(
+            (c for c in cuts if any(artists.exact(normalize(side)) is not None for side in c)),
+            None,
+        )
+        or _last_dash(text)
+        or separated(text)
+    )
     parts = [normalize(p) for p in raw]
     # An artist's exact name needs no typo search among all titles: only an exact title
     # could compete with it ("queen"), and in "title - artist" a typo in the title is
@@ -160,7 +173,9 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
             return as_song()
         named = []
         for fuzzy in (False, True):  # the exact name either way round first, then typos
-            for order, artist_part in enumerate((parts[1], parts[0])):
+            # A typo'd artist only where the artist goes ("title - artist"): a short title
+            # word is too easily taken for an artist ("Stand" for Staind).
+            for order, artist_part in enumerate((parts[1],) if fuzzy else (parts[1], parts[0])):
                 hits = artists.find(artist_part, limit=1, fuzzy=fuzzy)
                 if hits and hits[0][1] >= ARTIST_FUZZY_ACCEPT:
                     named.append((hits[0][1], -order, artist_part, hits[0][0]))
@@ -177,7 +192,11 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
                 title=title,
                 score=score,
             )
-        close = [s for s in [song, *resolution.alternatives, *resolution.suggestions] if s]
+        # What is close to the title part alone: songs of that title, as suggestions.
+        by_title = _resolution(raw[0], index.search.resolve(raw[0]), result)
+        close = [by_title.best, *by_title.alternatives, *by_title.suggestions]
+        close += [song, *resolution.alternatives, *resolution.suggestions]
+        close = list({s.track_id: s for s in close if s is not None}.values())
         return Understanding(
             text, Reading.NOT_FOUND, resolution, title=raw[0], suggestions=close[:3]
         )
@@ -235,6 +254,15 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
     return Understanding(
         text, Reading.NOT_FOUND, resolution, suggestions=resolution.suggestions, artists=suggested
     )
+
+
+def _last_dash(text: str) -> list[str] | None:
+    """The text cut at its last " - " (an artist goes last), or None without one."""
+    found = list(_DASH.finditer(text))
+    if not found:
+        return None
+    last = found[-1]
+    return [text[: last.start()].strip(), text[last.end() :].strip()]
 
 
 def _typo_by(index: CatalogIndex, code: int, title: str) -> tuple[int, float] | None:
