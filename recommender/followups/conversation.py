@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from recommender.explain import explain
+from recommender.followups import describe
 from recommender.followups.constraints import PAGE_SIZE, Answer, recommend
 from recommender.followups.grammar import Refinement, combine
 from recommender.ranking import ArtistCap
@@ -27,10 +28,11 @@ class FollowUpError(ValueError):
 class Conversation:
     """What a follow-up needs to know about the last answer (plain data, JSON-friendly).
 
-    seeds: the query songs; refinements: what steers them; shown: every track shown for
-    this query and refinements (`more` never repeats them); last: the numbered picks of
-    the last answer (`like 3`, `why 3`); earlier: seeds from before a `like`, never
-    recommended again in the chain.
+    seeds: the query songs (none for a description: "chill 90s hip hop" is refinements
+    alone); refinements: what steers them; shown: every track shown for this query and
+    refinements (`more` never repeats them); last: the numbered picks of the last answer
+    (`like 3`, `why 3`) and matches: the match each showed; earlier: seeds from before a
+    `like`, never recommended again in the chain.
     """
 
     seeds: list[str]
@@ -39,6 +41,12 @@ class Conversation:
     last: list[str] = field(default_factory=list)
     earlier: list[str] = field(default_factory=list)
     page: int = 1
+    matches: list[float] = field(default_factory=list)
+
+    @property
+    def described(self) -> bool:
+        """An answer to words alone ("neo soul"), not to songs."""
+        return not self.seeds
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +56,7 @@ class Conversation:
             "last": list(self.last),
             "earlier": list(self.earlier)[-MAX_REMEMBERED:],
             "page": self.page,
+            "matches": list(self.matches),
         }
 
     @classmethod
@@ -59,6 +68,7 @@ class Conversation:
             last=[str(s) for s in data.get("last", [])],
             earlier=[str(s) for s in data.get("earlier", [])],
             page=int(data.get("page", 1)),
+            matches=[float(m) for m in data.get("matches", [])],
         )
 
     def pick(self, n: int) -> str:
@@ -67,6 +77,25 @@ class Conversation:
         if not 1 <= n <= len(self.last):
             raise FollowUpError(f"Pick a number from 1 to {len(self.last)}.")
         return self.last[n - 1]
+
+    def match(self, n: int) -> float | None:
+        """The match pick n showed (None for an answer stored before matches were kept)."""
+        return self.matches[n - 1] if len(self.matches) == len(self.last) else None
+
+
+def _answer(
+    rec: Recommender,
+    seeds: Sequence[str],
+    refinements: Sequence[Refinement],
+    k: int,
+    exclude: Sequence[str],
+    continuing: bool,
+    artist_cap: ArtistCap | None,
+) -> Answer:
+    """Songs like the seeds, or, with no seeds, songs that fit the words."""
+    if not seeds:
+        return describe.recommend(rec, refinements, k, exclude, continuing, artist_cap)
+    return recommend(rec, seeds, refinements, k, exclude, continuing, artist_cap)
 
 
 @dataclass(frozen=True)
@@ -91,7 +120,7 @@ def start(
     `artist_cap` spreads every answer of the conversation over artists, except while a
     "same artist" refinement asks for the artist's own songs."""
     refinements = combine([], refinements)
-    answer = recommend(rec, seeds, refinements, k=k, exclude=earlier, artist_cap=artist_cap)
+    answer = _answer(rec, seeds, refinements, k, list(earlier), False, artist_cap)
     ids = [p.track_id for p in answer.picks]
     conversation = Conversation(
         seeds=list(seeds),
@@ -99,6 +128,7 @@ def start(
         shown=ids,
         last=ids,
         earlier=list(earlier),
+        matches=[p.match for p in answer.picks],
     )
     return Turn(conversation, answer)
 
@@ -111,14 +141,14 @@ def more(
     artist_cap: ArtistCap | None = None,
 ) -> Turn:
     """The next k for the same query and refinements, never repeating what was shown."""
-    answer = recommend(
+    answer = _answer(
         rec,
         conversation.seeds,
         conversation.refinements,
-        k=k,
-        exclude=[*conversation.earlier, *conversation.shown],
-        continuing=True,
-        artist_cap=artist_cap,
+        k,
+        [*conversation.earlier, *conversation.shown],
+        True,
+        artist_cap,
     )
     ids = [p.track_id for p in answer.picks]
     if not ids:  # nothing new: keep the old numbering so `like 3` still means the same
@@ -128,6 +158,7 @@ def more(
         shown=[*conversation.shown, *ids],
         last=ids,
         page=conversation.page + 1,
+        matches=[p.match for p in answer.picks],
     )
     return Turn(updated, answer)
 
@@ -140,7 +171,9 @@ def like(
     *,
     artist_cap: ArtistCap | None = None,
 ) -> Turn:
-    """A new answer seeded by pick n; the refinements carry over, earlier seeds stay out."""
+    """A new answer seeded by pick n; the refinements carry over (a description's words
+    too: "like 3" on chill 90s hip hop is songs like #3 that are chill 90s hip hop),
+    earlier seeds stay out."""
     pick = conversation.pick(n)
     earlier = list(dict.fromkeys([*conversation.earlier, *conversation.seeds]))
     return start(rec, [pick], conversation.refinements, k=k, earlier=earlier, artist_cap=artist_cap)
@@ -167,8 +200,12 @@ def why(
     n: int,
     escape: Callable[[str], str] = lambda text: text,
 ) -> str:
-    """Why pick n of the last answer was recommended, in people's words."""
-    return explain(rec, conversation.seeds[0], conversation.pick(n), escape)
+    """Why pick n of the last answer was recommended, in people's words, ending with the
+    match the list showed for it."""
+    pick, match = conversation.pick(n), conversation.match(n)
+    if conversation.described:
+        return describe.explain(rec, conversation.refinements, pick, match, escape)
+    return explain(rec, conversation.seeds[0], pick, escape, match)
 
 
 __all__ = [
