@@ -522,7 +522,12 @@ def _import(args: argparse.Namespace) -> int:
 def _recommend(args: argparse.Namespace) -> int:
     from bot.core.replies import render_text
     from bot.core.serving import load_current_model
-    from bot.features.recommend.replies import not_found_reply, recommendations_reply
+    from bot.features.recommend.handlers import find_song
+    from bot.features.recommend.replies import (
+        description_reply,
+        not_found_reply,
+        recommendations_reply,
+    )
     from recommender import Recommender
     from recommender.artifacts import ArtifactError
 
@@ -534,17 +539,30 @@ def _recommend(args: argparse.Namespace) -> int:
         print(f"musicbot recommend: {error}; train one with `musicbot train`.", file=sys.stderr)
         return 1
     text = " ".join(args.song).strip()
-    resolution = model.resolve(text)
     prefix = settings.command_prefix
-    if resolution.best is None:
-        print(render_text(not_found_reply(text, resolution, prefix)))
-        return 1
-    picks = model.similar(resolution.best.track_id, k=args.k, artist_cap=settings.artist_cap)
-    print(
-        render_text(
-            recommendations_reply(model, resolution.best, resolution.alternatives, picks, prefix)
+    # The same reading of a request as the bot's: a song, or words ("neo soul").
+    found = find_song(model, text, args.k, settings.artist_cap)
+    if found.described is not None:
+        print(
+            render_text(description_reply(model, text, found.described, found.resolution, prefix))
         )
+        return 0 if found.described.picks else 1
+    if found.best is None:
+        print(render_text(not_found_reply(found.song, found.resolution, prefix)))
+        return 1
+    picks = found.picks
+    if picks is None:
+        picks = model.similar(found.best.track_id, k=args.k, artist_cap=settings.artist_cap)
+    reply = recommendations_reply(
+        model,
+        found.best,
+        found.resolution.alternatives,
+        picks,
+        prefix,
+        applied=found.applied,
+        also_words=found.also_words,
     )
+    print(render_text(reply))
     return 0
 
 

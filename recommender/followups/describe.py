@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -131,7 +131,21 @@ def constraints(rec: Recommender, refinements: Iterable[Refinement]) -> list[Con
             made.append(mood_constraint(rec, refinement))
         else:
             made.append(filter_constraint(rec.index, every_row, [], refinement, ""))
+            if refinement.name in {"years", "not_years"}:
+                made[-1] = replace(made[-1], text=_era(refinement))
     return made
+
+
+def _era(refinement: Refinement) -> str:
+    """ "1990–1999", "before 2000", "since 2015", "not 1980–1989"."""
+    low, high = refinement.low, refinement.high
+    if low is not None and high is not None:
+        span = f"{low}" if low == high else f"{low}–{high}"
+    elif high is not None:
+        span = f"before {high + 1}"
+    else:
+        span = f"since {low}"
+    return f"not {span}" if refinement.name == "not_years" else span
 
 
 def understood(rec: Recommender, refinements: Sequence[Refinement]) -> str:

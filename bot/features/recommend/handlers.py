@@ -20,11 +20,16 @@ from bot.core.replies import Kind, Line, Reply
 from bot.core.text import ago, clip, code, md
 from bot.features.followups.replies import applied_text
 from bot.features.recommend.queries import recent_queries, save_query
-from bot.features.recommend.replies import not_found_reply, recommendations_reply
+from bot.features.recommend.replies import (
+    description_reply,
+    not_found_reply,
+    recommendations_reply,
+)
 from recommender import Recommender, Resolution, SimilarQuery, TrackResult
-from recommender.followups import Conversation, split_request, start
+from recommender.followups import Answer, Conversation, describe, split_request, start
 from recommender.ranking import ArtistCap
 from recommender.search import track_uri
+from recommender.vocabulary import GENRE, SUBGENRE
 
 MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are 64-bit; the database stores them signed
 
@@ -32,9 +37,15 @@ MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are 64-bit; the database stores them si
 # -- recommend ---------------------------------------------------------------------------
 @command(
     "recommend",
-    usage="<song>",
-    summary="ten songs like the one you name (title, `title - artist`, or a Spotify link)",
-    examples=("bad guy", "bad guy - billie eilish"),
+    usage="<song or words>",
+    summary="ten songs like the one you name, or that fit your words (a genre, mood, era)",
+    examples=(
+        "bad guy",
+        "bad guy - billie eilish",
+        "neo soul",
+        "something chill from the 90s",
+        "songs like juicy but from the 2010s",
+    ),
     aliases=("rec",),
     requires_text=True,
     cooldown=True,
@@ -44,6 +55,19 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
     prefix = services.settings.command_prefix
     k = services.settings.recommend_count
     found = await services.compute(find_song, model, text, k, services.settings.artist_cap)
+    if found.described is not None:
+        answer = found.described
+        picks = answer.picks
+        stored = await save_query(
+            services,
+            ctx,
+            text,
+            None,
+            [p.track_id for p in picks],
+            model.version,
+            found.conversation if picks else None,
+        )
+        return description_reply(model, text, answer, found.resolution, prefix, stored=stored)
     if found.best is not None and found.picks is None:
         # The plain question: scored together with whatever others are asking right now.
         question = SimilarQuery(found.best.track_id, k, services.settings.artist_cap)
@@ -69,6 +93,7 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
         prefix,
         applied=found.applied,
         stored=stored,
+        also_words=found.also_words,
     )
 
 
@@ -81,6 +106,8 @@ class Found:
     picks: list[TrackResult] | None  # None: plain songs like `best`, not picked yet
     conversation: Conversation | None
     applied: str | None  # the inline refinements applied (None: there were none)
+    described: Answer | None = None  # the answer to words alone ("neo soul")
+    also_words: str | None = None  # the text also reads as words: how to ask for those
 
     @property
     def best(self) -> TrackResult | None:
@@ -91,15 +118,42 @@ def with_picks(found: Found, picks: list[TrackResult]) -> Found:
     """`found` with the songs picked for its plain question, and their follow-up state."""
     assert found.best is not None
     ids = [p.track_id for p in picks]
-    conversation = Conversation(seeds=[found.best.track_id], shown=ids, last=ids)
+    conversation = Conversation(
+        seeds=[found.best.track_id], shown=ids, last=ids, matches=[p.match for p in picks]
+    )
     return replace(found, picks=picks, conversation=conversation)
 
 
 def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
-    """Resolve the song, and pick `k` when refinements were asked for; the plain question's
-    picks are left to `Recommender.similar_many` (blocking: runs in a worker thread)."""
-    request = split_request(text)
+    """Read the request and answer it, or resolve the song and leave the plain question's
+    picks to `Recommender.similar_many` (blocking: runs in a worker thread).
+
+    One reading, most certain first: a link or a song named exactly ("bad guy", "title -
+    artist"); then words ("neo soul", "something chill from the 90s", "songs like Juicy
+    but from the 2010s"), before any guess at a title, so "neo soul" is never the song
+    "New Soul"; then a song with refinements after it; then the closest title. A genre
+    the catalog is labelled with wins over a song of that title ("reggaeton"), which is
+    offered instead; other words a title also reads as ("happy") keep the song and
+    offer the words."""
     resolution = model.resolve(text)
+    words = describe.read(model, text) if resolution.not_a_song is None else None
+    label = model.vocabulary.kind(text) in {GENRE, SUBGENRE}
+    if words is not None and (not resolution.exact or label):
+        if words.seed is None:
+            turn = start(model, [], words.refinements, k, artist_cap=cap)
+            alternatives = resolution if resolution.exact else replace(resolution, best=None)
+            return Found(
+                text, alternatives, turn.answer.picks, turn.conversation, None, turn.answer
+            )
+        # "songs like <song> ..." — the song part is read as any song is.
+        seeded = model.resolve(words.seed)
+        if seeded.best is not None:
+            turn = start(model, [seeded.best.track_id], words.refinements, k, artist_cap=cap)
+            answer = replace(turn.answer, unknown=list(words.unknown))
+            picks, conversation = answer.picks, turn.conversation
+            return Found(words.seed, seeded, picks, conversation, applied_text(answer))
+    also = f"{text} songs" if words is not None and words.seed is None else None
+    request = split_request(text, model.vocabulary.terms)
     # "bad guy but more chill": inline refinements, unless the whole text names a song
     # exactly ("Sex, Love & Water - … Remix - Armin van Buuren" is a title and its artist).
     refined = request.song != text.strip() and not resolution.exact
@@ -114,7 +168,7 @@ def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
         applied = applied_text(replace(turn.answer, unknown=list(request.unknown)))
         picks, conversation = turn.answer.picks, turn.conversation
         return Found(song, resolution, picks, conversation, applied)
-    return Found(song, resolution, None, None, None)
+    return Found(song, resolution, None, None, None, also_words=also)
 
 
 def autocomplete_choices(services: Services, text: str, limit: int = 25) -> list[tuple[str, str]]:
@@ -175,6 +229,8 @@ async def history(services: Services, ctx: RequestContext, text: str) -> Reply:
     lines = []
     for row in rows:
         answer = "not found"
+        if not row.resolved_track_id and row.recommended_track_ids:
+            answer = f"{len(row.recommended_track_ids)} songs for those words"
         if row.resolved_track_id:
             answer = row.resolved_track_id
             if model is not None and row.resolved_track_id in model:
