@@ -13,8 +13,9 @@ catalog when it loads):
   share, and that are neither the follow-up grammar's words (moods, eras, filters: those
   keep their meaning) nor words that name no kind of music ("my", "best", "2019").
 
-A term's songs are the songs of the playlists it names: labelled with it or with a
-narrower label that holds it ("southern hip hop" is hip hop), or with it in their name. The moods, critiques and eras are the follow-up grammar's
+A term's songs are the songs of the playlists it names: for a label, the playlists
+labelled with it or with a narrower label that holds it ("southern hip hop" is hip hop);
+for a playlist word, the playlists with it in their name. The moods, critiques and eras are the follow-up grammar's
 (`recommender.followups.grammar`): requests and follow-ups read one vocabulary, this
 catalog's terms plus the grammar.
 """
@@ -270,13 +271,14 @@ class TermRows:
         if term not in self._masks:
             genre, subgenre, name = self._playlist_text()
             # Every playlist the words name: labelled with them or with a narrower label
-            # ("southern hip hop" is hip hop), or with them in its name.
+            # ("southern hip hop" is hip hop); a playlist word, with it in its name.
             words = f" {term} "
-            named = (
-                (" " + genre + " ").str.contains(words, regex=False)
-                | (" " + subgenre + " ").str.contains(words, regex=False)
-                | name.str.contains(words, regex=False)
-            )
+            if self.vocabulary.terms.get(term, PLAYLIST) == PLAYLIST:
+                named = name.str.contains(words, regex=False)
+            else:  # a label: the catalog's own word for those playlists
+                named = (" " + genre + " ").str.contains(words, regex=False) | (
+                    " " + subgenre + " "
+                ).str.contains(words, regex=False)
             chosen = np.flatnonzero(named.to_numpy(dtype=bool))
             memberships = self.catalog.memberships
             inside = memberships["playlist"].isin(chosen).to_numpy()
