@@ -176,6 +176,10 @@ class Vocabulary:
         term = phrase(term)
         return f"“{term}” playlists" if self.terms.get(term, PLAYLIST) == PLAYLIST else term
 
+    def labels(self) -> list[str]:
+        """The catalog's genre and subgenre labels (not playlist words)."""
+        return [t for t in self.ordered() if self.terms[t] != PLAYLIST]
+
     def ordered(self) -> list[str]:
         """Labels first (genres, then subgenres), then playlist words; each alphabetical."""
         rank = {GENRE: 0, SUBGENRE: 1, PLAYLIST: 2}

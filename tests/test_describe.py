@@ -236,3 +236,22 @@ async def test_each_pick_shows_one_bounded_match_in_list_order_and_why_repeats_i
         for n in (1, 4, 5, 10):
             why = await services.handle("why", member(5), str(n))
             assert why.description.endswith(f"Match {shown[n - 1]}%."), (text, n)
+
+
+# -- autocomplete ----------------------------------------------------------------------------
+def test_autocomplete_offers_known_words_before_songs_within_25(services: Services) -> None:
+    from bot.features.recommend.handlers import autocomplete_choices
+
+    offered = autocomplete_choices(services, "ne", 25, words=True)
+    assert offered[0] == ("neo soul (genre)", "neo soul")
+    assert len(offered) <= 25 and any(value.startswith("spotify:track:") for _, value in offered)
+    assert ("chill neo soul (genre)", "chill neo soul") in autocomplete_choices(
+        services, "chill ne", 25, words=True
+    )
+    assert ("90s (era)", "90s") in autocomplete_choices(services, "9", 25, words=True)
+    assert ("chill (mood)", "chill") in autocomplete_choices(services, "chi", 25, words=True)
+    assert len(autocomplete_choices(services, "love", 25, words=True)) == 25
+    # `/session add` takes a song: no words there.
+    assert all(
+        value.startswith("spotify:track:") for _, value in autocomplete_choices(services, "ne")
+    )

@@ -50,6 +50,11 @@ def _songs(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
     return autocomplete_choices(bot.services, current, MAX_CHOICES)  # type: ignore[attr-defined]
 
 
+def _requests(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
+    """Songs and the words the catalog knows (genres, moods, eras), for `/recommend`."""
+    return autocomplete_choices(bot.services, current, MAX_CHOICES, words=True)  # type: ignore[attr-defined]
+
+
 def _refinements(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
     return [(text, text) for text in completions(current, MAX_CHOICES)]
 
@@ -79,6 +84,10 @@ class Option:
 # describe one command's use of a word. A word not listed is a plain text option.
 OPTIONS: dict[str, Option] = {
     "song": Option("A song title, 'title - artist', or a Spotify link", complete=_songs),
+    "recommend song": Option(
+        "A song, 'title - artist', a Spotify link, or words: neo soul, chill 90s",
+        complete=_requests,
+    ),
     "n": Option("The song's number in the list", app_commands.Range[int, 1, 100]),
     "session next n": Option("How many songs (1–10, default 5)", app_commands.Range[int, 1, 10]),
     "member": Option("A member of this server (default: you)", discord.Member),

@@ -44,6 +44,7 @@ from recommender.followups.grammar import (
 )
 from recommender.ranking import ArtistCap
 from recommender.recommender import Recommender
+from recommender.vocabulary import GENRE, PLAYLIST, SUBGENRE
 
 # "upbeat songs like Dua Lipa", "something like Juicy but from the 2010s"
 _LIKE = re.compile(
@@ -238,4 +239,43 @@ def explain(
     )
 
 
-__all__ = ["Description", "explain", "mood_constraint", "read", "recommend", "understood"]
+ERAS = ("60s", "70s", "80s", "90s", "2000s", "2010s", "before 2000", "since 2015")
+
+
+def suggestions(rec: Recommender, text: str, limit: int = 5) -> list[tuple[str, str]]:
+    """(request, what kind of words) that finish what is being typed, for autocomplete:
+    the catalog's genres first, then moods, eras and playlist words. "chill ne" offers
+    "chill neo soul"; every offer reads as a description."""
+    typed = " ".join(text.casefold().split())
+    head, _, last = typed.rpartition(" ")
+    kinds = {GENRE: "genre", SUBGENRE: "genre", PLAYLIST: "playlists"}
+    words = [(t, kinds[k]) for t in rec.vocabulary.ordered() for k in [rec.vocabulary.terms[t]]]
+    words[len(rec.vocabulary.labels()) : len(rec.vocabulary.labels())] = [
+        *((c.mood, "mood") for c in CRITIQUES.values()),
+        *((era, "era") for era in ERAS),
+    ]
+    offers: list[tuple[str, str]] = []
+    for candidate, kind in words:
+        if len(offers) == limit:
+            break
+        for lead, rest in ((head, last), ("", typed)):
+            if rest and not candidate.startswith(rest):
+                continue
+            offer = f"{lead} {candidate}".strip()
+            if offer in (o for o, _ in offers) or len(offer) > 100:
+                continue
+            if read(rec, offer) is not None:
+                offers.append((offer, kind))
+                break
+    return offers
+
+
+__all__ = [
+    "Description",
+    "explain",
+    "mood_constraint",
+    "read",
+    "recommend",
+    "suggestions",
+    "understood",
+]

@@ -37,7 +37,7 @@ MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are 64-bit; the database stores them si
 # -- recommend ---------------------------------------------------------------------------
 @command(
     "recommend",
-    usage="<song or words>",
+    usage="<song>",
     summary="ten songs like the one you name, or that fit your words (a genre, mood, era)",
     examples=(
         "bad guy",
@@ -171,18 +171,36 @@ def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
     return Found(song, resolution, None, None, None, also_words=also)
 
 
-def autocomplete_choices(services: Services, text: str, limit: int = 25) -> list[tuple[str, str]]:
-    """(name shown, value sent) pairs for the slash command's song option.
+# Autocomplete offers at most this many descriptions ("neo soul (genre)") before songs.
+DESCRIPTION_CHOICES = 5
 
-    The value is the track's Spotify URI, which `resolve` maps back to exactly that track;
-    both fit Discord's 100-character limit.
+
+def autocomplete_choices(
+    services: Services, text: str, limit: int = 25, *, words: bool = False
+) -> list[tuple[str, str]]:
+    """(name shown, value sent) pairs for a slash command's song option.
+
+    With `words` (`/recommend`), words the catalog knows come first ("neo soul (genre)",
+    "chill (mood)", sent as typed), then songs: the value is the track's Spotify URI,
+    which `resolve` maps back to exactly that track; all fit Discord's 100-character
+    limit. `/session add` takes songs only.
     """
     if not services.models.ready or len(text) > services.settings.max_query_chars:
         return []
-    return [
+    model = services.models.current
+    words = (
+        [
+            (clip(f"{offer} ({kind})", 100), offer)
+            for offer, kind in describe.suggestions(model, text, min(DESCRIPTION_CHOICES, limit))
+        ]
+        if words
+        else []
+    )
+    songs = [
         (clip(t.label, 100), track_uri(t.track_id))
-        for t in services.models.current.autocomplete(text, limit=limit)
+        for t in model.autocomplete(text, limit=limit - len(words))
     ]
+    return [*words, *songs] if limit - len(words) > 0 else words
 
 
 # -- history -----------------------------------------------------------------------------
