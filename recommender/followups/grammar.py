@@ -28,7 +28,13 @@ Grammar (case-insensitive; `!refine chill, no remixes, 2010s`)
                 older/newer (than the query song)
     years       90s, '90s, 1990s, nineties, 2010s, 1990-1999, before 2000, after 2015,
                 since 2015, pre 2000, post 2010; "no 80s" excludes a decade
+    genres      the catalog's own words for kinds of music, when the caller passes them
+                (`terms`: the model's `recommender.vocabulary`): "neo soul", "classic
+                rock", "no trap" (a genre filter, or its negation)
     reset       "reset" / "clear" / "start over" drops every refinement
+
+With no song to compare with (a request in words, `recommender.followups.describe`), a
+critique is a mood with a level of its own (`Critique.level`: "chill" is energy below 0.45).
 
 Filler words ("please", "songs", "something", "the", "with", "only", ...) are skipped.
 Any other word is returned as unknown, so the bot can name it back instead of silently
