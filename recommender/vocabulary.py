@@ -149,8 +149,9 @@ _NOT_MUSIC = frozenset(
         "con",
     ]
 )
+SHARE_FROM = 50
 # A word whose playlists mostly carry a longer phrase with it is a fragment of that phrase.
-FRAGMENT_SHARE = 0.6
+FRAGMENT_SHARE = 0.8
 _NUMBER = re.compile(r"^'?\d+'?s?$")
 # Kinds of term, in the order "Understood:" and the autocomplete list them.
 GENRE, SUBGENRE, PLAYLIST = "genre", "subgenre", "playlist"
@@ -175,6 +176,10 @@ class Vocabulary:
         """How a term reads back: a label as itself, a playlist word as where it comes from."""
         term = phrase(term)
         return f"“{term}” playlists" if self.terms.get(term, PLAYLIST) == PLAYLIST else term
+
+    def is_label(self, term: str) -> bool:
+        """One of the catalog's genre or subgenre labels (not a playlist-name word)."""
+        return self.terms.get(phrase(term), PLAYLIST) != PLAYLIST
 
     def labels(self) -> list[str]:
         """The catalog's genre and subgenre labels (not playlist words)."""
@@ -213,21 +218,24 @@ class Vocabulary:
             found = set(words)
             found.update(" ".join(pair) for pair in zip(words, words[1:], strict=False))
             counts.update(found)
-        most = max(MIN_PLAYLISTS, int(MAX_SHARE * len(names)))
+        # (A handful of playlists is too few to say a word is everywhere.)
+        most = int(MAX_SHARE * len(names)) if len(names) >= SHARE_FROM else len(names)
         common = {t: c for t, c in counts.items() if MIN_PLAYLISTS <= c <= most}
         # "hip" alone is only ever part of "hip hop": a fragment is no term, nor is a
         # pair with a fragment in it ("hop r&b", from "Hip Hop R&B").
-        in_pairs: Counter[str] = Counter()
+        in_pairs: dict[str, tuple[int, str]] = {}  # word -> its most common pair
         for term, count in common.items():
             for word in term.split() if " " in term else ():
-                in_pairs[word] = max(in_pairs[word], count)
+                in_pairs[word] = max(in_pairs.get(word, (0, "")), (count, term))
         fragments = {
-            t for t, c in common.items() if " " not in t and in_pairs[t] >= FRAGMENT_SHARE * c
+            t: in_pairs[t][1]
+            for t, c in common.items()
+            if " " not in t and in_pairs.get(t, (0, ""))[0] >= FRAGMENT_SHARE * c
         }
         for term in common:
-            if term in terms or not _names_music(term):
+            if term in terms or term in fragments or not _names_music(term):
                 continue
-            if any(word in fragments for word in term.split()):
+            if any(fragments.get(word, term) != term for word in term.split()):
                 continue
             terms[term] = PLAYLIST
         return cls(terms)

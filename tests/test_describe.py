@@ -17,6 +17,7 @@ from bot.core.dispatch import CONSOLE, RequestContext, Services
 from bot.core.replies import Reply, render_text
 from bot.core.serving import ModelHolder
 from bot.core.settings import Settings
+from bot.core.text import plain
 from recommender import Recommender
 from recommender.data import Catalog
 from recommender.followups import parse_refinements
@@ -135,7 +136,7 @@ async def test_a_genre_or_subgenre_answers_with_songs_carrying_that_label(
 ) -> None:
     reply = await services.handle("recommend", member(1), text)
     assert reply.title == f"Songs for “{text}”", render_text(reply)
-    assert reply.description.startswith(f"Understood: {label}")
+    assert plain(reply.description).startswith(f"Understood: {label}")
     rows = picked(recommender, reply)
     assert len(rows) == 10
     assert labelled(recommender, column, label)[rows].all()
@@ -151,7 +152,7 @@ async def test_moods_eras_and_mixes_fit_their_words(services: Services, recommen
     rows = picked(recommender, reply)
     assert len(rows) == 10 and (energy[rows] < chill).all()
     assert ((years[rows] >= 1990) & (years[rows] <= 1999)).all()
-    assert reply.description.startswith(
+    assert plain(reply.description).startswith(
         f"Understood: chill (energy below {chill:.2f}) · 1990–1999"
     ), reply.description
 
@@ -189,7 +190,7 @@ async def test_a_genre_that_is_also_a_title_answers_the_genre_and_offers_the_son
 ) -> None:
     reply = await services.handle("recommend", member(3), "reggaeton")
     assert reply.title == "Songs for “reggaeton”"
-    assert "Also the song Reggaeton — J Balvin" in reply.description
+    assert "Also the song Reggaeton — J Balvin" in plain(reply.description)
     assert labelled(recommender, "playlist_subgenre", "reggaeton")[picked(recommender, reply)].all()
 
 
@@ -214,7 +215,8 @@ async def test_more_like_why_and_refine_work_on_a_description(
 
     refined = await services.handle("refine", member(4), "chill")
     rows = picked(recommender, refined)
-    assert refined.description.startswith("Understood: neo soul · chill (energy below 0.45)")
+    understood = "Understood: neo soul · chill (energy below 0.45)"
+    assert plain(refined.description).startswith(understood), refined.description
     assert len(rows) == 10 and neo_soul[rows].all() and (energy[rows] < 0.45).all()
 
     third = recommender.track(recommender.index.track_ids[rows[2]])

@@ -44,7 +44,6 @@ from recommender.followups.grammar import (
 )
 from recommender.ranking import ArtistCap
 from recommender.recommender import Recommender
-from recommender.vocabulary import GENRE, PLAYLIST, SUBGENRE
 
 # "upbeat songs like Dua Lipa", "something like Juicy but from the 2010s"
 _LIKE = re.compile(
@@ -248,9 +247,9 @@ def suggestions(rec: Recommender, text: str, limit: int = 5) -> list[tuple[str, 
     "chill neo soul"; every offer reads as a description."""
     typed = " ".join(text.casefold().split())
     head, _, last = typed.rpartition(" ")
-    kinds = {GENRE: "genre", SUBGENRE: "genre", PLAYLIST: "playlists"}
-    words = [(t, kinds[k]) for t in rec.vocabulary.ordered() for k in [rec.vocabulary.terms[t]]]
-    words[len(rec.vocabulary.labels()) : len(rec.vocabulary.labels())] = [
+    vocabulary = rec.vocabulary
+    words = [(t, "genre" if vocabulary.is_label(t) else "playlists") for t in vocabulary.ordered()]
+    words[len(vocabulary.labels()) : len(vocabulary.labels())] = [
         *((c.mood, "mood") for c in CRITIQUES.values()),
         *((era, "era") for era in ERAS),
     ]

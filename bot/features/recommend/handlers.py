@@ -29,7 +29,6 @@ from recommender import Recommender, Resolution, SimilarQuery, TrackResult
 from recommender.followups import Answer, Conversation, describe, split_request, start
 from recommender.ranking import ArtistCap
 from recommender.search import track_uri
-from recommender.vocabulary import GENRE, SUBGENRE
 
 MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are 64-bit; the database stores them signed
 
@@ -137,7 +136,7 @@ def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
     offer the words."""
     resolution = model.resolve(text)
     words = describe.read(model, text) if resolution.not_a_song is None else None
-    label = model.vocabulary.kind(text) in {GENRE, SUBGENRE}
+    label = model.vocabulary.is_label(text)
     if words is not None and (not resolution.exact or label):
         if words.seed is None:
             turn = start(model, [], words.refinements, k, artist_cap=cap)
