@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,85 +15,31 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from recommender import artifacts
+from recommender import artifacts, understanding
 from recommender.ann import ANN_MIN_TRACKS, AnnIndex
+from recommender.artists import SEED_SONGS, own_songs_cap
 from recommender.catalog_index import CatalogIndex
 from recommender.data import Catalog, load_catalog
 from recommender.playlist_walk import PlaylistWalk
 from recommender.ranking import ArtistCap, Ranked, matches, top_k
-from recommender.search import EXACT_TITLE
+from recommender.results import (  # noqa: F401 - the package's public types live here too
+    ArtistResult,
+    Reading,
+    Resolution,
+    SimilarQuery,
+    TrackResult,
+    Understanding,
+)
 
 if TYPE_CHECKING:
     from recommender.vocabulary import TermRows, Vocabulary
 
-SPOTIFY_TRACK_URL = "https://open.spotify.com/track/{}"
 # Past this many candidates from the index, a question that exclusions and the artist
 # cap keep starving is answered by exact search instead.
 ANN_MAX_CANDIDATES = 4096
 # The model `train` uses unless told otherwise: the one that beats every baseline in
 # `musicbot evaluate`. The seed design stays available as "seed-gcn".
 DEFAULT_MODEL = "hetero-lightgcn"
-
-
-@dataclass(frozen=True)
-class TrackResult:
-    """One track as a person sees it; `score` is the model's score (cosine similarity plus
-    the model's popularity prior, see `Recommender.scores_for_rows`) or match confidence;
-    `match` is what a member reads for a recommendation (`ranking.matches`: 0..1, never
-    above the pick listed before it)."""
-
-    track_id: str
-    name: str
-    artist: str
-    album: str = ""
-    release_year: int = 0
-    popularity: int = 0
-    score: float = 0.0
-    match: float = 0.0
-
-    @property
-    def url(self) -> str:
-        return SPOTIFY_TRACK_URL.format(self.track_id)
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} — {self.artist}"
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """What a free-text query resolved to.
-
-    `best` is None when nothing matched well enough; then `suggestions` holds
-    "did you mean" candidates. `alternatives` are other tracks the text may have
-    meant (a shared title such as "Hello"). `not_a_song` names the kind of Spotify link
-    that was given instead of a song ("album", "playlist", …, "local" for a local file).
-    """
-
-    query: str
-    best: TrackResult | None
-    alternatives: list[TrackResult] = field(default_factory=list)
-    suggestions: list[TrackResult] = field(default_factory=list)
-    not_a_song: str | None = None
-
-    @property
-    def found(self) -> bool:
-        return self.best is not None
-
-    @property
-    def exact(self) -> bool:
-        """The whole text names a catalog title (with its artist, or a Spotify link), not a
-        guess: words in it such as "remix" or "live" are part of the song's name."""
-        return self.best is not None and self.best.score >= EXACT_TITLE
-
-
-@dataclass(frozen=True)
-class SimilarQuery:
-    """One `similar` question, for asking many at once (`Recommender.similar_many`)."""
-
-    track_id: str
-    k: int = 10
-    artist_cap: ArtistCap | None = None
 
 
 class UnknownTrackError(KeyError):
@@ -271,17 +216,44 @@ class Recommender:
 
     # -- verbs --------------------------------------------------------------------------
     def resolve(self, text: str) -> Resolution:
-        match = self.index.search.resolve(text)
-        return Resolution(
-            query=text,
-            best=None if match.best is None else self.result(match.best, match.best_score),
-            alternatives=[self.result(i, s) for i, s in match.alternatives],
-            suggestions=[self.result(i, s) for i, s in match.suggestions],
-            not_a_song=match.not_a_song,
-        )
+        """The song `text` names (a title, `title - artist`, a Spotify link), if any."""
+        return understanding.understand(self.index, text, self.result).resolution
+
+    def understand(self, text: str) -> Understanding:
+        """What a request asks for: a song, an artist, or a song the catalog lacks
+        (`recommender.understanding`); every front end reads requests with this."""
+        return understanding.understand(self.index, text, self.result)
 
     def autocomplete(self, text: str, limit: int = 25) -> list[TrackResult]:
         return [self.result(i, s) for i, s in self.index.search.complete(text, limit)]
+
+    def autocomplete_artists(self, text: str, limit: int = 5) -> list[ArtistResult]:
+        """Artists whose name starts with `text`, best known first."""
+        codes = self.index.by_artist.complete(text, limit)
+        return [understanding.artist_result(self.index, c, self.result, 100.0) for c in codes]
+
+    def artist_seeds(self, artist: ArtistResult) -> list[str]:
+        """The songs that stand for an artist in the model (`recommender.artists`)."""
+        code = self.index.artist_codes[self.row(artist.top_track.track_id)]
+        rows = self.index.by_artist.rows(int(code), SEED_SONGS)
+        return [self.index.track_ids[r] for r in rows.tolist()]
+
+    def recommend_for_artist(
+        self,
+        artist: ArtistResult,
+        k: int = 10,
+        exclude: Iterable[str] = (),
+        *,
+        artist_cap: ArtistCap | None = None,
+    ) -> list[TrackResult]:
+        """Songs like an artist: at most `OWN_SONGS` of their own, `artist_cap` for the rest."""
+        rows = self.rows(self.artist_seeds(artist))
+        excluded = [self.index.row_of[t] for t in exclude if t in self.index.row_of]
+        cap = own_songs_cap(artist_cap, k)
+        ranked = self.rank(
+            self.scores_for_rows(rows), k, exclude=excluded, artist_cap=cap, query=rows
+        )
+        return self.picks(ranked)
 
     def similar(
         self,

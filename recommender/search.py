@@ -2,8 +2,10 @@
 
 People type "hello adele", "Hello - Adele", "bad guy by billie eilish", "bad gyu", a
 Spotify link, or just "hello" (a title five artists share). We try every reading of the
-text, prefer exact titles, then a matching artist, then popularity, so the same text
-always resolves to the same track, and we keep the other readings as alternatives.
+text, prefer exact titles (a version's title counts as its song's), then a matching
+artist, then popularity, so the same text always resolves to the same track (the one
+people mean) and we keep the other readings as alternatives. Whether text names an
+artist rather than a song is `recommender.understanding`'s question.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from rapidfuzz import fuzz, process
 MAX_QUERY_CHARS = 200
 FUZZY_ACCEPT = 85.0  # a typo or two in a title; below this we only suggest
 EXACT_TITLE = 100.0
-BASE_TITLE = 97.0  # "Hello" for "Hello - Remastered 2011"
+# "Wonderwall" for "Wonderwall - Remastered": a version is the same song, so it ranks
+# with the exact titles and popularity decides. People mean the famous "Wonderwall", not
+# the little-known song that happens to carry the bare title.
+BASE_TITLE = EXACT_TITLE
 ARTIST_ACCEPT = 80.0
 # Above this many distinct titles, typo matching first narrows the catalog to the
 # `FUZZY_CANDIDATES` titles sharing the most letter triples with the query: scoring every
@@ -80,6 +85,11 @@ def spotify_link_kind(text: str) -> str | None:
     names no single song; None for anything else (a track link included)."""
     match = _NOT_A_SONG.search(text)
     return None if match is None else (match.group(1) or match.group(2)).lower()
+
+
+def separated(text: str) -> list[str]:
+    """The two sides of `title - artist` / `title by artist` (as typed), or the text alone."""
+    return [part.strip() for part in _SEPARATORS.split(text, maxsplit=1)]
 
 
 def spotify_track_id(text: str) -> str | None:

@@ -72,8 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (a GPU if there is one), cpu or cuda (default: TRAIN_DEVICE)",
     )
 
-    rec = sub.add_parser("recommend", help="print songs like one song (no Discord, no DB)")
-    rec.add_argument("song", nargs="+", help='e.g. "bad guy" or a Spotify link')
+    rec = sub.add_parser(
+        "recommend", help="print songs like a song or an artist (no Discord, no DB)"
+    )
+    rec.add_argument("song", nargs="+", help='e.g. "bad guy", "dua lipa" or a Spotify link')
     rec.add_argument("--model", type=Path, help="model directory (default: MODEL_DIR)")
     rec.add_argument("-k", type=int, default=10, help="how many (default 10)")
 
@@ -540,29 +542,31 @@ def _recommend(args: argparse.Namespace) -> int:
         return 1
     text = " ".join(args.song).strip()
     prefix = settings.command_prefix
-    # The same reading of a request as the bot's: a song, or words ("neo soul").
+    # The same reading of a request as the bot's: a song, an artist, or words ("neo soul").
     found = find_song(model, text, args.k, settings.artist_cap)
     if found.described is not None:
-        print(
-            render_text(description_reply(model, text, found.described, found.resolution, prefix))
-        )
+        reply = description_reply(model, text, found.described, found.resolution, prefix)
+        print(render_text(reply))
         return 0 if found.described.picks else 1
-    if found.best is None:
-        print(render_text(not_found_reply(found.song, found.resolution, prefix)))
+    if found.understood.seed_track is None:
+        print(render_text(not_found_reply(found.song, found.understood, prefix)))
         return 1
     picks = found.picks
     if picks is None:
+        assert found.best is not None
         picks = model.similar(found.best.track_id, k=args.k, artist_cap=settings.artist_cap)
-    reply = recommendations_reply(
-        model,
-        found.best,
-        found.resolution.alternatives,
-        picks,
-        prefix,
-        applied=found.applied,
-        also_words=found.also_words,
+    print(
+        render_text(
+            recommendations_reply(
+                model,
+                found.understood,
+                picks,
+                prefix,
+                applied=found.applied,
+                also_words=found.also_words,
+            )
+        )
     )
-    print(render_text(reply))
     return 0
 
 

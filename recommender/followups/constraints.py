@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from recommender.artists import own_songs_cap
 from recommender.catalog_index import CatalogIndex
 from recommender.followups.grammar import CRITIQUES, Refinement
 from recommender.ranking import ArtistCap, Ranked
@@ -55,6 +56,7 @@ class Answer:
     note: str = ""
     unknown: list[str] = field(default_factory=list)
     usual_similarity: float = 0.0
+    artist: str = ""  # an answer about an artist: their name (`query` is their best known)
     # For a description (no query song): what was understood, "neo soul · chill (…)".
     understood: str = ""
 
@@ -212,21 +214,27 @@ def recommend(
     exclude: Iterable[str] = (),
     continuing: bool = False,
     artist_cap: ArtistCap | None = None,
+    artist: str = "",
 ) -> Answer:
     """Up to k songs like the seeds that pass every refinement, best first.
 
     `exclude` (already shown, earlier seeds) and other versions of them never come back.
     Fewer than k only when fewer in the whole catalogue pass; the note then says so.
+    `artist`: the seeds are that artist's songs (`Recommender.artist_seeds`), and the
+    answer is songs like the artist: a few of their own songs may come back
+    (`own_songs_cap`), the seeds are not shut out as a song's are.
     """
     index = rec.index
     seed_rows = rec.rows(seeds)
     if not seed_rows:
         raise ValueError("at least one seed track is required")
-    query = [rec.result(r, 1.0) for r in seed_rows]
-    label = " + ".join(f"*{t.name}*" for t in query)
+    query = [rec.result(r, 1.0) for r in (seed_rows[:1] if artist else seed_rows)]
+    label = f"*{artist}*" if artist else " + ".join(f"*{t.name}*" for t in query)
     scores = rec.scores_for_rows(seed_rows)
     shown = [index.row_of[t] for t in exclude if t in index.row_of]
-    banned = [*seed_rows, *shown]
+    banned = shown if artist else [*seed_rows, *shown]
+    if artist:
+        artist_cap = own_songs_cap(artist_cap, k)
     # The artist spread, unless the member asked for the artist's own songs.
     if any(r.name == "same_artist" for r in refinements):
         artist_cap = None
@@ -243,7 +251,7 @@ def recommend(
 
     # What this page would be without refinements: critiques go past its average, and a
     # refined page far less similar than it says so.
-    first_page = ranked(scores, k, avoid=seed_rows)
+    first_page = ranked(scores, k, avoid=[] if artist else seed_rows)
     usual = ranked(scores, k, avoid=banned) if shown else first_page
 
     applied: list[str] = []
@@ -293,7 +301,7 @@ def recommend(
             f"Few songs close to {label} pass these refinements, so these are further "
             f"from it: similarity {similarity:.2f} against {usual_similarity:.2f} usually."
         )
-    return Answer(query, picks, applied, note, usual_similarity=usual_similarity)
+    return Answer(query, picks, applied, note, usual_similarity=usual_similarity, artist=artist)
 
 
 __all__ = [

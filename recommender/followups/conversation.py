@@ -32,7 +32,9 @@ class Conversation:
     alone); refinements: what steers them; shown: every track shown for this query and
     refinements (`more` never repeats them); last: the numbered picks of the last answer
     (`like 3`, `why 3`) and matches: the match each showed; earlier: seeds from before a
-    `like`, never recommended again in the chain.
+    `like`, never recommended again in the chain; artist: set when the answer is songs
+    like an artist (the seeds are then the songs that stand for them), until `like` seeds
+    it by a song.
     """
 
     seeds: list[str]
@@ -42,6 +44,7 @@ class Conversation:
     earlier: list[str] = field(default_factory=list)
     page: int = 1
     matches: list[float] = field(default_factory=list)
+    artist: str = ""
 
     @property
     def described(self) -> bool:
@@ -57,6 +60,7 @@ class Conversation:
             "earlier": list(self.earlier)[-MAX_REMEMBERED:],
             "page": self.page,
             "matches": list(self.matches),
+            "artist": self.artist,
         }
 
     @classmethod
@@ -69,6 +73,7 @@ class Conversation:
             earlier=[str(s) for s in data.get("earlier", [])],
             page=int(data.get("page", 1)),
             matches=[float(m) for m in data.get("matches", [])],
+            artist=str(data.get("artist", "")),
         )
 
     def pick(self, n: int) -> str:
@@ -91,11 +96,13 @@ def _answer(
     exclude: Sequence[str],
     continuing: bool,
     artist_cap: ArtistCap | None,
+    artist: str = "",
 ) -> Answer:
-    """Songs like the seeds, or, with no seeds, songs that fit the words."""
+    """Songs like the seeds (standing for `artist`, if given), or, with no seeds, songs
+    that fit the words."""
     if not seeds:
         return describe.recommend(rec, refinements, k, exclude, continuing, artist_cap)
-    return recommend(rec, seeds, refinements, k, exclude, continuing, artist_cap)
+    return recommend(rec, seeds, refinements, k, exclude, continuing, artist_cap, artist=artist)
 
 
 @dataclass(frozen=True)
@@ -114,13 +121,15 @@ def start(
     earlier: Sequence[str] = (),
     *,
     artist_cap: ArtistCap | None = None,
+    artist: str = "",
 ) -> Turn:
     """A fresh answer for new seeds; the start of a conversation.
 
     `artist_cap` spreads every answer of the conversation over artists, except while a
-    "same artist" refinement asks for the artist's own songs."""
+    "same artist" refinement asks for the artist's own songs. `artist`: the seeds stand
+    for that artist (`Recommender.artist_seeds`), the answer is songs like them."""
     refinements = combine([], refinements)
-    answer = _answer(rec, seeds, refinements, k, list(earlier), False, artist_cap)
+    answer = _answer(rec, seeds, refinements, k, list(earlier), False, artist_cap, artist)
     ids = [p.track_id for p in answer.picks]
     conversation = Conversation(
         seeds=list(seeds),
@@ -129,6 +138,7 @@ def start(
         last=ids,
         earlier=list(earlier),
         matches=[p.match for p in answer.picks],
+        artist=artist,
     )
     return Turn(conversation, answer)
 
@@ -149,6 +159,7 @@ def more(
         [*conversation.earlier, *conversation.shown],
         True,
         artist_cap,
+        conversation.artist,
     )
     ids = [p.track_id for p in answer.picks]
     if not ids:  # nothing new: keep the old numbering so `like 3` still means the same
@@ -173,9 +184,12 @@ def like(
 ) -> Turn:
     """A new answer seeded by pick n; the refinements carry over (a description's words
     too: "like 3" on chill 90s hip hop is songs like #3 that are chill 90s hip hop),
-    earlier seeds stay out."""
+    earlier seeds stay out (an artist's songs that stood for them excepted: they were
+    never shut out)."""
     pick = conversation.pick(n)
     earlier = list(dict.fromkeys([*conversation.earlier, *conversation.seeds]))
+    if conversation.artist:
+        earlier = list(conversation.earlier)
     return start(rec, [pick], conversation.refinements, k=k, earlier=earlier, artist_cap=artist_cap)
 
 
@@ -190,7 +204,13 @@ def refine(
     """The same query with more refinements (or a reset); a fresh first page."""
     combined = combine(conversation.refinements, refinements)
     return start(
-        rec, conversation.seeds, combined, k=k, earlier=conversation.earlier, artist_cap=artist_cap
+        rec,
+        conversation.seeds,
+        combined,
+        k=k,
+        earlier=conversation.earlier,
+        artist_cap=artist_cap,
+        artist=conversation.artist,
     )
 
 
@@ -201,11 +221,19 @@ def why(
     escape: Callable[[str], str] = lambda text: text,
 ) -> str:
     """Why pick n of the last answer was recommended, in people's words, ending with the
-    match the list showed for it."""
+    match the list showed for it. For songs like an artist: against the artist's song
+    closest to the pick (the concrete reason)."""
     pick, match = conversation.pick(n), conversation.match(n)
     if conversation.described:
         return describe.explain(rec, conversation.refinements, pick, match, escape)
-    return explain(rec, conversation.seeds[0], pick, escape, match)
+    seed = conversation.seeds[0]
+    if conversation.artist and len(conversation.seeds) > 1:
+        rows = rec.rows(conversation.seeds)
+        closeness = rec.embeddings[rows] @ rec.embeddings[rec.row(pick)]
+        others = [i for i, r in enumerate(rows) if rec.index.track_ids[r] != pick]
+        if others:
+            seed = rec.index.track_ids[rows[max(others, key=lambda i: closeness[i])]]
+    return explain(rec, seed, pick, escape, match)
 
 
 __all__ = [

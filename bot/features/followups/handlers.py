@@ -70,7 +70,8 @@ def answer_reply(
         description += "\nNothing new to show."
     if answer.query:
         query: TrackResult | None = answer.query[0]
-        title = f"{heading} {query.name} — {query.artist}"
+        about = answer.artist or f"{query.name} — {query.artist}"  # an artist, or a song
+        title = f"{heading} {about}"
     else:  # an answer to words alone: it says what it understood
         query = None
         title = f"{'More for' if heading == 'More like' else 'Songs for'} {answer.understood}"

@@ -25,8 +25,15 @@ from bot.features.recommend.replies import (
     not_found_reply,
     recommendations_reply,
 )
-from recommender import Recommender, Resolution, SimilarQuery, TrackResult
-from recommender.followups import Answer, Conversation, describe, split_request, start
+from recommender import (
+    Reading,
+    Recommender,
+    Resolution,
+    SimilarQuery,
+    TrackResult,
+    Understanding,
+)
+from recommender.followups import Answer, Conversation, Request, describe, split_request, start
 from recommender.ranking import ArtistCap
 from recommender.search import track_uri
 
@@ -37,10 +44,13 @@ MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are 64-bit; the database stores them si
 @command(
     "recommend",
     usage="<song>",
-    summary="ten songs like the one you name, or that fit your words (a genre, mood, era)",
+    summary="ten songs like the song or artist you name (title, `title - artist`, an "
+    "artist, or a Spotify link), or that fit your words (a genre, mood, era)",
     examples=(
         "bad guy",
         "bad guy - billie eilish",
+        "dua lipa",
+        "wonderwall but more chill",
         "neo soul",
         "something chill from the 90s",
         "songs like juicy but from the 2010s",
@@ -56,38 +66,37 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
     found = await services.compute(find_song, model, text, k, services.settings.artist_cap)
     if found.described is not None:
         answer = found.described
-        picks = answer.picks
         stored = await save_query(
             services,
             ctx,
             text,
             None,
-            [p.track_id for p in picks],
+            [p.track_id for p in answer.picks],
             model.version,
-            found.conversation if picks else None,
+            found.conversation if answer.picks else None,
         )
         return description_reply(model, text, answer, found.resolution, prefix, stored=stored)
-    if found.best is not None and found.picks is None:
+    if found.picks is None and found.best is not None:
         # The plain question: scored together with whatever others are asking right now.
         question = SimilarQuery(found.best.track_id, k, services.settings.artist_cap)
         found = with_picks(found, await services.batched(model.similar_many, question))
-    if found.best is None:
+    seed = found.understood.seed_track
+    if seed is None:
         await save_query(services, ctx, text, None, [], model.version)
-        return not_found_reply(found.song, found.resolution, prefix)
-    best, picks = found.best, found.picks or []
+        return not_found_reply(found.song, found.understood, prefix)
+    picks = found.picks or []
     stored = await save_query(
         services,
         ctx,
         text,
-        best.track_id,
+        seed.track_id,
         [p.track_id for p in picks],
         model.version,
         found.conversation if picks else None,  # nothing shown: nothing to follow up
     )
     return recommendations_reply(
         model,
-        best,
-        found.resolution.alternatives,
+        found.understood,
         picks,
         prefix,
         applied=found.applied,
@@ -100,8 +109,8 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
 class Found:
     """What `find_song` worked out for one request (the model work of `recommend`)."""
 
-    song: str  # the song part of the text, as asked
-    resolution: Resolution  # of `song`: the song, other readings, or why there is none
+    song: str  # the request without its inline refinements, as asked
+    understood: Understanding  # of `song`: a song, an artist, or why there is none
     picks: list[TrackResult] | None  # None: plain songs like `best`, not picked yet
     conversation: Conversation | None
     applied: str | None  # the inline refinements applied (None: there were none)
@@ -110,7 +119,12 @@ class Found:
 
     @property
     def best(self) -> TrackResult | None:
-        return self.resolution.best
+        """The song asked for (None for an artist's answer or nothing found)."""
+        return self.understood.song
+
+    @property
+    def resolution(self) -> Resolution:
+        return self.understood.resolution
 
 
 def with_picks(found: Found, picks: list[TrackResult]) -> Found:
@@ -123,51 +137,70 @@ def with_picks(found: Found, picks: list[TrackResult]) -> Found:
     return replace(found, picks=picks, conversation=conversation)
 
 
-def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
-    """Read the request and answer it, or resolve the song and leave the plain question's
-    picks to `Recommender.similar_many` (blocking: runs in a worker thread).
+def read_request(model: Recommender, text: str) -> tuple[Understanding, Request]:
+    """How `text` reads: what it names, and the inline refinements after it (if any).
 
-    One reading, most certain first: a link or a song named exactly ("bad guy", "title -
-    artist"); then words ("neo soul", "something chill from the 90s", "songs like Juicy
-    but from the 2010s"), before any guess at a title, so "neo soul" is never the song
-    "New Soul"; then a song with refinements after it; then the closest title. A genre
-    the catalog is labelled with wins over a song of that title ("reggaeton"), which is
-    offered instead; other words a title also reads as ("happy") keep the song and
-    offer the words."""
-    resolution = model.resolve(text)
-    words = describe.read(model, text) if resolution.not_a_song is None else None
-    label = model.vocabulary.is_label(text)
-    if words is not None and (not resolution.exact or label):
+    "bad guy but more chill": the song and "chill", unless the whole text names a song
+    more surely than the part before the refinements ("Sex, Love & Water - … Remix -
+    Armin van Buuren" is a title and its artist, not "Sex" without "Love & Water")."""
+    request = split_request(text, model.vocabulary.terms)
+    whole = model.understand(text)
+    if request.song == text.strip():
+        return whole, request
+    part = model.understand(request.song)
+    if whole.exact and whole.score > part.score:
+        return whole, Request(text.strip())
+    return part, request
+
+
+def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
+    """Read the request and pick `k` songs, except for a plain song, whose picks are left
+    to `Recommender.similar_many` (blocking: runs in a worker thread).
+
+    One reading, most certain first: a link, or a song or artist named exactly ("bad
+    guy", "title - artist", "queen"); then words ("neo soul", "something chill from the
+    90s", "songs like Juicy but from the 2010s"), before any guess at a title, so "neo
+    soul" is never the song "New Soul"; then a song or artist with refinements after
+    it; then the closest title or artist. A genre the catalog is labelled with wins over
+    a song of that title ("reggaeton"), which is offered instead; other words a title
+    also reads as ("happy") keep the song and offer the words."""
+    whole = model.understand(text)
+    words = describe.read(model, text) if whole.not_a_song is None else None
+    if words is not None and (not whole.exact or model.vocabulary.is_label(text)):
         if words.seed is None:
             turn = start(model, [], words.refinements, k, artist_cap=cap)
-            alternatives = resolution if resolution.exact else replace(resolution, best=None)
+            shown = whole.resolution if whole.exact else replace(whole.resolution, best=None)
             return Found(
-                text, alternatives, turn.answer.picks, turn.conversation, None, turn.answer
+                text, replace(whole, resolution=shown), [], turn.conversation, None, turn.answer
             )
-        # "songs like <song> ..." — the song part is read as any song is.
-        seeded = model.resolve(words.seed)
-        if seeded.best is not None:
-            turn = start(model, [seeded.best.track_id], words.refinements, k, artist_cap=cap)
+        # "upbeat songs like <song or artist> ...": that part is read as any request is.
+        seeded = model.understand(words.seed)
+        artist = seeded.artist if seeded.kind is Reading.ARTIST else None
+        if artist is not None or seeded.kind is Reading.SONG:
+            seeds = model.artist_seeds(artist) if artist else [seeded.song.track_id]
+            name = artist.name if artist else ""
+            turn = start(model, seeds, words.refinements, k, artist_cap=cap, artist=name)
             answer = replace(turn.answer, unknown=list(words.unknown))
             picks, conversation = answer.picks, turn.conversation
             return Found(words.seed, seeded, picks, conversation, applied_text(answer))
     also = f"{text} songs" if words is not None and words.seed is None else None
-    request = split_request(text, model.vocabulary.terms)
-    # "bad guy but more chill": inline refinements, unless the whole text names a song
-    # exactly ("Sex, Love & Water - … Remix - Armin van Buuren" is a title and its artist).
-    refined = request.song != text.strip() and not resolution.exact
+    understood, request = read_request(model, text)
+    refined = request.song != text.strip()
     song = request.song if refined else text
+    artist = understood.artist if understood.kind is not Reading.SONG else None
+    if artist is None and (understood.song is None or not refined):
+        picks = None if understood.song else []
+        return Found(song, understood, picks, None, None, also_words=also)
+    if artist is not None:
+        seeds, name = model.artist_seeds(artist), artist.name
+    else:
+        assert understood.song is not None
+        seeds, name = [understood.song.track_id], ""
+    turn = start(model, seeds, request.refinements, k, artist_cap=cap, artist=name)
+    applied = None
     if refined:
-        resolution = model.resolve(song)
-    best = resolution.best
-    if best is None:
-        return Found(song, resolution, [], None, None)
-    if refined:
-        turn = start(model, [best.track_id], request.refinements, k, artist_cap=cap)
         applied = applied_text(replace(turn.answer, unknown=list(request.unknown)))
-        picks, conversation = turn.answer.picks, turn.conversation
-        return Found(song, resolution, picks, conversation, applied)
-    return Found(song, resolution, None, None, None, also_words=also)
+    return Found(song, understood, turn.answer.picks, turn.conversation, applied)
 
 
 # Autocomplete offers at most this many descriptions ("neo soul (genre)") before songs.
@@ -187,7 +220,7 @@ def autocomplete_choices(
     if not services.models.ready or len(text) > services.settings.max_query_chars:
         return []
     model = services.models.current
-    words = (
+    offers = (
         [
             (clip(f"{offer} ({kind})", 100), offer)
             for offer, kind in describe.suggestions(model, text, min(DESCRIPTION_CHOICES, limit))
@@ -197,9 +230,9 @@ def autocomplete_choices(
     )
     songs = [
         (clip(t.label, 100), track_uri(t.track_id))
-        for t in model.autocomplete(text, limit=limit - len(words))
+        for t in model.autocomplete(text, limit=limit - len(offers))
     ]
-    return [*words, *songs] if limit - len(words) > 0 else words
+    return [*offers, *songs] if limit > len(offers) else offers
 
 
 # -- history -----------------------------------------------------------------------------
