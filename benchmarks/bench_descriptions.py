@@ -92,7 +92,8 @@ def descriptions(labels: list[str], seed: int, mixes: int) -> list[Words]:
             mixed.append(Words(f"{label} {era}", label=label, era=span))
         else:
             mixed.append(Words(f"{mood_word} songs {era}", mood=mood, era=span))
-    return single + mixed
+    unique = {w.text: w for w in [*single, *mixed]}  # a mix drawn twice is asked once
+    return list(unique.values())
 
 
 def label_rows(rec: Recommender, label: str) -> np.ndarray:
