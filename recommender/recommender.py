@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable, Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from recommender.artists import SEED_SONGS, own_songs_cap
 from recommender.catalog_index import CatalogIndex
 from recommender.data import Catalog, load_catalog
 from recommender.playlist_walk import PlaylistWalk
-from recommender.ranking import ArtistCap, Ranked, top_k
+from recommender.ranking import ArtistCap, Ranked, matches, top_k
 from recommender.results import (  # noqa: F401 - the package's public types live here too
     ArtistResult,
     Reading,
@@ -29,6 +30,9 @@ from recommender.results import (  # noqa: F401 - the package's public types liv
     TrackResult,
     Understanding,
 )
+
+if TYPE_CHECKING:
+    from recommender.vocabulary import TermRows, Vocabulary
 
 # Past this many candidates from the index, a question that exclusions and the artist
 # cap keep starving is answered by exact search instead.
@@ -106,6 +110,9 @@ class Recommender:
             params={"seed": seed, **params},
             train_seconds=time.perf_counter() - started,
         )
+        from recommender.vocabulary import Vocabulary  # (it reads the follow-up grammar)
+
+        metadata["vocabulary"] = Vocabulary.learn(catalog).to_dict()
         return cls(catalog, embeddings, metadata)
 
     def save(self, directory: str | Path, *, ann_min_tracks: int = ANN_MIN_TRACKS) -> Path:
@@ -154,6 +161,22 @@ class Recommender:
         self.index.warm_up()
 
     # -- facts --------------------------------------------------------------------------
+    @cached_property
+    def vocabulary(self) -> Vocabulary:
+        """The catalog's words for kinds of music ("neo soul"), learned when the model was
+        trained and saved with it; derived from the catalog for a model saved before."""
+        from recommender.vocabulary import Vocabulary
+
+        saved = self.metadata.get("vocabulary")
+        return Vocabulary.from_dict(saved) if saved else Vocabulary.learn(self.catalog)
+
+    @cached_property
+    def term_rows(self) -> TermRows:
+        """Which songs each term of the vocabulary names (built as terms are asked for)."""
+        from recommender.vocabulary import TermRows
+
+        return TermRows(self.vocabulary, self.catalog)
+
     @property
     def scoring(self) -> str:
         """How this model scores a song, for the admin: the weights its training chose.
@@ -236,7 +259,7 @@ class Recommender:
         ranked = self.rank(
             self.scores_for_rows(rows), k, exclude=excluded, artist_cap=cap, query=rows
         )
-        return [self.result(r, s) for r, s in ranked.pairs()]
+        return self.picks(ranked)
 
     def similar(
         self,
@@ -273,7 +296,7 @@ class Recommender:
                 artist_cap=query.artist_cap,
                 query=[row],
             )
-            answers.append([self.result(r, s) for r, s in ranked.pairs()])
+            answers.append(self.picks(ranked))
         return answers
 
     def recommend_for_tracks(
@@ -299,7 +322,7 @@ class Recommender:
         if ranked is None:
             scores = self.scores_for_queries([rows])[:, 0]
             ranked = self.rank(scores, k, exclude=excluded, artist_cap=artist_cap, query=rows)
-        return [self.result(r, s) for r, s in ranked.pairs()]
+        return self.picks(ranked)
 
     def _rank_nearest(
         self, rows: list[int], k: int, excluded: list[int], artist_cap: ArtistCap | None
@@ -456,7 +479,21 @@ class Recommender:
             rows=rows,
         )
 
-    def result(self, row: int, score: float = 0.0) -> TrackResult:
+    @property
+    def score_ceiling(self) -> float:
+        """The most a song can score here: a cosine of 1, plus the prior's and the walk's
+        weights at their most (each counts 0..1)."""
+        return 1.0 + self.popularity_weight + (self.walk_weight if self.walk is not None else 0.0)
+
+    def picks(self, ranked: Ranked, ranked_by: np.ndarray | None = None) -> list[TrackResult]:
+        """A ranked list as results: `score` the model's, `match` what a member reads, from
+        the score the list was ranked by (`ranked_by`, per catalog row, when it was not
+        `ranked.scores`: a refinement's pull counts)."""
+        by = ranked.scores if ranked_by is None else ranked_by[ranked.rows]
+        shown = matches(by, self.score_ceiling)
+        return [self.result(r, s, m) for (r, s), m in zip(ranked.pairs(), shown, strict=True)]
+
+    def result(self, row: int, score: float = 0.0, match: float = 0.0) -> TrackResult:
         index = self.index
         return TrackResult(
             track_id=index.track_ids[row],
@@ -466,4 +503,5 @@ class Recommender:
             release_year=int(index.years[row]),
             popularity=int(index.popularity[row]),
             score=round(float(score), 4),
+            match=match,
         )

@@ -18,7 +18,9 @@ SPOTIFY_TRACK_URL = "https://open.spotify.com/track/{}"
 @dataclass(frozen=True)
 class TrackResult:
     """One track as a person sees it; `score` is the model's score (cosine similarity plus
-    the model's popularity prior, see `Recommender.scores_for_rows`) or match confidence."""
+    the model's popularity prior, see `Recommender.scores_for_rows`) or match confidence;
+    `match` is what a member reads for a recommendation (`ranking.matches`: 0..1, never
+    above the pick listed before it)."""
 
     track_id: str
     name: str
@@ -27,6 +29,7 @@ class TrackResult:
     release_year: int = 0
     popularity: int = 0
     score: float = 0.0
+    match: float = 0.0
 
     @property
     def url(self) -> str:

@@ -525,7 +525,11 @@ def _recommend(args: argparse.Namespace) -> int:
     from bot.core.replies import render_text
     from bot.core.serving import load_current_model
     from bot.features.recommend.handlers import find_song
-    from bot.features.recommend.replies import not_found_reply, recommendations_reply
+    from bot.features.recommend.replies import (
+        description_reply,
+        not_found_reply,
+        recommendations_reply,
+    )
     from recommender import Recommender
     from recommender.artifacts import ArtifactError
 
@@ -538,7 +542,12 @@ def _recommend(args: argparse.Namespace) -> int:
         return 1
     text = " ".join(args.song).strip()
     prefix = settings.command_prefix
+    # The same reading of a request as the bot's: a song, an artist, or words ("neo soul").
     found = find_song(model, text, args.k, settings.artist_cap)
+    if found.described is not None:
+        reply = description_reply(model, text, found.described, found.resolution, prefix)
+        print(render_text(reply))
+        return 0 if found.described.picks else 1
     if found.understood.seed_track is None:
         print(render_text(not_found_reply(found.song, found.understood, prefix)))
         return 1
@@ -548,7 +557,14 @@ def _recommend(args: argparse.Namespace) -> int:
         picks = model.similar(found.best.track_id, k=args.k, artist_cap=settings.artist_cap)
     print(
         render_text(
-            recommendations_reply(model, found.understood, picks, prefix, applied=found.applied)
+            recommendations_reply(
+                model,
+                found.understood,
+                picks,
+                prefix,
+                applied=found.applied,
+                also_words=found.also_words,
+            )
         )
     )
     return 0

@@ -55,6 +55,11 @@ def _artists(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
     return artist_choices(bot.services, current, MAX_CHOICES)  # type: ignore[attr-defined]
 
 
+def _requests(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
+    """Songs and the words the catalog knows (genres, moods, eras), for `/recommend`."""
+    return autocomplete_choices(bot.services, current, MAX_CHOICES, words=True)  # type: ignore[attr-defined]
+
+
 def _refinements(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
     return [(text, text) for text in completions(current, MAX_CHOICES)]
 
@@ -85,6 +90,10 @@ class Option:
 # describe one command's use of a word. A word not listed is a plain text option.
 OPTIONS: dict[str, Option] = {
     "song": Option("A song title, 'title - artist', an artist, or a Spotify link", complete=_songs),
+    "recommend song": Option(
+        "A song, 'title - artist', an artist, a Spotify link, or words: neo soul, chill 90s",
+        complete=_requests,
+    ),
     "artist": Option(
         "An artist: songs like them (with a song: that song by them)",
         complete=_artists,

@@ -11,7 +11,15 @@ from bot.core.text import code, md
 from bot.features.feedback.targets import Votes
 from bot.features.followups.replies import FOLLOW_UP_HINT, FollowUp
 from bot.features.recommend.queries import StoredAnswer
-from recommender import ArtistResult, Reading, Recommender, TrackResult, Understanding
+from recommender import (
+    ArtistResult,
+    Reading,
+    Recommender,
+    Resolution,
+    TrackResult,
+    Understanding,
+)
+from recommender.followups import Answer
 
 
 def hint_command(prefix: str, track: TrackResult) -> str:
@@ -20,29 +28,33 @@ def hint_command(prefix: str, track: TrackResult) -> str:
 
 
 def pick_lines(picks: Sequence[TrackResult]) -> list[Line]:
+    """One line per pick: the song, its artist and its match (as `!why` repeats it)."""
     return [
-        Line(text=md(p.name), url=p.url, note=f"— {md(p.artist)} · {p.score:.2f}") for p in picks
+        Line(text=md(p.name), url=p.url, note=f"— {md(p.artist)} · {p.match:.0%}") for p in picks
     ]
 
 
 def picks_footer(model_version: str, follow_up: bool) -> str:
-    """The score scale, the follow-up hint when the answer can be followed up, the model."""
+    """The match scale, the follow-up hint when the answer can be followed up, the model."""
     hint = f" · {FOLLOW_UP_HINT}" if follow_up else ""
-    # Not "0-1": the model adds popularity (and, on big catalogs, shared playlists) to
-    # the cosine, so a close, well-liked song can score above 1.
-    return f"score: higher = closer{hint} · model {model_version}"
+    # One bounded number, in the list's order: a share of the most this model can score
+    # (similarity plus its popularity prior), never above the pick before it.
+    return f"% = match, best first{hint} · model {model_version}"
 
 
 def answer_actions(
-    stored: StoredAnswer | None, seed_track_id: str, picks: Sequence[TrackResult]
+    stored: StoredAnswer | None, seed_track_id: str | None, picks: Sequence[TrackResult]
 ) -> tuple[Action, ...]:
-    """The follow-up buttons and the 👍/👎 of a stored answer with picks."""
+    """The follow-up buttons and the 👍/👎 of a stored answer with picks. An answer to
+    words alone (`seed_track_id` None) has no song a vote could pair its picks with, so
+    it gets the follow-ups only."""
     if stored is None or not picks:
         return ()
+    follow = (FollowUp(stored.turn_id),) if stored.turn_id is not None else ()
+    if seed_track_id is None:
+        return follow
     votes = Votes.on_query(stored.query_id, seed_track_id, [p.track_id for p in picks])
-    if stored.turn_id is None:
-        return (votes,)
-    return (FollowUp(stored.turn_id), votes)
+    return (*follow, votes)
 
 
 def artist_command(prefix: str, artist: ArtistResult) -> str:
@@ -84,6 +96,7 @@ def recommendations_reply(
     *,
     applied: str | None = None,
     stored: StoredAnswer | None = None,
+    also_words: str | None = None,
 ) -> Reply:
     """The answer to `recommend`: songs like a song or an artist. `applied` says which
     inline refinements were applied (None: the request had none); `stored` is where the
@@ -91,6 +104,10 @@ def recommendations_reply(
     seed = understood.seed_track
     assert seed is not None
     description = _understood(understood, prefix)
+    if also_words:
+        description += (
+            f"\nFor music described that way, try {code(prefix + 'recommend ' + also_words)}"
+        )
     if applied:
         description += "\n" + applied
     elif applied is None and not picks:
@@ -103,6 +120,35 @@ def recommendations_reply(
         lines=pick_lines(picks),
         footer=picks_footer(model.version, stored is not None and stored.turn_id is not None),
         actions=answer_actions(stored, seed.track_id, picks),
+    )
+
+
+def description_reply(
+    model: Recommender,
+    text: str,
+    answer: Answer,
+    song: Resolution,
+    prefix: str,
+    *,
+    stored: StoredAnswer | None = None,
+) -> Reply:
+    """The answer to words alone ("neo soul", "something chill from the 90s"): what was
+    understood, the picks, and the song of that title when there is one."""
+    description = f"Understood: {md(answer.understood)}"
+    if song.best is not None:
+        best = song.best
+        description += (
+            f"\nAlso the song {md(best.name)} — {md(best.artist)}; try {hint_command(prefix, best)}"
+        )
+    if answer.note:
+        description += "\n" + md(answer.note)
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    return Reply(
+        title=f"Songs for “{shown}”",
+        description=description,
+        lines=pick_lines(answer.picks),
+        footer=picks_footer(model.version, stored is not None and stored.turn_id is not None),
+        actions=answer_actions(stored, None, answer.picks),
     )
 
 
