@@ -214,13 +214,14 @@ ARTISTS_AMONG_SONGS = 3
 def autocomplete_choices(
     services: Services, text: str, limit: int = 25, *, words: bool = False
 ) -> list[tuple[str, str]]:
-    """(name shown, value sent) pairs for a slash command's song option: the artists
-    whose name starts with the text, then songs.
+    """(name shown, value sent) pairs for a slash command's song option: songs.
 
     With `words` (`/recommend`), words the catalog knows come first ("neo soul (genre)",
-    "chill (mood)", sent as typed). A song's value is its Spotify URI, which `resolve`
-    maps back to exactly that track; an artist's is "artist: <name>", which reads as that
-    artist; all fit Discord's 100-character limit.
+    "chill (mood)", sent as typed), then the artists whose name starts with the text. A
+    song's value is its Spotify URI, which `resolve` maps back to exactly that track; an
+    artist's is "artist: <name>", which reads as that artist; all fit Discord's
+    100-character limit. `/session add` offers songs only (a session is a list of songs;
+    an artist typed there still adds their best known).
     """
     if not services.models.ready or len(text) > services.settings.max_query_chars:
         return []
@@ -236,7 +237,7 @@ def autocomplete_choices(
     offers += [
         (shown, f"artist: {name}")
         for shown, name in (
-            artist_choices(services, text, ARTISTS_AMONG_SONGS) if text.strip() else []
+            artist_choices(services, text, ARTISTS_AMONG_SONGS) if words and text.strip() else []
         )
     ][: max(limit - len(offers), 0)]
     songs = [
