@@ -98,8 +98,9 @@ class ArtistIndex:
             code = self.code_of.get(f"the {query}")
         return code
 
-    def find(self, text: str, limit: int = 5) -> list[tuple[int, float]]:
-        """Artists the text may name, best first: (code, score 0..100), exact names 100."""
+    def find(self, text: str, limit: int = 5, *, fuzzy: bool = True) -> list[tuple[int, float]]:
+        """Artists the text may name, best first: (code, score 0..100), exact names 100.
+        An exact name skips the typo search, unless more than one answer is wanted."""
         query = normalize(str(text)[:MAX_QUERY_CHARS])
         if not query:
             return []
@@ -107,6 +108,10 @@ class ArtistIndex:
         code = self.exact(query)
         if code is not None:
             found[code] = 100.0
+            if limit == 1:
+                return [(code, 100.0)]
+        if not fuzzy:
+            return list(found.items())
         for _, score, position in self._extract(query, limit):
             found.setdefault(int(position), float(score))
         ranked = sorted(found.items(), key=lambda item: (-item[1], -self.popularity[item[0]]))
@@ -137,8 +142,8 @@ class ArtistIndex:
     def complete(self, text: str, limit: int = 5) -> list[int]:
         """Artists whose name starts with what was typed, best known first."""
         query = normalize(str(text)[:MAX_QUERY_CHARS])
-        if not query:
-            return []
+        if not query:  # nothing typed yet: the best known
+            return np.argsort(-self.popularity, kind="stable")[:limit].tolist()
         keys = self._sorted
         start = bisect.bisect_left(keys, (query, -1))
         codes: list[int] = []

@@ -216,8 +216,14 @@ class Recommender:
 
     # -- verbs --------------------------------------------------------------------------
     def resolve(self, text: str) -> Resolution:
-        """The song `text` names (a title, `title - artist`, a Spotify link), if any."""
-        return understanding.understand(self.index, text, self.result).resolution
+        """The song `text` names (a title, `title - artist`, a Spotify link), if any: never
+        another artist's song of the title when the named artist's is missing."""
+        understood = self.understand(text)
+        resolution = understood.resolution
+        if understood.kind in (Reading.MISSING_SONG, Reading.NOT_FOUND) and resolution.best:
+            close = understood.suggestions or [resolution.best, *resolution.alternatives][:3]
+            return Resolution(query=text, best=None, suggestions=close)
+        return resolution
 
     def understand(self, text: str) -> Understanding:
         """What a request asks for: a song, an artist, or a song the catalog lacks

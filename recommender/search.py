@@ -23,10 +23,12 @@ from rapidfuzz import fuzz, process
 MAX_QUERY_CHARS = 200
 FUZZY_ACCEPT = 85.0  # a typo or two in a title; below this we only suggest
 EXACT_TITLE = 100.0
-# "Wonderwall" for "Wonderwall - Remastered": a version is the same song, so it ranks
-# with the exact titles and popularity decides. People mean the famous "Wonderwall", not
-# the little-known song that happens to carry the bare title.
+# "Wonderwall" for "Wonderwall - Remastered": a version is the same song, so a bare title
+# ranks it with the exact titles and popularity decides. People mean the famous
+# "Wonderwall", not the little-known song that happens to carry the bare title. With the
+# artist named, the version whose title was typed exactly goes first.
 BASE_TITLE = EXACT_TITLE
+BASE_TITLE_WITH_ARTIST = EXACT_TITLE - 0.5
 ARTIST_ACCEPT = 80.0
 # Above this many distinct titles, typo matching first narrows the catalog to the
 # `FUZZY_CANDIDATES` titles sharing the most letter triples with the query: scoring every
@@ -250,7 +252,9 @@ class TitleIndex:
         return [t for t, _ in self.sorted_titles]
 
     # -- resolve ------------------------------------------------------------------------
-    def resolve(self, text: str) -> Match:
+    def resolve(self, text: str, *, fuzzy: bool = True) -> Match:
+        """The rows `text` names; `fuzzy` False skips the typo search (the caller knows
+        the text names something else, an artist, when no title matches exactly)."""
         text = str(text).strip()[:MAX_QUERY_CHARS]
         track_id = spotify_track_id(text)
         if track_id is not None and "spotify" in text.lower():
@@ -265,12 +269,14 @@ class TitleIndex:
         if not query:
             return Match()
         scores = self._exact_readings(text, query)
+        if not scores and not fuzzy:
+            return Match()
         if not scores:
-            fuzzy = self._fuzzy(query, limit=10)
-            if fuzzy and fuzzy[0][1] >= FUZZY_ACCEPT:
-                scores = dict(fuzzy)
+            close = self._fuzzy(query, limit=10)
+            if close and close[0][1] >= FUZZY_ACCEPT:
+                scores = dict(close)
             else:
-                return Match(suggestions=self._distinct(fuzzy, limit=3))
+                return Match(suggestions=self._distinct(close, limit=3))
         ranked = self._rank(scores)
         best_row, best_score = ranked[0]
         alternatives = [
@@ -290,6 +296,8 @@ class TitleIndex:
             ):
                 for row in rows or ():
                     score = title_score
+                    if artist and title_score == BASE_TITLE and self.titles[row] != title:
+                        score = BASE_TITLE_WITH_ARTIST
                     if artist:
                         exactness = fuzz.ratio(artist, self.artists[row])
                         similarity = max(exactness, fuzz.token_set_ratio(artist, self.artists[row]))

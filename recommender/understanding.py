@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from recommender.artists import ARTIST_FUZZY_ACCEPT
 from recommender.catalog_index import CatalogIndex
@@ -31,6 +31,7 @@ from recommender.results import ArtistResult, Reading, Resolution, TrackResult, 
 from recommender.search import (
     ARTIST_ACCEPT,
     EXACT_TITLE,
+    FUZZY_ACCEPT,
     MAX_QUERY_CHARS,
     Match,
     base_title,
@@ -106,7 +107,29 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
             suggested = [as_artist(c, s) for c, s in hits[:3] if s >= ARTIST_SUGGEST]
             return Understanding(text, Reading.NOT_FOUND, empty, title=named, artists=suggested)
 
-    match = index.search.resolve(text)
+    query = normalize(text)
+    raw = separated(text)
+    parts = [normalize(p) for p in raw]
+    # An artist's exact name needs no typo search among all titles: only an exact title
+    # could compete with it ("queen"), and in "title - artist" a typo in the title is
+    # looked for among that artist's songs alone (`_typo_by`).
+    named_artist = artists.exact(query) if query else None
+    side = None
+    if len(parts) == 2 and all(parts):
+        side = next(
+            (
+                (order, code)
+                for order, p in enumerate(parts[::-1])
+                if (code := artists.exact(p)) is not None
+            ),
+            None,
+        )
+    match = index.search.resolve(text, fuzzy=named_artist is None and side is None)
+    if side is not None and match.best is None and match.not_a_song is None:
+        order, code = side
+        typo = _typo_by(index, code, parts[order])
+        if typo is not None:
+            match = Match(best=typo[0], best_score=typo[1])
     resolution = _resolution(text, match, result)
     best = match.best
     song = resolution.best
@@ -123,7 +146,6 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
             **extra,  # type: ignore[arg-type]
         )
 
-    query = normalize(text)
     if match.not_a_song is not None or spotify_track_id(text) is not None or not query:
         return as_song() if song is not None else Understanding(text, Reading.NOT_FOUND, resolution)
     if spotify_link_kind(text) is not None:
@@ -132,17 +154,18 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
     whole_title = best is not None and _whole_title(index, best, query)
     confirmed = best is not None and match.best_score > EXACT_TITLE  # title and its artist
 
-    raw = separated(text)
-    parts = [normalize(p) for p in raw]
     if len(parts) == 2 and all(parts) and not whole_title:
         # "title - artist" (or "artist - title"): a song by someone in particular.
         if best is not None and (confirmed or any(_same_artist(index, best, p) for p in parts)):
             return as_song()
         named = []
-        for title_part, artist_part in ((parts[0], parts[1]), (parts[1], parts[0])):
-            hits = artists.find(artist_part, limit=1)
-            if hits and hits[0][1] >= ARTIST_FUZZY_ACCEPT:
-                named.append((hits[0][1], -len(named), title_part, hits[0][0]))
+        for fuzzy in (False, True):  # the exact name either way round first, then typos
+            for order, artist_part in enumerate((parts[1], parts[0])):
+                hits = artists.find(artist_part, limit=1, fuzzy=fuzzy)
+                if hits and hits[0][1] >= ARTIST_FUZZY_ACCEPT:
+                    named.append((hits[0][1], -order, artist_part, hits[0][0]))
+            if named:
+                break
         if named:
             score, order, _, code = max(named)
             title = raw[0] if order == 0 else raw[1]
@@ -159,7 +182,12 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
             text, Reading.NOT_FOUND, resolution, title=raw[0], suggestions=close[:3]
         )
 
-    hits = artists.find(query, limit=3)
+    if named_artist is not None:
+        hits = [(named_artist, EXACT_TITLE)]
+    elif whole_title or confirmed:
+        hits = []  # a title (and its artist): other artists are no more than alternatives
+    else:
+        hits = artists.find(query, limit=3)
     code, artist_score = hits[0] if hits else (-1, 0.0)
     if artist_score >= EXACT_TITLE:  # the text is an artist's name
         if whole_title and song is not None and song.popularity >= artists.popularity[code]:
@@ -179,7 +207,10 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
     missing = _title_and_artist(index, query)
     if missing is not None:
         title, named_code = missing
-        if best is None or index.artist_codes[best] != named_code:
+        # Missing unless a typo search found another song (a title that merely holds an
+        # artist's name, "love me hardr"), or found the title by someone else.
+        other = best is not None and index.artist_codes[best] != named_code
+        if best is None or (other and _whole_title(index, best, title)):
             return Understanding(
                 text,
                 Reading.MISSING_SONG,
@@ -204,6 +235,17 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
     return Understanding(
         text, Reading.NOT_FOUND, resolution, suggestions=resolution.suggestions, artists=suggested
     )
+
+
+def _typo_by(index: CatalogIndex, code: int, title: str) -> tuple[int, float] | None:
+    """The artist's song whose title is `title` but for a typo or two ("bad gyu")."""
+    rows = index.by_artist.rows(code)
+    hit = process.extractOne(
+        title, [index.titles[r] for r in rows.tolist()], scorer=fuzz.QRatio, processor=None
+    )
+    if hit is None or hit[1] < FUZZY_ACCEPT:
+        return None
+    return int(rows[hit[2]]), float(hit[1])
 
 
 def _title_and_artist(index: CatalogIndex, query: str) -> tuple[str, int] | None:

@@ -48,9 +48,10 @@ MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are 64-bit; the database stores them si
     "artist, or a Spotify link), or that fit your words (a genre, mood, era)",
     examples=(
         "bad guy",
-        "bad guy - billie eilish",
         "dua lipa",
+        "bad guy - billie eilish",
         "wonderwall but more chill",
+        "artist: metallica",
         "neo soul",
         "something chill from the 90s",
         "songs like juicy but from the 2010s",
@@ -203,19 +204,24 @@ def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
     return Found(song, understood, turn.answer.picks, turn.conversation, applied)
 
 
-# Autocomplete offers at most this many descriptions ("neo soul (genre)") before songs.
+# Artists offered first among the song option's choices: enough to find the one typed,
+# few enough that the songs starting with those letters still show.
+ARTISTS_AMONG_SONGS = 3
+# `/recommend` offers at most this many descriptions ("neo soul (genre)") before those.
 DESCRIPTION_CHOICES = 5
 
 
 def autocomplete_choices(
     services: Services, text: str, limit: int = 25, *, words: bool = False
 ) -> list[tuple[str, str]]:
-    """(name shown, value sent) pairs for a slash command's song option.
+    """(name shown, value sent) pairs for a slash command's song option: with `words`
+    (`/recommend`), the words the catalog knows that finish the text ("neo soul (genre)",
+    "chill (mood)", sent as typed); then the artists whose name starts with the text,
+    then songs. `/session add` takes songs and artists, not words.
 
-    With `words` (`/recommend`), words the catalog knows come first ("neo soul (genre)",
-    "chill (mood)", sent as typed), then songs: the value is the track's Spotify URI,
-    which `resolve` maps back to exactly that track; all fit Discord's 100-character
-    limit. `/session add` takes songs only.
+    A song's value is its Spotify URI, which `resolve` maps back to exactly that track;
+    an artist's is "artist: <name>", which reads as that artist. All fit Discord's
+    100-character limit.
     """
     if not services.models.ready or len(text) > services.settings.max_query_chars:
         return []
@@ -228,11 +234,30 @@ def autocomplete_choices(
         if words
         else []
     )
-    songs = [
-        (clip(t.label, 100), track_uri(t.track_id))
-        for t in model.autocomplete(text, limit=limit - len(offers))
+    artists = [
+        (shown, f"artist: {name}")
+        for shown, name in (
+            artist_choices(services, text, ARTISTS_AMONG_SONGS) if text.strip() else []
+        )
     ]
-    return [*offers, *songs] if limit > len(offers) else offers
+    room = limit - len(offers) - len(artists)
+    songs = (
+        [(clip(t.label, 100), track_uri(t.track_id)) for t in model.autocomplete(text, room)]
+        if room > 0
+        else []
+    )
+    return [*offers, *artists, *songs][:limit]
+
+
+def artist_choices(services: Services, text: str, limit: int = 25) -> list[tuple[str, str]]:
+    """(name shown, value sent) pairs for the artist option: artists whose name starts
+    with the text, best known first."""
+    if not services.models.ready or len(text) > services.settings.max_query_chars:
+        return []
+    return [
+        (clip(f"{a.name} · artist, {a.tracks} song{'s' * (a.tracks != 1)}", 100), a.name[:100])
+        for a in services.models.current.autocomplete_artists(text, limit)
+    ]
 
 
 # -- history -----------------------------------------------------------------------------
