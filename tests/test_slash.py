@@ -365,7 +365,7 @@ async def test_a_failing_autocomplete_offers_nothing_rather_than_a_message(
 async def test_recommend_takes_an_artist_with_autocomplete(bot: MusicBot) -> None:
     """The artist option: its choices are artists, and picking one answers songs like
     them; the song option offers the artists starting with what was typed, then songs."""
-    payload = {c.name: c.to_dict() for c in bot.tree.get_commands()}["recommend"]
+    payload = {c.name: c.to_dict(bot.tree) for c in bot.tree.get_commands()}["recommend"]
     artist_option = next(o for o in payload["options"] if o["name"] == "artist")
     assert artist_option["autocomplete"] and not artist_option["required"]
 
