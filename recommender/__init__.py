@@ -1,9 +1,11 @@
 """Music recommendations from a playlist–track graph. Knows nothing of Discord."""
 
 from recommender.data import Catalog, DataError, load_catalog
+from recommender.placement import Basis, TrackMetadata
 from recommender.ranking import ArtistCap
 from recommender.recommender import (
     DEFAULT_MODEL,
+    PlacedTrack,
     Recommender,
     Resolution,
     SimilarQuery,
@@ -14,11 +16,14 @@ from recommender.recommender import (
 __all__ = [
     "DEFAULT_MODEL",
     "ArtistCap",
+    "Basis",
     "Catalog",
     "DataError",
+    "PlacedTrack",
     "Recommender",
     "Resolution",
     "SimilarQuery",
+    "TrackMetadata",
     "TrackResult",
     "UnknownTrackError",
     "load_catalog",

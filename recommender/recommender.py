@@ -19,11 +19,15 @@ from recommender import artifacts
 from recommender.ann import ANN_MIN_TRACKS, AnnIndex
 from recommender.catalog_index import CatalogIndex
 from recommender.data import Catalog, load_catalog
+from recommender.placement import Basis, Placement, Placer, TrackMetadata
 from recommender.playlist_walk import PlaylistWalk
 from recommender.ranking import ArtistCap, Ranked, top_k
 from recommender.search import EXACT_TITLE
 
 SPOTIFY_TRACK_URL = "https://open.spotify.com/track/{}"
+# A song added from MusicBrainz has no Spotify id; its link is its MusicBrainz page.
+MUSICBRAINZ_PREFIX = "musicbrainz:"
+MUSICBRAINZ_RECORDING_URL = "https://musicbrainz.org/recording/{}"
 # Past this many candidates from the index, a question that exclusions and the artist
 # cap keep starving is answered by exact search instead.
 ANN_MAX_CANDIDATES = 4096
@@ -47,6 +51,8 @@ class TrackResult:
 
     @property
     def url(self) -> str:
+        if self.track_id.startswith(MUSICBRAINZ_PREFIX):
+            return MUSICBRAINZ_RECORDING_URL.format(self.track_id[len(MUSICBRAINZ_PREFIX) :])
         return SPOTIFY_TRACK_URL.format(self.track_id)
 
     @property
@@ -88,6 +94,23 @@ class SimilarQuery:
     track_id: str
     k: int = 10
     artist_cap: ArtistCap | None = None
+
+
+@dataclass(frozen=True)
+class PlacedTrack:
+    """A song the catalog lacks, placed by the model from its metadata, with its picks.
+
+    `basis` says what decided its place: its album's and artist's songs, or (the artist
+    being new too) the genres and era the source gave, which is a rough guess."""
+
+    track: TrackResult
+    basis: Basis
+    picks: list[TrackResult]
+    matched_genres: tuple[str, ...] = ()
+
+    @property
+    def rough(self) -> bool:
+        return self.basis.rough
 
 
 class UnknownTrackError(KeyError):
@@ -132,6 +155,7 @@ class Recommender:
         # Above `ANN_MIN_TRACKS` tracks a saved model has an index that proposes
         # candidates for `similar`; `None` means exact search over every row.
         self.ann = ann
+        self._placer: Placer | None = None  # built on the first song placed from outside
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -253,6 +277,54 @@ class Recommender:
             suggestions=[self.result(i, s) for i, s in match.suggestions],
             not_a_song=match.not_a_song,
         )
+
+    def knows_artist(self, name: str) -> bool:
+        """Whether any catalog song is by this artist (as `search.normalize` spells it)."""
+        return self.placer.knows_artist(name)
+
+    @property
+    def placer(self) -> Placer:
+        """What placing songs from outside the catalog needs (built on first use)."""
+        if self._placer is None:
+            self._placer = Placer(self.index, self.embeddings)
+        return self._placer
+
+    def place(
+        self, song: TrackMetadata, k: int = 10, *, artist_cap: ArtistCap | None = None
+    ) -> PlacedTrack | None:
+        """Songs like one the catalog lacks, from what a lookup knows of it (no audio
+        features, no playlists), ranked like any answer; None when nothing of it (artist,
+        genres, year) matches the catalog. A song the catalog has is answered as itself."""
+        if song.track_id in self:
+            track = self.track(song.track_id)
+            picks = self.similar(song.track_id, k, artist_cap=artist_cap)
+            return PlacedTrack(track, Basis.ARTIST, picks)
+        placement = self.placer.place(song)
+        if placement is None:
+            return None
+        track = TrackResult(
+            track_id=song.track_id,
+            name=song.title,
+            artist=", ".join(song.artists),
+            album=song.album,
+            release_year=song.year,
+            popularity=song.popularity,
+        )
+        return PlacedTrack(
+            track, placement.basis, self._placed_picks(placement, k, artist_cap), placement.matched
+        )
+
+    def _placed_picks(
+        self, placement: Placement, k: int, artist_cap: ArtistCap | None
+    ) -> list[TrackResult]:
+        """`k` songs nearest a placed vector, scored and spread as `similar` scores them
+        (the song's own artist counts as the query's artist)."""
+        if k <= 0:
+            return []
+        scores = self.with_prior(self.cosines(placement.vector[None, :])[:, 0])
+        query = placement.artist_rows[:1].tolist()
+        ranked = self.rank(scores, k, artist_cap=artist_cap, query=query)
+        return [self.result(r, s) for r, s in ranked.pairs()]
 
     def autocomplete(self, text: str, limit: int = 25) -> list[TrackResult]:
         return [self.result(i, s) for i, s in self.index.search.complete(text, limit)]

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from bot.core.dispatch import RequestContext, Services, command
 from bot.core.replies import Field, Kind, Reply
 from bot.core.text import clip
+from bot.features.catalog.queries import addition_ids
 from bot.features.retrain.retrainer import (
     AlreadyRunning,
     RollbackError,
@@ -209,6 +210,16 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
         )
         fields.append(Field("Data", _counts(meta.get("counts", {}), {})))
         fields.append(Field("Scoring", model.scoring))
+        waiting = [t for t in await addition_ids(services.db) if t not in model]
+        fields.append(
+            Field(
+                "Added songs",
+                f"{len(waiting)} looked-up song{'s' if len(waiting) != 1 else ''} wait for "
+                "the next retrain"
+                if waiting
+                else "none waiting for the next retrain",
+            )
+        )
     else:
         fields.append(Field("Model", "still loading"))
     if info.running is not None:
