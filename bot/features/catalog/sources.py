@@ -128,9 +128,11 @@ class Source(Protocol):
     name: str
     guard: Guard
 
-    async def by_id(self, spotify_id: str) -> TrackMetadata | None: ...
+    async def by_id(self, spotify_id: str, budget: float) -> TrackMetadata | None: ...
 
-    async def search(self, title: str, artist: str, genres: bool) -> TrackMetadata | None: ...
+    async def search(
+        self, title: str, artist: str, genres: bool, budget: float
+    ) -> TrackMetadata | None: ...
 
 
 class HttpSource:
@@ -140,8 +142,19 @@ class HttpSource:
 
     def __init__(self, http: aiohttp.ClientSession, timeout: float = TIMEOUT_SECONDS) -> None:
         self.http = http
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.seconds = timeout
         self.guard = Guard()
+
+    def _deadline(self, budget: float) -> float:
+        """When this lookup must be done: the source's timeout or the caller's budget."""
+        return time.monotonic() + min(self.seconds, budget)
+
+    def _timeout(self, deadline: float) -> aiohttp.ClientTimeout:
+        """What is left of `deadline` for one request (SourceDown when nothing is)."""
+        left = deadline - time.monotonic()
+        if left <= 0.01:
+            raise SourceDown(f"{self.name}: out of time")
+        return aiohttp.ClientTimeout(total=left)
 
     async def _json(self, response: aiohttp.ClientResponse) -> Any:
         body = await response.content.read(MAX_BODY_BYTES + 1)
@@ -181,7 +194,7 @@ class SpotifySource(HttpSource):
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
 
-    async def _access_token(self) -> str:
+    async def _access_token(self, deadline: float) -> str:
         async with self._token_lock:
             if self._token is not None and time.monotonic() < self._token_expires:
                 return self._token
@@ -190,7 +203,7 @@ class SpotifySource(HttpSource):
                     self.token_url,
                     data={"grant_type": "client_credentials"},
                     headers={"Authorization": self._basic},
-                    timeout=self.timeout,
+                    timeout=self._timeout(deadline),
                 ) as response:
                     if response.status == 429:
                         self.guard.pause(retry_after(response, 5.0))
@@ -210,18 +223,20 @@ class SpotifySource(HttpSource):
             self._token_expires = time.monotonic() + max(float(expires) - 60, 30)
             return token
 
-    async def _get(self, path: str, params: dict[str, str] | None = None) -> Any | None:
+    async def _get(
+        self, path: str, deadline: float, params: dict[str, str] | None = None
+    ) -> Any | None:
         """The JSON at `path`; None for 404/400 (no such track); SourceDown otherwise."""
         if not self.guard.available:
             raise SourceDown("spotify: paused")
         for attempt in range(2):
-            token = await self._access_token()
+            token = await self._access_token(deadline)
             try:
                 async with self.http.get(
                     self.api_url + path,
                     params=params,
                     headers={"Authorization": f"Bearer {token}"},
-                    timeout=self.timeout,
+                    timeout=self._timeout(deadline),
                 ) as response:
                     if response.status == 401 and attempt == 0:
                         self._token = None  # expired early: one new token, one retry
@@ -241,16 +256,19 @@ class SpotifySource(HttpSource):
             return payload
         raise self._down("token refused")
 
-    async def by_id(self, spotify_id: str) -> TrackMetadata | None:
+    async def by_id(self, spotify_id: str, budget: float = TIMEOUT_SECONDS) -> TrackMetadata | None:
         if not SPOTIFY_ID.fullmatch(spotify_id):
             return None
-        track = await self._get(f"/tracks/{spotify_id}")
+        track = await self._get(f"/tracks/{spotify_id}", self._deadline(budget))
         song = self._song(track)
         return song if song is None or song.source_id == spotify_id else None
 
-    async def search(self, title: str, artist: str, genres: bool) -> TrackMetadata | None:
+    async def search(
+        self, title: str, artist: str, genres: bool, budget: float = TIMEOUT_SECONDS
+    ) -> TrackMetadata | None:
+        deadline = self._deadline(budget)
         query = f'track:"{title}"' + (f' artist:"{artist}"' if artist else "")
-        found = await self._get("/search", {"q": query, "type": "track", "limit": "5"})
+        found = await self._get("/search", deadline, {"q": query, "type": "track", "limit": "5"})
         items = found.get("tracks", {}).get("items") if isinstance(found, dict) else None
         if not isinstance(items, list):
             if found is None:
@@ -259,16 +277,18 @@ class SpotifySource(HttpSource):
         for item in items:
             song = self._song(item)
             if song and same_title(song.title, title) and same_artist(song.artists, artist):
-                return await self._with_genres(song, item) if genres else song
+                return await self._with_genres(song, item, deadline) if genres else song
         return None
 
-    async def _with_genres(self, song: TrackMetadata, item: dict[str, Any]) -> TrackMetadata:
+    async def _with_genres(
+        self, song: TrackMetadata, item: dict[str, Any], deadline: float
+    ) -> TrackMetadata:
         """The song with its first artist's genres (Spotify gives genres per artist)."""
         artist_id = (item.get("artists") or [{}])[0].get("id")
         if not isinstance(artist_id, str) or not SPOTIFY_ID.fullmatch(artist_id):
             return song
         try:
-            artist = await self._get(f"/artists/{artist_id}")
+            artist = await self._get(f"/artists/{artist_id}", deadline)
         except SourceDown:
             return song  # placed without genres rather than not at all
         names = artist.get("genres") if isinstance(artist, dict) else None
@@ -329,7 +349,7 @@ class MusicBrainzSource(HttpSource):
         self.min_interval = min_interval
         self._next_slot = 0.0
 
-    async def by_id(self, spotify_id: str) -> TrackMetadata | None:
+    async def by_id(self, spotify_id: str, budget: float = TIMEOUT_SECONDS) -> TrackMetadata | None:
         raise SourceDown("musicbrainz: does not know Spotify ids")
 
     async def _slot(self, budget: float) -> None:
@@ -341,10 +361,13 @@ class MusicBrainzSource(HttpSource):
         self._next_slot = slot + self.min_interval
         await asyncio.sleep(slot - now)
 
-    async def search(self, title: str, artist: str, genres: bool) -> TrackMetadata | None:
+    async def search(
+        self, title: str, artist: str, genres: bool, budget: float = TIMEOUT_SECONDS
+    ) -> TrackMetadata | None:
         if not self.guard.available:
             raise SourceDown("musicbrainz: paused")
-        await self._slot(self.timeout.total or TIMEOUT_SECONDS)
+        deadline = self._deadline(budget)
+        await self._slot(deadline - time.monotonic() - 0.1)
         query = f'recording:"{_lucene(title)}"' + (
             f' AND artist:"{_lucene(artist)}"' if artist else ""
         )
@@ -353,7 +376,7 @@ class MusicBrainzSource(HttpSource):
                 f"{self.base_url}/recording",
                 params={"query": query, "fmt": "json", "limit": "5"},
                 headers={"User-Agent": self.user_agent, "Accept": "application/json"},
-                timeout=self.timeout,
+                timeout=self._timeout(deadline),
             ) as response:
                 if response.status == 503:  # MusicBrainz's "slow down"
                     self.guard.pause(retry_after(response, 2.0))

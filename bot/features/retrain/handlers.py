@@ -214,8 +214,8 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
         fields.append(
             Field(
                 "Added songs",
-                f"{len(waiting)} looked-up song{'s' if len(waiting) != 1 else ''} wait for "
-                "the next retrain"
+                f"{len(waiting)} looked-up song{' waits' if len(waiting) == 1 else 's wait'} "
+                "for the next retrain"
                 if waiting
                 else "none waiting for the next retrain",
             )
