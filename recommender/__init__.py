@@ -6,6 +6,7 @@ from recommender.ranking import ArtistCap
 from recommender.recommender import (
     DEFAULT_MODEL,
     PlacedTrack,
+    PlaceQuery,
     Recommender,
     Resolution,
     SimilarQuery,
@@ -19,6 +20,7 @@ __all__ = [
     "Basis",
     "Catalog",
     "DataError",
+    "PlaceQuery",
     "PlacedTrack",
     "Recommender",
     "Resolution",

@@ -113,6 +113,15 @@ class PlacedTrack:
         return self.basis.rough
 
 
+@dataclass(frozen=True)
+class PlaceQuery:
+    """One `place` question, for asking many at once (`Recommender.place_many`)."""
+
+    song: TrackMetadata
+    k: int = 10
+    artist_cap: ArtistCap | None = None
+
+
 class UnknownTrackError(KeyError):
     """A track_id that is not in this model's catalog."""
 
@@ -283,6 +292,11 @@ class Recommender:
         return self.placer.knows_artist(name)
 
     @property
+    def placer_ready(self) -> bool:
+        """Whether `placer` is built (then `knows_artist` is a dictionary look-up)."""
+        return self._placer is not None
+
+    @property
     def placer(self) -> Placer:
         """What placing songs from outside the catalog needs (built on first use)."""
         if self._placer is None:
@@ -295,36 +309,53 @@ class Recommender:
         """Songs like one the catalog lacks, from what a lookup knows of it (no audio
         features, no playlists), ranked like any answer; None when nothing of it (artist,
         genres, year) matches the catalog. A song the catalog has is answered as itself."""
-        if song.track_id in self:
-            track = self.track(song.track_id)
-            picks = self.similar(song.track_id, k, artist_cap=artist_cap)
-            return PlacedTrack(track, Basis.ARTIST, picks)
-        placement = self.placer.place(song)
-        if placement is None:
-            return None
-        track = TrackResult(
-            track_id=song.track_id,
-            name=song.title,
-            artist=", ".join(song.artists),
-            album=song.album,
-            release_year=song.year,
-            popularity=song.popularity,
-        )
-        return PlacedTrack(
-            track, placement.basis, self._placed_picks(placement, k, artist_cap), placement.matched
-        )
+        return self.place_many([PlaceQuery(song, k, artist_cap)])[0]
 
-    def _placed_picks(
-        self, placement: Placement, k: int, artist_cap: ArtistCap | None
-    ) -> list[TrackResult]:
-        """`k` songs nearest a placed vector, scored and spread as `similar` scores them
-        (the song's own artist counts as the query's artist)."""
-        if k <= 0:
-            return []
-        scores = self.with_prior(self.cosines(placement.vector[None, :])[:, 0])
-        query = placement.artist_rows[:1].tolist()
-        ranked = self.rank(scores, k, artist_cap=artist_cap, query=query)
-        return [self.result(r, s) for r, s in ranked.pairs()]
+    def place_many(self, queries: Sequence[PlaceQuery]) -> list[PlacedTrack | None]:
+        """`place` for many songs at once, each answer exactly the one `place` gives: the
+        embedding matrix is read once for all of them (a burst of lookups that return
+        together is placed together, as `similar_many` scores a burst of requests)."""
+        answers: list[PlacedTrack | None] = [None] * len(queries)
+        placements: list[tuple[int, Placement]] = []
+        for i, query in enumerate(queries):
+            song = query.song
+            if song.track_id in self:
+                track = self.track(song.track_id)
+                picks = self.similar(song.track_id, query.k, artist_cap=query.artist_cap)
+                answers[i] = PlacedTrack(track, Basis.ARTIST, picks)
+                continue
+            placement = self.placer.place(song)
+            if placement is not None:
+                placements.append((i, placement))
+        if not placements:
+            return answers
+        vectors = np.stack([p.vector for _, p in placements])
+        if len(vectors) == 1:  # one product either way (see `cosines`): same answer alone
+            vectors = np.concatenate([vectors, vectors])
+        scores = self.with_prior_columns(self.embeddings @ vectors.T)
+        for column, (i, placement) in enumerate(placements):
+            song, k, cap = queries[i].song, queries[i].k, queries[i].artist_cap
+            picks: list[TrackResult] = []
+            if k > 0:
+                query = placement.artist_rows[:1].tolist()
+                ranked = self.rank(scores[:, column], k, artist_cap=cap, query=query)
+                picks = [self.result(r, s) for r, s in ranked.pairs()]
+            track = TrackResult(
+                track_id=song.track_id,
+                name=song.title,
+                artist=", ".join(song.artists),
+                album=song.album,
+                release_year=song.year,
+                popularity=song.popularity,
+            )
+            answers[i] = PlacedTrack(track, placement.basis, picks, placement.matched)
+        return answers
+
+    def with_prior_columns(self, cosines: np.ndarray) -> np.ndarray:
+        """Cosines of every row to several queries (rows x queries) plus the prior."""
+        if not self.popularity_weight:
+            return cosines
+        return cosines + self._prior[:, None]
 
     def autocomplete(self, text: str, limit: int = 25) -> list[TrackResult]:
         return [self.result(i, s) for i, s in self.index.search.complete(text, limit)]

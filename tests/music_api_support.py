@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ class Seen:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 @dataclass
@@ -99,7 +101,13 @@ class FakeMusicApis:
     # -- behaviour shared by every endpoint ----------------------------------------------
     async def _misbehave(self, request: web.Request) -> web.StreamResponse | None:
         self.requests.append(
-            Seen(request.method, request.path, dict(request.query), dict(request.headers))
+            Seen(
+                request.method,
+                request.path,
+                dict(request.query),
+                dict(request.headers),
+                time.monotonic(),
+            )
         )
         if self.delay:
             await asyncio.sleep(self.delay)

@@ -22,7 +22,7 @@ from bot.core.replies import Kind, render_text
 from bot.core.serving import ModelHolder
 from bot.core.settings import Settings
 from bot.core.training_data import gather_training_rows
-from bot.features.catalog.handlers import LOOKUP_KEY
+from bot.features.catalog.handlers import LOOKUP_KEY, flush_additions
 from bot.features.catalog.lookup import Lookup, Outcome, SongQuery, make_lookup
 from bot.features.catalog.sources import MusicBrainzSource, SourceDown
 from bot.features.catalog.tables import Addition
@@ -136,6 +136,7 @@ def member(uid: int = 41, admin: bool = False) -> RequestContext:
 
 
 async def additions(services: Services) -> list[Addition]:
+    await flush_additions(services)
     async with services.db.session() as session:
         return list((await session.scalars(sa.select(Addition).order_by(Addition.id))).all())
 
@@ -275,6 +276,7 @@ async def test_the_next_retrain_reads_additions_as_songs_with_their_likes(
                 value=LIKE,
             )
         )
+    await flush_additions(services)
     async with services.db.session() as session:
         gathered = await gather_training_rows(services.settings, session)
     assert gathered.sources["additions"] == 1

@@ -13,14 +13,15 @@ from bot.core.dispatch import RequestContext, Services, command
 from bot.core.replies import Kind, Line, Reply
 from bot.core.text import clip, code, md
 from bot.features.catalog.lookup import Lookup, Outcome, make_lookup, song_query
-from bot.features.catalog.queries import list_additions, note_addition, remove_addition
+from bot.features.catalog.queries import AdditionLog, list_additions, remove_addition
 from bot.features.recommend.queries import save_query
 from bot.features.recommend.replies import recommendations_reply
-from recommender import PlacedTrack, Recommender
+from recommender import PlacedTrack, PlaceQuery, Recommender
 
 log = logging.getLogger(__name__)
 
 LOOKUP_KEY = "catalog.lookup"
+ADDITIONS_KEY = "catalog.additions"
 SOURCE_NAMES = {"spotify": "Spotify", "musicbrainz": "MusicBrainz", "presence": "Spotify"}
 LISTED = 20
 
@@ -35,6 +36,23 @@ def lookup_for(services: Services) -> Lookup:
     return lookup
 
 
+def additions_log(services: Services) -> AdditionLog:
+    """This process's queue of looked-up songs to keep (written in the background)."""
+    added = services.extras.get(ADDITIONS_KEY)
+    if added is None:
+        added = AdditionLog(services.db)
+        services.extras[ADDITIONS_KEY] = added
+        services.on_close(added.flush)
+    return added
+
+
+async def flush_additions(services: Services) -> None:
+    """Write the looked-up songs noted so far (before reading `additions`)."""
+    added = services.extras.get(ADDITIONS_KEY)
+    if added is not None:
+        await added.flush()
+
+
 async def answer_missing(
     services: Services, ctx: RequestContext, text: str, model: Recommender
 ) -> Reply | None:
@@ -47,20 +65,23 @@ async def answer_missing(
         return None
     known = True
     if query.artist:
-        known = await services.compute(model.knows_artist, query.artist)
+        known = (
+            model.knows_artist(query.artist)  # a dictionary look-up once it is built
+            if model.placer_ready
+            else await services.compute(model.knows_artist, query.artist)
+        )
     looked = await lookup.find(query, known_artist=lambda _artist: known)
     if looked.outcome is not Outcome.FOUND or looked.song is None:
         return None
     song = looked.song
     k = services.settings.recommend_count
-    placed = await services.compute(model.place, song, k, artist_cap=services.settings.artist_cap)
+    # Placed with the others looked up at the same moment: one read of the model for all.
+    question = PlaceQuery(song, k, services.settings.artist_cap)
+    placed = await services.batched(model.place_many, question)
     if placed is None or not placed.picks:
         return None
     if placed.track.track_id not in model:
-        try:
-            await note_addition(services.db, song)
-        except Exception:  # the answer matters more than the bookkeeping
-            log.exception("could not keep the addition %s", song.track_id)
+        additions_log(services).note(song)
     stored = await save_query(
         services,
         ctx,
@@ -114,6 +135,7 @@ async def catalog(services: Services, ctx: RequestContext, text: str) -> Reply:
     prefix = services.settings.command_prefix
     verb, _, rest = text.strip().partition(" ")
     verb = verb.lower() or "list"
+    await flush_additions(services)
     if verb == "list":
         rows, total = await list_additions(services.db, LISTED)
         if not rows:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Collection
 from datetime import datetime
 
@@ -18,45 +20,79 @@ from bot.features.catalog.tables import Addition
 from recommender import TrackMetadata
 from recommender.data import AUDIO_FEATURES, DATASET_COLUMNS
 
+log = logging.getLogger(__name__)
+
 # A source's name as stored: a presence is a Spotify track, named by its Spotify id.
 ADDITION_PLAYLIST = ""  # no playlist: a catalog-only song until sessions and 👍 link it
 
 
-async def note_addition(db: Database, song: TrackMetadata, when: datetime | None = None) -> None:
-    """Keep a looked-up song for the next retrain, or count one more ask for it."""
-    when = when or utcnow()
+class AdditionLog:
+    """Looked-up songs noted by answers, written to `additions` together in one background
+    transaction: an answer never waits for the bookkeeping, and a burst of lookups costs
+    one write instead of one each (on SQLite, other members' answers queue behind writes).
+    `flush` writes what is waiting now (before anything reads the table)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._waiting: dict[str, tuple[TrackMetadata, int, datetime, datetime]] = {}
+        self._writer: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    def note(self, song: TrackMetadata) -> None:
+        now = utcnow()
+        known = self._waiting.get(song.track_id)
+        first, times = (known[2], known[1] + 1) if known else (now, 1)
+        self._waiting[song.track_id] = (song, times, first, now)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self.flush(), name="additions")
+
+    async def flush(self) -> None:
+        async with self._lock:
+            while self._waiting:
+                batch, self._waiting = self._waiting, {}
+                try:
+                    await _write(self.db, batch)
+                except Exception:  # answers went out; the log says what was not kept
+                    log.exception("could not keep %d looked-up song(s)", len(batch))
+
+
+async def _write(
+    db: Database, batch: dict[str, tuple[TrackMetadata, int, datetime, datetime]]
+) -> None:
     for _attempt in range(2):
         try:
             async with db.writing() as session:
-                row = await session.scalar(
-                    select(Addition).where(Addition.track_id == song.track_id)
+                rows = await session.scalars(
+                    select(Addition).where(Addition.track_id.in_(list(batch)))
                 )
-                if row is not None:
-                    row.times_asked += 1
-                    row.last_asked_at = when
-                    if song.tags and not row.tags:
-                        row.tags = list(song.tags)
-                    return
-                session.add(
-                    Addition(
-                        track_id=song.track_id,
-                        source=song.source,
-                        source_id=song.source_id,
-                        title=song.title,
-                        artist=", ".join(song.artists)[:420],
-                        album=song.album,
-                        album_id=song.album_id,
-                        year=song.year,
-                        popularity=song.popularity,
-                        tags=list(song.tags),
-                        first_asked_at=when,
-                        last_asked_at=when,
-                        times_asked=1,
+                existing = {row.track_id: row for row in rows}
+                for track_id, (song, times, first, last) in batch.items():
+                    row = existing.get(track_id)
+                    if row is not None:
+                        row.times_asked += times
+                        row.last_asked_at = last
+                        if song.tags and not row.tags:
+                            row.tags = list(song.tags)
+                        continue
+                    session.add(
+                        Addition(
+                            track_id=track_id,
+                            source=song.source,
+                            source_id=song.source_id,
+                            title=song.title,
+                            artist=", ".join(song.artists)[:420],
+                            album=song.album,
+                            album_id=song.album_id,
+                            year=song.year,
+                            popularity=song.popularity,
+                            tags=list(song.tags),
+                            first_asked_at=first,
+                            last_asked_at=last,
+                            times_asked=times,
+                        )
                     )
-                )
-                await session.flush()
             return
-        except IntegrityError:  # the same song, added by another request a moment ago
+        except IntegrityError:  # another bot process added one of them a moment ago
             continue
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from bot.core.dispatch import RequestContext, Services, command
 from bot.core.replies import Field, Kind, Reply
 from bot.core.text import clip
+from bot.features.catalog.handlers import flush_additions
 from bot.features.catalog.queries import addition_ids
 from bot.features.retrain.retrainer import (
     AlreadyRunning,
@@ -210,6 +211,7 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
         )
         fields.append(Field("Data", _counts(meta.get("counts", {}), {})))
         fields.append(Field("Scoring", model.scoring))
+        await flush_additions(services)
         waiting = [t for t in await addition_ids(services.db) if t not in model]
         fields.append(
             Field(
