@@ -100,8 +100,20 @@ class Placer:
         for row, artist in enumerate(index.artists):
             rows_of.setdefault(artist, []).append(row)
         self.artist_rows = {a: np.asarray(r, dtype=np.int64) for a, r in rows_of.items()}
-        self.albums = np.asarray([normalize(a) for a in index.album_names], dtype=object)
-        self.genre_rows = _genre_rows(index)
+        self._albums: np.ndarray | None = None
+        self._genre_rows: dict[str, np.ndarray] | None = None
+
+    @property
+    def albums(self) -> np.ndarray:
+        if self._albums is None:
+            self._albums = np.asarray([normalize(a) for a in self.index.album_names], dtype=object)
+        return self._albums
+
+    @property
+    def genre_rows(self) -> dict[str, np.ndarray]:
+        if self._genre_rows is None:
+            self._genre_rows = _genre_rows(self.index)
+        return self._genre_rows
 
     def knows_artist(self, name: str) -> bool:
         return normalize(name) in self.artist_rows

@@ -396,6 +396,10 @@ async def test_a_presence_the_catalog_lacks_is_added_with_no_lookup(
     reply = await services.handle("recommend", member(), seed)
     assert len(reply.lines) == 10 and "Cruel Summer" in reply.title
     assert apis.requests == []
+    # A presence names no genres or year: a song by an artist the catalog lacks too keeps
+    # the honest "I don't know that one yet".
+    stranger = NowPlaying("7ouMYWpwJ422jRcDASZB7P", "A Song Nobody Wrote", ["Nobody Known"])
+    assert not isinstance(seed_text(recommender, stranger, lookup.remember), str)
 
 
 def test_placing_a_song_by_a_known_artist_lands_among_her_genre(recommender) -> None:

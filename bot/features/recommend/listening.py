@@ -34,8 +34,8 @@ def seed_text(
 ) -> str | Reply:
     """The text that picks this track in `model`: its Spotify id if the catalog has it,
     else the catalog's song with the same title and artist, else (with `remember`, when
-    songs the catalog lacks may be added) its Spotify id, its title, artists and album
-    remembered so it is added with no lookup, else an honest "I don't know that one yet"
+    songs the catalog lacks may be added, and its artist is in the catalog) its Spotify
+    id, its title, artists and album remembered so it is added with no lookup, else an honest "I don't know that one yet"
     (never a merely similar-sounding song)."""
     if playing.track_id and playing.track_id in model:
         return track_uri(playing.track_id)
@@ -48,7 +48,10 @@ def seed_text(
             and normalize(best.artist) in artists
         ):
             return track_uri(best.track_id)
-    if remember is not None and playing.track_id and playing.title and artists:
+    placeable = any(model.knows_artist(a) for a in playing.artists if a)
+    if remember is not None and playing.track_id and playing.title and placeable:
+        # A presence names no genres or year: only a song by an artist the catalog has can
+        # be placed; anything else keeps the honest answer below.
         track_id = spotify_track_id(playing.track_id)
         if track_id is not None:
             remember(presence_song(track_id, playing))
