@@ -8,25 +8,33 @@ from recommender.recommender import (
     PlacedTrack,
     PlaceQuery,
     Recommender,
+    UnknownTrackError,
+)
+from recommender.results import (
+    ArtistResult,
+    Reading,
     Resolution,
     SimilarQuery,
     TrackResult,
-    UnknownTrackError,
+    Understanding,
 )
 
 __all__ = [
     "DEFAULT_MODEL",
     "ArtistCap",
+    "ArtistResult",
     "Basis",
     "Catalog",
     "DataError",
     "PlaceQuery",
     "PlacedTrack",
+    "Reading",
     "Recommender",
     "Resolution",
     "SimilarQuery",
     "TrackMetadata",
     "TrackResult",
+    "Understanding",
     "UnknownTrackError",
     "load_catalog",
 ]

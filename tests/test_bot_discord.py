@@ -266,8 +266,10 @@ async def test_slash_recommend_is_registered_with_autocomplete_over_the_same_han
 ) -> None:
     command = bot.tree.get_command("recommend")
     assert command is not None
-    (song,) = command.parameters
-    assert song.name == "song" and song.required and song.autocomplete
+    # A song or an artist (or both): each option is optional, either one will do.
+    song, artist = command.parameters
+    assert song.name == "song" and not song.required and song.autocomplete
+    assert artist.name == "artist" and not artist.required and artist.autocomplete
 
     # /recommend's song suggestions, as Discord asks for them while the member types.
     channel = dpytest.get_config().channels[0]

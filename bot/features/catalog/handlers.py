@@ -16,7 +16,11 @@ from bot.features.catalog.lookup import Lookup, Outcome, make_lookup, song_query
 from bot.features.catalog.queries import AdditionLog, list_additions, remove_addition
 from bot.features.recommend.queries import save_query
 from bot.features.recommend.replies import recommendations_reply
-from recommender import PlacedTrack, PlaceQuery, Recommender
+from recommender import (
+    PlacedTrack,
+    PlaceQuery,
+    Recommender,
+)
 
 log = logging.getLogger(__name__)
 
