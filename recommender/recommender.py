@@ -311,7 +311,7 @@ class Recommender:
             if k > 0:
                 query = placement.artist_rows[:1].tolist()
                 ranked = self.rank(scores[:, column], k, artist_cap=cap, query=query)
-                picks = [self.result(r, s) for r, s in ranked.pairs()]
+                picks = self.picks(ranked)
             track = TrackResult(
                 track_id=song.track_id,
                 name=song.title,

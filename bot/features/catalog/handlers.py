@@ -14,12 +14,15 @@ from bot.core.replies import Kind, Line, Reply
 from bot.core.text import clip, code, md
 from bot.features.catalog.lookup import Lookup, Outcome, make_lookup, song_query
 from bot.features.catalog.queries import AdditionLog, list_additions, remove_addition
-from bot.features.recommend.queries import save_query
+from bot.features.recommend.queries import StoredAnswer, save_query
 from bot.features.recommend.replies import recommendations_reply
 from recommender import (
     PlacedTrack,
     PlaceQuery,
+    Reading,
     Recommender,
+    Resolution,
+    Understanding,
 )
 
 log = logging.getLogger(__name__)
@@ -99,16 +102,19 @@ async def answer_missing(
 
 
 def added_reply(
-    model: Recommender, placed: PlacedTrack, source: str, prefix: str, stored: object
+    model: Recommender,
+    placed: PlacedTrack,
+    source: str,
+    prefix: str,
+    stored: StoredAnswer | None,
 ) -> Reply:
-    reply = recommendations_reply(
-        model,
-        placed.track,
-        [],
-        placed.picks,
-        prefix,
-        stored=stored,  # type: ignore[arg-type]
+    understood = Understanding(
+        query=placed.track.label,
+        kind=Reading.SONG,
+        resolution=Resolution(query=placed.track.label, best=placed.track),
+        song=placed.track,
     )
+    reply = recommendations_reply(model, understood, placed.picks, prefix, stored=stored)
     if placed.track.track_id in model:
         return reply
     where = SOURCE_NAMES.get(source, source)
