@@ -253,7 +253,8 @@ def test_autocomplete_offers_known_words_before_songs_within_25(services: Servic
     assert ("90s (era)", "90s") in autocomplete_choices(services, "9", 25, words=True)
     assert ("chill (mood)", "chill") in autocomplete_choices(services, "chi", 25, words=True)
     assert len(autocomplete_choices(services, "love", 25, words=True)) == 25
-    # `/session add` takes a song: no words there.
+    # `/session add` takes a song (or an artist's best known): no words there.
     assert all(
-        value.startswith("spotify:track:") for _, value in autocomplete_choices(services, "ne")
+        value.startswith(("spotify:track:", "artist: "))
+        for _, value in autocomplete_choices(services, "ne")
     )
