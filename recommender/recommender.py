@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from recommender.ann import ANN_MIN_TRACKS, AnnIndex
 from recommender.artists import SEED_SONGS, own_songs_cap
 from recommender.catalog_index import CatalogIndex
 from recommender.data import Catalog, load_catalog
+from recommender.placement import Basis, Placement, Placer, TrackMetadata
 from recommender.playlist_walk import PlaylistWalk
 from recommender.ranking import ArtistCap, Ranked, matches, top_k
 from recommender.results import (  # noqa: F401 - the package's public types live here too
@@ -40,6 +42,32 @@ ANN_MAX_CANDIDATES = 4096
 # The model `train` uses unless told otherwise: the one that beats every baseline in
 # `musicbot evaluate`. The seed design stays available as "seed-gcn".
 DEFAULT_MODEL = "hetero-lightgcn"
+
+
+@dataclass(frozen=True)
+class PlacedTrack:
+    """A song the catalog lacks, placed by the model from its metadata, with its picks.
+
+    `basis` says what decided its place: its album's and artist's songs, or (the artist
+    being new too) the genres and era the source gave, which is a rough guess."""
+
+    track: TrackResult
+    basis: Basis
+    picks: list[TrackResult]
+    matched_genres: tuple[str, ...] = ()
+
+    @property
+    def rough(self) -> bool:
+        return self.basis.rough
+
+
+@dataclass(frozen=True)
+class PlaceQuery:
+    """One `place` question, for asking many at once (`Recommender.place_many`)."""
+
+    song: TrackMetadata
+    k: int = 10
+    artist_cap: ArtistCap | None = None
 
 
 class UnknownTrackError(KeyError):
@@ -84,6 +112,7 @@ class Recommender:
         # Above `ANN_MIN_TRACKS` tracks a saved model has an index that proposes
         # candidates for `similar`; `None` means exact search over every row.
         self.ann = ann
+        self._placer: Placer | None = None  # built on the first song placed from outside
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -229,6 +258,76 @@ class Recommender:
         """What a request asks for: a song, an artist, or a song the catalog lacks
         (`recommender.understanding`); every front end reads requests with this."""
         return understanding.understand(self.index, text, self.result)
+
+    def knows_artist(self, name: str) -> bool:
+        """Whether any catalog song is by this artist (as `search.normalize` spells it)."""
+        return self.placer.knows_artist(name)
+
+    @property
+    def placer_ready(self) -> bool:
+        """Whether `placer` is built (then `knows_artist` is a dictionary look-up)."""
+        return self._placer is not None
+
+    @property
+    def placer(self) -> Placer:
+        """What placing songs from outside the catalog needs (built on first use)."""
+        if self._placer is None:
+            self._placer = Placer(self.index, self.embeddings)
+        return self._placer
+
+    def place(
+        self, song: TrackMetadata, k: int = 10, *, artist_cap: ArtistCap | None = None
+    ) -> PlacedTrack | None:
+        """Songs like one the catalog lacks, from what a lookup knows of it (no audio
+        features, no playlists), ranked like any answer; None when nothing of it (artist,
+        genres, year) matches the catalog. A song the catalog has is answered as itself."""
+        return self.place_many([PlaceQuery(song, k, artist_cap)])[0]
+
+    def place_many(self, queries: Sequence[PlaceQuery]) -> list[PlacedTrack | None]:
+        """`place` for many songs at once, each answer exactly the one `place` gives: the
+        embedding matrix is read once for all of them (a burst of lookups that return
+        together is placed together, as `similar_many` scores a burst of requests)."""
+        answers: list[PlacedTrack | None] = [None] * len(queries)
+        placements: list[tuple[int, Placement]] = []
+        for i, query in enumerate(queries):
+            song = query.song
+            if song.track_id in self:
+                track = self.track(song.track_id)
+                picks = self.similar(song.track_id, query.k, artist_cap=query.artist_cap)
+                answers[i] = PlacedTrack(track, Basis.ARTIST, picks)
+                continue
+            placement = self.placer.place(song)
+            if placement is not None:
+                placements.append((i, placement))
+        if not placements:
+            return answers
+        vectors = np.stack([p.vector for _, p in placements])
+        if len(vectors) == 1:  # one product either way (see `cosines`): same answer alone
+            vectors = np.concatenate([vectors, vectors])
+        scores = self.with_prior_columns(self.embeddings @ vectors.T)
+        for column, (i, placement) in enumerate(placements):
+            song, k, cap = queries[i].song, queries[i].k, queries[i].artist_cap
+            picks: list[TrackResult] = []
+            if k > 0:
+                query = placement.artist_rows[:1].tolist()
+                ranked = self.rank(scores[:, column], k, artist_cap=cap, query=query)
+                picks = self.picks(ranked)
+            track = TrackResult(
+                track_id=song.track_id,
+                name=song.title,
+                artist=", ".join(song.artists),
+                album=song.album,
+                release_year=song.year,
+                popularity=song.popularity,
+            )
+            answers[i] = PlacedTrack(track, placement.basis, picks, placement.matched)
+        return answers
+
+    def with_prior_columns(self, cosines: np.ndarray) -> np.ndarray:
+        """Cosines of every row to several queries (rows x queries) plus the prior."""
+        if not self.popularity_weight:
+            return cosines
+        return cosines + self._prior[:, None]
 
     def autocomplete(self, text: str, limit: int = 25) -> list[TrackResult]:
         return [self.result(i, s) for i, s in self.index.search.complete(text, limit)]

@@ -13,6 +13,9 @@ from recommender.ranking import ArtistCap
 from recommender.search import EXACT_TITLE
 
 SPOTIFY_TRACK_URL = "https://open.spotify.com/track/{}"
+# A song added from MusicBrainz has no Spotify id; its link is its MusicBrainz page.
+MUSICBRAINZ_PREFIX = "musicbrainz:"
+MUSICBRAINZ_RECORDING_URL = "https://musicbrainz.org/recording/{}"
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class TrackResult:
 
     @property
     def url(self) -> str:
+        if self.track_id.startswith(MUSICBRAINZ_PREFIX):
+            return MUSICBRAINZ_RECORDING_URL.format(self.track_id[len(MUSICBRAINZ_PREFIX) :])
         return SPOTIFY_TRACK_URL.format(self.track_id)
 
     @property

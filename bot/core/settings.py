@@ -154,6 +154,31 @@ class Settings(BaseSettings):
     # more songs it has (about 0.7 s at 300 on one core).
     session_max_songs: int = Field(default=300, ge=1, le=2000)
 
+    # -- songs the catalog lacks (bot/features/catalog/) ----------------------------------
+    # Where a song the catalog lacks is looked up: auto = Spotify when SPOTIFY_CLIENT_ID and
+    # SPOTIFY_CLIENT_SECRET are set, else MusicBrainz (no key); off = never (no song text
+    # leaves the bot, and a Spotify presence adds nothing either).
+    lookup: Literal["auto", "spotify", "musicbrainz", "off"] = "auto"
+    spotify_client_id: str = ""
+    spotify_client_secret: SecretStr | None = None
+    # Each service's base URL: a proxy, a mirror or a test server can stand in.
+    spotify_api_url: str = "https://api.spotify.com/v1"
+    spotify_token_url: str = "https://accounts.spotify.com/api/token"
+    musicbrainz_url: str = "https://musicbrainz.org/ws/2"
+
+    @field_validator("lookup", mode="before")
+    @classmethod
+    def _lookup_word(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("spotify_api_url", "spotify_token_url", "musicbrainz_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("write a URL starting with https:// (or http:// for a local server)")
+        return value
+
     @field_validator("admin_role_ids", "home_guild_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

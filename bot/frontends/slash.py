@@ -33,6 +33,7 @@ from discord.ext import commands
 
 from bot.core.dispatch import SLASH, CommandSpec, RequestContext, apology
 from bot.core.replies import Reply
+from bot.features.catalog.handlers import lookup_for
 from bot.features.recommend.handlers import artist_choices, autocomplete_choices
 from bot.features.recommend.listening import NowPlaying, not_listening_reply, seed_text
 from recommender.followups.grammar import completions
@@ -109,6 +110,7 @@ OPTIONS: dict[str, Option] = {
     "name": Option("The session's name"),
     "version": Option("A kept model version (default: the one before the current)"),
     "force": Option("Publish the new model even if it fails the quality checks", bool, flag=True),
+    "catalog remove id": Option("The added song's id, as /catalog list shows it"),
 }
 # Options a command's slash form has beyond its usage words, all optional (the usage's
 # own words become optional too, so any one of them will do): `/recommend artist` names
@@ -121,6 +123,8 @@ VERBS: dict[str, str] = {
     "session next": "What to play next for everyone in the session",
     "session show": "The session's songs so far",
     "session end": "End the session (its songs teach the next model)",
+    "catalog list": "Songs added because the catalog lacked them (admins)",
+    "catalog remove": "Keep an added song out of the next retrain (admins)",
 }
 LISTENING_SONG = Option("A song (default: what you're listening to on Spotify)", complete=_songs)
 
@@ -416,7 +420,9 @@ def now_playing(user: discord.abc.User) -> NowPlaying | None:
     """The track of the member's Spotify activity, or None."""
     for activity in getattr(user, "activities", ()):
         if isinstance(activity, discord.Spotify):
-            return NowPlaying(activity.track_id, activity.title, list(activity.artists))
+            return NowPlaying(
+                activity.track_id, activity.title, list(activity.artists), activity.album
+            )
     return None
 
 
@@ -426,7 +432,10 @@ def seed_from_presence(bot: Any, user: discord.abc.User, *, own: bool) -> str | 
     playing = now_playing(_member(bot, user))
     if playing is None:
         return not_listening_reply(own, user.display_name)
-    return seed_text(bot.services.models.current, playing)
+    lookup = lookup_for(bot.services)
+    return seed_text(
+        bot.services.models.current, playing, lookup.remember if lookup.enabled else None
+    )
 
 
 # -- publishing the tree ----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from bot.core.dispatch import MENTION, RequestContext, Services, command
 from bot.core.replies import Kind, Line, Reply
 from bot.core.text import ago, clip, code, md
+from bot.features.catalog.handlers import answer_missing
 from bot.features.followups.replies import applied_text
 from bot.features.recommend.queries import recent_queries, save_query
 from bot.features.recommend.replies import (
@@ -81,6 +82,15 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
         # The plain question: scored together with whatever others are asking right now.
         question = SimilarQuery(found.best.track_id, k, services.settings.artist_cap)
         found = with_picks(found, await services.batched(model.similar_many, question))
+    if (
+        found.understood.kind in (Reading.MISSING_SONG, Reading.NOT_FOUND)
+        and found.resolution.not_a_song is None
+    ):
+        # A song the catalog lacks: looked up, placed by the model and answered at once,
+        # else (lookups off, sources down, unknown everywhere) the offline answer below.
+        added = await answer_missing(services, ctx, found.song, model)
+        if added is not None:
+            return added
     seed = found.understood.seed_track
     if seed is None:
         await save_query(services, ctx, text, None, [], model.version)

@@ -15,6 +15,8 @@ from bot.core.db import StorageUnavailable
 from bot.core.dispatch import RequestContext, Services, command
 from bot.core.replies import Field, Kind, Reply
 from bot.core.text import clip
+from bot.features.catalog.handlers import flush_additions
+from bot.features.catalog.queries import addition_ids
 from bot.features.retrain.retrainer import (
     AlreadyRunning,
     RetrainStatus,
@@ -225,6 +227,17 @@ async def _status(services: Services, is_admin: bool) -> Reply:
         )
         fields.append(Field("Data", _counts(meta.get("counts", {}), {})))
         fields.append(Field("Scoring", model.scoring))
+        await flush_additions(services)
+        waiting = [t for t in await addition_ids(services.db) if t not in model]
+        fields.append(
+            Field(
+                "Added songs",
+                f"{len(waiting)} looked-up song{' waits' if len(waiting) == 1 else 's wait'} "
+                "for the next retrain"
+                if waiting
+                else "none waiting for the next retrain",
+            )
+        )
     else:
         fields.append(Field("Model", "still loading"))
     if info is None:
