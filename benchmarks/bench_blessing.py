@@ -28,8 +28,8 @@ sys.path.insert(0, str(REPO))
 from bot.core.serving import blessing_gate  # noqa: E402
 from bot.core.settings import Settings  # noqa: E402
 from recommender import Recommender  # noqa: E402
+from recommender.blessing import bless  # noqa: E402
 from recommender.data import read_rows  # noqa: E402
-from recommender.store import bless  # noqa: E402
 
 
 def _candidates(data: Path, folder: Path) -> dict[str, Recommender]:

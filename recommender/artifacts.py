@@ -155,7 +155,7 @@ def load(directory: str | Path) -> Loaded:
             playlists = _read_parquet(directory / "playlists.parquet")
             memberships = _read_parquet(directory / "memberships.parquet")
             # Mapped, not read: pages come in as `similar` touches them, so a 400k-track
-            # model is ready in a second. `store.sanity_check` still checks every value.
+            # model is ready in a second. `blessing.sanity_check` still checks every value.
             embeddings = np.asarray(np.load(directory / "embeddings.npy", mmap_mode="r"))
             finite = True
             if (directory / SEARCH_FILE).is_file():

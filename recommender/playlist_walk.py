@@ -8,7 +8,7 @@ continuation Recall@10 0.33 against 0.13 at 29k memberships, 0.33 against 0.10 a
 (`benchmarks/bench_scale.py`). On the real catalog, where most songs are in one
 playlist, it only finds the seeds' own playlist again and hurts (validation recall
 0.258 without it, 0.244 at the weight of 0.1). So how much it counts is the model's `walk_weight`, chosen per catalog on
-the validation slice the training run holds out (`training.choose_blend`); 0 means off.
+the validation slice the training run holds out (`training.blend.choose_blend`); 0 means off.
 
 Each playlist's vote is split over its length (a 200-song list says less about any one
 of its songs than a 20-song list), and a song's total is damped by its own playlist

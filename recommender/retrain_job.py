@@ -40,8 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recommender.blessing import Blessing, Floor, Gate
 from recommender.recommender import DEFAULT_MODEL, Recommender
-from recommender.store import Blessing, Gate, ModelStore
+from recommender.store import ModelStore, Why
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +173,8 @@ def _reached_memory_limit(megabytes: int | None) -> bool:
 
 def run_child(args: argparse.Namespace) -> dict[str, Any]:
     """Train, save to args.out with the directory name as version, reload and check."""
+    from recommender.blessing import sanity_check
     from recommender.data import load_catalog
-    from recommender.store import sanity_check
 
     options = dict(args.option)
     if args.epochs is not None:
@@ -445,6 +446,7 @@ async def train_and_publish(
     keep: int = 3,
     job: TrainingJob | None = None,
     gate: Gate | None = Gate(),  # noqa: B008 - frozen, so one shared default is safe
+    floor: Floor = Floor(),  # noqa: B008 - frozen, so one shared default is safe
     before_switch: Callable[[str], Awaitable[None]] | None = None,
     **job_options: Any,
 ) -> PublishOutcome:
@@ -453,7 +455,8 @@ async def train_and_publish(
     Pass `job` to hold a handle on the child (to kill it); otherwise one is built from
     `job_options` (model, seed, epochs, options, timeout, memory_limit_mb). Loading, the
     sanity check, the blessing against `reference` (skipped with `gate=None`: a forced
-    run; the sanity check never is) and the pointer switch run in worker threads. A
+    run; the sanity check, with the `floor` a model must answer with, never is) and the
+    pointer switch run in worker threads. A
     refused candidate is kept and marked; any other failure discards the new directory.
     Either way the previous model stays current.
 
@@ -471,7 +474,7 @@ async def train_and_publish(
             await asyncio.to_thread(store.discard, out)
             return PublishOutcome(job=outcome, error=outcome.error)
         try:
-            admission = await asyncio.to_thread(store.admit, out, reference, gate)
+            admission = await asyncio.to_thread(store.admit, out, reference, gate, floor)
         except Exception as error:  # admit discarded it: not sane, nothing to inspect
             return PublishOutcome(job=outcome, error=f"the new model was rejected: {error}")
         model, blessing = admission.model, admission.blessing
@@ -483,7 +486,8 @@ async def train_and_publish(
         await asyncio.to_thread(model.warm_up)
         if before_switch is not None:
             await before_switch(out.name)
-        switching = asyncio.ensure_future(asyncio.to_thread(store.switch, out.name))
+        why = Why.FORCE if gate is None else Why.RETRAIN
+        switching = asyncio.ensure_future(asyncio.to_thread(store.switch, out.name, why))
         await asyncio.shield(switching)
     except BaseException:
         if switching is not None:

@@ -16,17 +16,20 @@ A root that directly holds a model (metadata.json at the top, the layout before 
 store) is served as is, and copied into `versions/` by `migrate_legacy()` before the
 first new model is published, with no retraining.
 
-A retrained model must also be *blessed* before the switch (`bless`): its catalog may not
-have lost more than a set share of the serving model's tracks, and on a probe both models
-can be scored on (playlists of the serving catalog, one song hidden each) it may not find
-fewer hidden songs than the serving model beyond a margin. A refused candidate stays in
-`versions/` with a `REFUSED` file saying why, for an admin to inspect; it is never served
-by a fallback or a plain rollback.
+A retrained model must also be *blessed* before the switch (the gate is in blessing.py).
+A refused candidate stays in `versions/` with a `REFUSED` file saying why, for an admin
+to inspect; it is never served by a fallback or a plain rollback.
+
+Every pointer move is appended to `history.jsonl` with why (a retrain, a forced one, a
+rollback, the fallback at start-up, ...): a rollback returns to the model that actually
+served before the current one, not merely the newest older name, which may be a model
+that was itself rolled back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -35,13 +38,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from recommender import artifacts
 from recommender.artifacts import ArtifactError, is_model_dir
+from recommender.blessing import Admission, Floor, Gate, bless, check_floor, sanity_check
 from recommender.recommender import Recommender
 
 log = logging.getLogger(__name__)
@@ -60,248 +62,31 @@ REFUSED = "REFUSED"
 STALE_SECONDS = 6 * 3600
 
 
-class SanityError(ArtifactError):
-    """A model that loads but must not be served (missing or non-finite embeddings, ...)."""
+# The serving history: one JSON line per pointer move, newest last; trimmed to the newest
+# HISTORY_KEEP moves once it holds twice as many.
+HISTORY = "history.jsonl"
+HISTORY_KEEP = 200
 
 
-def sanity_check(model: Recommender, reference: Recommender | None = None, probes: int = 5) -> None:
-    """Raise SanityError unless the model can serve every track.
+class Why(StrEnum):
+    """Why the pointer moved."""
 
-    Checks: one embedding row per catalog track, all values finite, no all-zero row (a
-    track without an embedding), and `similar` returns finite, non-self results for a few
-    known tracks: the most popular tracks that `reference` (the model being replaced)
-    also knows, plus a few spread over the new catalog.
-    """
-    tracks = model.catalog.tracks
-    embeddings = model.embeddings
-    if len(tracks) == 0:
-        raise SanityError("the model has no tracks")
-    if embeddings.ndim != 2 or embeddings.shape[0] != len(tracks) or embeddings.shape[1] == 0:
-        raise SanityError(
-            f"embeddings of shape {embeddings.shape} do not fit {len(tracks)} catalog tracks"
-        )
-    if not np.isfinite(embeddings).all():
-        bad = int((~np.isfinite(embeddings)).any(axis=1).sum())
-        raise SanityError(f"{bad} track embedding(s) contain NaN or infinite values")
-    norms = np.linalg.norm(embeddings, axis=1)
-    empty = int((norms < 0.5).sum())  # rows are unit length after normalisation
-    if empty:
-        raise SanityError(f"{empty} track(s) have no embedding (all-zero rows)")
-    ids = tracks["track_id"].astype(str)
-    if ids.duplicated().any() or (ids == "").any():
-        raise SanityError("the catalog's track ids are not unique and non-empty")
-
-    for track_id in _probe_tracks(model, reference, probes):
-        try:
-            results = model.similar(track_id, k=5)
-        except Exception as error:  # any failure here means the model cannot serve
-            raise SanityError(f"similar({track_id!r}) failed: {error!r}") from error
-        if len(model) > 1 and not results:
-            raise SanityError(f"similar({track_id!r}) returned nothing")
-        for result in results:
-            if result.track_id == track_id or not np.isfinite(result.score):
-                raise SanityError(f"similar({track_id!r}) returned a bad result: {result}")
-
-
-def _probe_tracks(model: Recommender, reference: Recommender | None, probes: int) -> list[str]:
-    tracks = model.catalog.tracks
-    picked: list[str] = []
-    if reference is not None:
-        ranked = reference.catalog.tracks.sort_values("track_popularity", ascending=False)
-        picked = [t for t in ranked["track_id"].head(200) if t in model][: max(1, probes // 2)]
-    spread = np.linspace(0, len(tracks) - 1, num=min(len(tracks), probes), dtype=int)
-    picked += [str(tracks["track_id"].iloc[i]) for i in spread]
-    return list(dict.fromkeys(picked))
-
-
-# The quality probe (`probe_quality`). One probe query is a playlist of the serving
-# catalog with one song hidden: the rest of the playlist asks for PROBE_K songs, and a hit
-# is the hidden song among them, the way `!session next` would find it.
-PROBE_K = 10
-PROBE_PLAYLISTS = 500
-PROBE_SEEDS = 25  # at most this many of the playlist's other songs ask
-# Below this many probe queries the hit rates are too coarse to compare (a store of a
-# handful of playlists); the catalog check still applies.
-MIN_PROBE_QUERIES = 20
-# The allowed drop grows by this many standard errors of the paired difference: two
-# models that differ only in training noise disagree on some playlists, and a small
-# probe must not refuse a retrain on the same data.
-NOISE_Z = 2.0
+    RETRAIN = "retrain"  # a retrained model passed the gate
+    FORCE = "force"  # a retrain published without the gate (`!retrain force`)
+    ROLLBACK = "rollback"
+    FALLBACK = "fallback at start-up"  # the current model was damaged
+    PUBLISH = "published"  # a model trained or published from the shell, or at first start
+    LEGACY = "legacy model moved into versions"
 
 
 @dataclass(frozen=True)
-class QualityProbe:
-    """How often each model finds the hidden song, on the same probe queries."""
+class Move:
+    """One pointer move: `version` began serving at `at`, replacing `previous`."""
 
-    queries: int
-    k: int
-    serving_hits: int
-    candidate_hits: int
-    noise: float  # NOISE_Z standard errors of the per-query difference (a share)
-
-    @property
-    def serving_rate(self) -> float:
-        return self.serving_hits / self.queries if self.queries else 0.0
-
-    @property
-    def candidate_rate(self) -> float:
-        return self.candidate_hits / self.queries if self.queries else 0.0
-
-    @property
-    def drop(self) -> float:
-        """How much worse the candidate is (negative: better), as a share of queries."""
-        return self.serving_rate - self.candidate_rate
-
-
-@dataclass(frozen=True)
-class Gate:
-    """The blessing thresholds (see `bless`)."""
-
-    max_catalog_shrink: float = 0.10
-    max_quality_drop: float = 0.02
-
-
-@dataclass(frozen=True)
-class Blessing:
-    """Whether a candidate may replace the serving model, with the figures behind it."""
-
-    blessed: bool
-    reason: str | None  # one line for people when refused
-    serving_tracks: int = 0
-    lost_tracks: int = 0  # serving tracks the candidate does not know
-    probe: QualityProbe | None = None
-
-    def figures(self) -> dict[str, Any]:
-        """Plain numbers for the run record."""
-        figures: dict[str, Any] = {
-            "blessed": self.blessed,
-            "serving_tracks": self.serving_tracks,
-            "lost_tracks": self.lost_tracks,
-        }
-        if self.probe is not None:
-            figures["probe"] = {
-                "queries": self.probe.queries,
-                "k": self.probe.k,
-                "serving_hit_rate": round(self.probe.serving_rate, 4),
-                "candidate_hit_rate": round(self.probe.candidate_rate, 4),
-                "noise": round(self.probe.noise, 4),
-            }
-        return figures
-
-
-@dataclass(frozen=True)
-class Admission:
-    """A trained version judged by `ModelStore.admit`: the loaded model and, when it was
-    gated, its blessing (None: a forced run, sanity-checked only)."""
-
-    model: Recommender
-    blessing: Blessing | None
-
-    @property
-    def refusal(self) -> str | None:
-        """Why the gate kept it from serving (one line for people); None if it may serve."""
-        if self.blessing is None or self.blessing.blessed:
-            return None
-        return self.blessing.reason or "refused"
-
-
-def bless(
-    candidate: Recommender,
-    serving: Recommender | None,
-    gate: Gate = Gate(),  # noqa: B008 - frozen, so one shared default is safe
-    *,
-    probe_playlists: int = PROBE_PLAYLISTS,
-) -> Blessing:
-    """Decide whether `candidate` may replace `serving` (after `sanity_check`).
-
-    Refused when the candidate lacks more than the gate's `max_catalog_shrink` of the
-    serving model's tracks (a truncated or partial data file), or when its hit rate on
-    the probe is more than `max_quality_drop` (absolute, plus the probe's noise) below
-    the serving model's. With nothing serving, anything sane is blessed.
-    """
-    max_catalog_shrink, max_quality_drop = gate.max_catalog_shrink, gate.max_quality_drop
-    if serving is None:
-        return Blessing(True, None)
-    serving_ids = serving.catalog.tracks["track_id"].astype(str)
-    total = len(serving_ids)
-    lost = int(sum(1 for track_id in serving_ids if track_id not in candidate))
-    if total and lost / total > max_catalog_shrink:
-        return Blessing(
-            False,
-            f"the new catalog lacks {lost:,} of the serving model's {total:,} tracks "
-            f"({lost / total:.0%}; at most {max_catalog_shrink:.0%} may go)",
-            total,
-            lost,
-        )
-    probe = probe_quality(candidate, serving, playlists=probe_playlists)
-    if probe.queries >= MIN_PROBE_QUERIES and probe.drop > max_quality_drop + probe.noise:
-        return Blessing(
-            False,
-            f"it finds fewer hidden songs than the serving model: {probe.candidate_rate:.1%} "
-            f"against {probe.serving_rate:.1%} of {probe.queries} probe playlists "
-            f"(top {probe.k}; at most {max_quality_drop:.1%} worse, plus "
-            f"{probe.noise:.1%} for noise)",
-            total,
-            lost,
-            probe,
-        )
-    return Blessing(True, None, total, lost, probe)
-
-
-def probe_quality(
-    candidate: Recommender,
-    serving: Recommender,
-    *,
-    k: int = PROBE_K,
-    playlists: int = PROBE_PLAYLISTS,
-    seeds: int = PROBE_SEEDS,
-    seed: int = 0,
-) -> QualityProbe:
-    """Hide one song of each of up to `playlists` serving playlists; count who finds it.
-
-    Only tracks both catalogs know take part (as asks, hidden songs and answers), so the
-    two models are scored on exactly the same question. Ranking is the models' own
-    `recommend_for_tracks`, so the probe measures what members are served.
-    """
-    serving_ids = serving.catalog.tracks["track_id"].astype(str).to_numpy()
-    candidate_ids = candidate.catalog.tracks["track_id"].astype(str)
-    shared = {track_id for track_id in serving_ids if track_id in candidate}
-    only_serving = [t for t in serving_ids if t not in shared]
-    only_candidate = [t for t in candidate_ids if t not in shared]
-    memberships = serving.catalog.memberships
-    groups = memberships.groupby("playlist", sort=True)["track"]
-    rng = np.random.default_rng(seed)
-    order = list(groups.groups)
-    rng.shuffle(order)
-    serving_hits: list[bool] = []
-    candidate_hits: list[bool] = []
-    for playlist in order:
-        if len(serving_hits) >= playlists:
-            break
-        members = [t for t in dict.fromkeys(serving_ids[groups.get_group(playlist)]) if t in shared]
-        if len(members) < 2:
-            continue
-        hidden = members.pop(int(rng.integers(len(members))))
-        if len(members) > seeds:
-            members = [members[i] for i in sorted(rng.choice(len(members), seeds, replace=False))]
-        for model, excluded, hits in (
-            (serving, only_serving, serving_hits),
-            (candidate, only_candidate, candidate_hits),
-        ):
-            found = model.recommend_for_tracks(members, k=k, exclude=excluded)
-            hits.append(any(result.track_id == hidden for result in found))
-    queries = len(serving_hits)
-    difference = np.asarray(candidate_hits, dtype=float) - np.asarray(serving_hits, dtype=float)
-    noise = (
-        NOISE_Z * float(difference.std(ddof=1)) / float(np.sqrt(queries)) if queries > 1 else 1.0
-    )
-    return QualityProbe(
-        queries=queries,
-        k=k,
-        serving_hits=int(sum(serving_hits)),
-        candidate_hits=int(sum(candidate_hits)),
-        noise=noise,
-    )
+    at: datetime
+    version: str
+    previous: str | None
+    why: str
 
 
 def _new_version_name() -> str:
@@ -382,7 +167,7 @@ class ModelStore:
             except ArtifactError:
                 continue
             try:
-                self._write_pointer(name)
+                self._write_pointer(name, Why.FALLBACK)
                 moved = "the pointer now names it"
             except OSError as error:
                 moved = f"the pointer could not be moved: {error}"
@@ -420,10 +205,48 @@ class ModelStore:
             return None
 
     def previous_version(self) -> str | None:
-        """The newest servable version older than the current one (what a rollback serves)."""
+        """The kept, servable version that served before the current one (what a plain
+        rollback serves), from the serving history; when the version it replaced is gone,
+        the one that served before that, and so on. A store without history (made by an
+        older bot) gets the newest servable version older than the current one."""
         current = self.current_version()
-        older = [name for name in self.servable_versions() if current is None or name < current]
-        return older[-1] if older else None
+        servable = set(self.servable_versions())
+        moves = self.history()
+        replaced = next(
+            (i for i in range(len(moves) - 1, -1, -1) if moves[i].version == current), None
+        )
+        if replaced is not None:
+            candidates: list[str | None] = [moves[replaced].previous]
+            for move in reversed(moves[:replaced]):
+                candidates += [move.version, move.previous]
+            for name in candidates:
+                if name is not None and name != current and name in servable:
+                    return name
+            return None
+        older = [name for name in servable if current is None or name < current]
+        return max(older) if older else None
+
+    def history(self, last: int | None = None) -> list[Move]:
+        """The pointer's moves, oldest first (the `last` newest ones when given)."""
+        try:
+            lines = (self.root / HISTORY).read_text(encoding="utf-8").splitlines()
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        moves = []
+        for line in lines[-last:] if last else lines:
+            try:
+                entry = json.loads(line)
+                moves.append(
+                    Move(
+                        datetime.fromisoformat(entry["at"]),
+                        str(entry["version"]),
+                        entry.get("previous"),
+                        str(entry.get("why", "?")),
+                    )
+                )
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a crash: the others still count
+        return moves
 
     # -- writing ------------------------------------------------------------------------
     def new_version_dir(self) -> Path:
@@ -447,7 +270,7 @@ class ModelStore:
         loaded model so the caller can serve exactly what was checked.
         """
         model = self.load_checked(path, reference)
-        self.switch(Path(path).name)
+        self.switch(Path(path).name, Why.PUBLISH)
         return model
 
     def load_checked(self, path: str | Path, reference: Recommender | None = None) -> Recommender:
@@ -471,18 +294,27 @@ class ModelStore:
         return model
 
     def admit(
-        self, path: str | Path, reference: Recommender | None, gate: Gate | None
+        self,
+        path: str | Path,
+        reference: Recommender | None,
+        gate: Gate | None,
+        floor: Floor = Floor(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> Admission:
         """The one way a trained version is judged before it may serve: loaded and
-        sanity-checked (against `reference`), then, with `gate`, blessed against it. A
-        version that does not load, is not sane or cannot be judged is discarded (there
-        is nothing to inspect) and the error raised; a refused one is kept, marked with
-        why, for inspection (it never serves)."""
+        sanity-checked (against `reference`, including the `floor` it must answer with,
+        which no forced run skips), then, with `gate`, blessed against it. A version that
+        does not load, is not sane or cannot be judged is discarded (there is nothing to
+        inspect) and the error raised; a refused one is kept, marked with why, for
+        inspection (it never serves)."""
         try:
             model = self.load_checked(path, reference)
             blessing = None
-            if gate is not None:
+            if gate is None:
+                check_floor(model, reference, floor)
+            else:
                 blessing = bless(model, reference, gate)
+                if blessing.blessed:  # a refused one is kept for inspection as it is
+                    check_floor(model, reference, floor, probe=blessing.probe)
         except Exception:
             self.discard(path)
             raise
@@ -494,11 +326,12 @@ class ModelStore:
             )
         return admission
 
-    def switch(self, name: str) -> None:
-        """Make kept version `name` current (the atomic step every publish ends with)."""
+    def switch(self, name: str, why: Why = Why.PUBLISH) -> None:
+        """Make kept version `name` current (the atomic step every publish ends with), and
+        note why in the serving history."""
         self.migrate_legacy()  # the legacy model stays available as the previous version
-        self._write_pointer(name)
-        log.info("model %s is now current in %s", name, self.root)
+        self._write_pointer(name, why)
+        log.info("model %s is now current in %s (%s)", name, self.root, why)
 
     def refuse(self, path: str | Path, reason: str) -> None:
         """Keep an unpublished version for inspection, marked as refused with `reason`."""
@@ -519,19 +352,25 @@ class ModelStore:
     def prune(self, keep: int = 3) -> list[str]:
         """Delete all but the `keep` newest versions besides the current one.
 
-        The current version is never deleted, whatever its age. Refused candidates are
+        The current version is never deleted, whatever its age, and the one that served
+        before it counts as one of the newest. Refused candidates are
         counted apart (the `keep` newest of them stay for inspection), so a string of
         refusals never costs the versions a rollback needs. Leftovers of interrupted
         saves are removed once they are older than STALE_SECONDS. Returns the removed names.
         """
         current = self.current_version()
         others = [name for name in self.versions() if name != current]
+        servable = [name for name in others if self.refusal(name) is None]
+        # Of the servable ones, what served before the current one is kept first: a plain
+        # rollback goes back to it, however many newer versions came and went.
+        previous = self.previous_version() if keep > 0 else None
+        if previous in servable:
+            servable.remove(previous)
+            servable.append(previous)
         doomed: list[str] = []
-        for group in (
-            [name for name in others if self.refusal(name) is None],
-            [name for name in others if self.refusal(name) is not None],
-        ):
+        for group in (servable, [name for name in others if self.refusal(name) is not None]):
             doomed += group[: max(0, len(group) - max(0, keep))]
+        doomed.sort()
         for name in doomed:
             shutil.rmtree(self.versions_dir / name, ignore_errors=True)
             log.info("pruned model version %s", name)
@@ -581,7 +420,7 @@ class ModelStore:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        self._write_pointer(name)
+        self._write_pointer(name, Why.LEGACY)
         log.info(
             "copied the model in %s to version %s; the copies at the top of %s can go",
             self.root,
@@ -591,10 +430,15 @@ class ModelStore:
         return name
 
     # -- helpers ------------------------------------------------------------------------
-    def _write_pointer(self, name: str) -> None:
-        """Write the pointer to a temp file, fsync it, and os.replace it into place."""
+    def _write_pointer(self, name: str, why: Why = Why.PUBLISH) -> None:
+        """Write the pointer to a temp file, fsync it, and os.replace it into place; then
+        note the move in the serving history."""
         if not (self.versions_dir / name).is_dir():
             raise ArtifactError(f"no version directory {name} in {self.versions_dir}")
+        try:
+            previous = self.current_version()
+        except ArtifactError:
+            previous = None
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{POINTER}.", dir=self.root)
         try:
@@ -608,6 +452,27 @@ class ModelStore:
                 os.unlink(tmp)
             raise
         _fsync_dir(self.root)
+        if previous != name:
+            self._note_move(name, previous, why)
+
+    def _note_move(self, name: str, previous: str | None, why: Why) -> None:
+        """Append the move to the serving history (one short line: appends from several
+        processes do not interleave). The switch is done whatever happens here: a full
+        disk costs the note, logged, never the model."""
+        entry = {"at": datetime.now(UTC).isoformat(), "version": name, "previous": previous}
+        line = json.dumps({**entry, "why": str(why)}) + "\n"
+        path = self.root / HISTORY
+        try:
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(line)
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            if len(lines) > 2 * HISTORY_KEEP:
+                fd, tmp = tempfile.mkstemp(prefix=f".{HISTORY}.", dir=self.root)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.writelines(lines[-HISTORY_KEEP:])
+                os.replace(tmp, path)
+        except OSError as error:
+            log.warning("could not note the move to model %s in %s: %s", name, path, error)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -3,7 +3,7 @@
     python -m recommender.train --data spotify_songs.csv --out models/big
     torchrun --nproc-per-node 2 -m recommender.train --data spotify_songs.csv --out models/big
 
-Under torchrun every worker trains in lock-step (`recommender.distributed`) and ends with
+Under torchrun every worker trains in lock-step (`recommender.training.distributed`) and ends with
 the same model; only the first worker (rank 0) saves it and prints where. Across machines,
 the same command with `--nnodes N --rdzv-backend c10d --rdzv-endpoint HOST:PORT` on each.
 `musicbot train --workers N` starts this for you.
@@ -77,9 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def train(args: argparse.Namespace) -> Recommender:
     """This worker's share of the run; every worker returns the same model."""
-    import torch
-
-    from recommender import distributed
+    from recommender.training import distributed
 
     options: dict[str, Any] = {**parse_params(args.param), "device": args.device}
     if args.epochs is not None:
@@ -96,7 +94,7 @@ def train(args: argparse.Namespace) -> Recommender:
         progress=None if distributed.is_main() else False,
         **options,
     )
-    if not distributed.same_everywhere(torch.from_numpy(model.embeddings)):
+    if not distributed.same_everywhere(model.embeddings):
         raise RuntimeError("the training workers ended with different models")
     if args.version is not None:
         model.metadata["version"] = args.version
@@ -104,7 +102,7 @@ def train(args: argparse.Namespace) -> Recommender:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from recommender import distributed
+    from recommender.training import distributed
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(

@@ -109,6 +109,23 @@ def test_the_bot_knows_nothing_of_tensors() -> None:
     assert offending == []
 
 
+# Where torch may be imported: the training package, and the evaluation's LightGCN
+# baseline (PyTorch Geometric's own model, scored next to ours).
+TORCH_ALLOWED = ("recommender.training", "recommender.baselines")
+
+
+def test_only_training_imports_torch() -> None:
+    offending = sorted(
+        f"{name} imports {target}"
+        for package in PACKAGES
+        for name, path in modules(ROOT, package).items()
+        for target in imported(name, path)
+        if target.split(".")[0] in ("torch", "torch_geometric")
+        and not any(name == allowed or name.startswith(allowed + ".") for allowed in TORCH_ALLOWED)
+    )
+    assert offending == []
+
+
 def test_no_module_imports_one_that_imports_it_back() -> None:
     graph = import_graph(ROOT)
     assert len(graph) > 50 and graph["bot.frontends.discord_app"], "the graph was read"

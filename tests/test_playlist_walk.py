@@ -13,7 +13,8 @@ from recommender import Recommender, synthetic
 from recommender.data import Catalog, catalog_from_rows
 from recommender.playlist_walk import PlaylistWalk
 from recommender.synthetic import Shape
-from recommender.training import BlendChoices, Validation, choose_blend
+from recommender.training.blend import BlendChoices, choose_blend
+from recommender.training.validation import Validation
 
 OPEN = BlendChoices.of(None, None)  # both weights chosen, from the tuned default
 

@@ -1,10 +1,10 @@
-"""What the training objective samples to teach songs by other artists (`training.sample_*`)."""
+"""What the training objective samples to teach songs by other artists (`training/sampling.py`)."""
 
 from __future__ import annotations
 
 import torch
 
-from recommender.training import sample_artist_mates, sample_other_artist_members
+from recommender.training.sampling import sample_artist_mates, sample_other_artist_members
 
 # Six tracks: artist 0 has tracks 0-2, artist 1 has tracks 3-4, track 5 has no artist node.
 ARTIST_OF = torch.tensor([0, 0, 0, 1, 1, -1])

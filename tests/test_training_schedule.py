@@ -9,14 +9,10 @@ import torch
 from recommender import synthetic
 from recommender.data import catalog_from_rows
 from recommender.synthetic import Shape
-from recommender.training import (
-    BLEND_LISTS,
-    MAX_VALIDATION_SHARE,
-    accumulated_step,
-    plan_schedule,
-    train_hetero_lightgcn,
-    validation_slice,
-)
+from recommender.training import train_hetero_lightgcn
+from recommender.training.blend import BLEND_LISTS
+from recommender.training.schedule import accumulated_step, plan_schedule
+from recommender.training.validation import MAX_VALIDATION_SHARE, validation_slice
 
 
 def test_the_real_catalog_keeps_its_schedule_and_big_ones_supervise_in_proportion() -> None:
@@ -32,7 +28,7 @@ def test_the_real_catalog_keeps_its_schedule_and_big_ones_supervise_in_proportio
     assert plans[3_300_000].chunks_per_step == pytest.approx(
         10 * plans[326_000].chunks_per_step, rel=0.05
     )
-    # The trainer's default pacing is the fixed one at every size (see training.py).
+    # The trainer's default pacing is the fixed one at every size (see training/schedule.py).
     big = plan_schedule(3_300_000, epochs=None, batch_size=1024, batches=4, schedule="fixed")
     assert (big.chunks_per_step, big.validate) == (4, False)
     with pytest.raises(ValueError, match="unknown schedule"):
@@ -88,7 +84,7 @@ def test_a_big_catalog_run_validates_and_serves_every_track() -> None:
 
 
 def _validation(targets_by_playlist: list[list[int]], seeds_by_playlist: list[list[int]]):
-    from recommender.training import Validation
+    from recommender.training.validation import Validation
 
     return Validation(
         edges=torch.tensor([], dtype=torch.long),
@@ -100,7 +96,7 @@ def _validation(targets_by_playlist: list[list[int]], seeds_by_playlist: list[li
 def test_the_popularity_prior_weighs_what_the_catalog_rewards() -> None:
     """Where playlists hold the popular songs, a heavier prior is chosen; where popularity
     says nothing, the tuned default stays (the real catalog's answers do not move)."""
-    from recommender.training import BlendChoices, choose_blend
+    from recommender.training.blend import BlendChoices, choose_blend
 
     OPEN = BlendChoices.of(None, None)
 

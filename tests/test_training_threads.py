@@ -34,7 +34,7 @@ def test_threads_follow_the_cores_this_process_may_use() -> None:
     cores = sorted(os.sched_getaffinity(0))
     out = run_child(
         "import json, os, torch\n"
-        "from recommender.training import configure_threads\n"
+        "from recommender.training.environment import configure_threads\n"
         "seen = {}\n"
         "for setting in (None, 1, 0, 64):\n"
         "    seen[str(setting)] = [configure_threads(setting), torch.get_num_threads()]\n"

@@ -80,8 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (a GPU if there is one), cpu or cuda (default: TRAIN_DEVICE)",
     )
 
-    rec = sub.add_parser("recommend", help="print songs like one song (no Discord, no DB)")
-    rec.add_argument("song", nargs="+", help='e.g. "bad guy" or a Spotify link')
+    rec = sub.add_parser(
+        "recommend", help="print songs like a song or an artist (no Discord, no DB)"
+    )
+    rec.add_argument("song", nargs="+", help='e.g. "bad guy", "dua lipa" or a Spotify link')
     rec.add_argument("--model", type=Path, help="model directory (default: MODEL_DIR)")
     rec.add_argument("-k", type=int, default=10, help="how many (default 10)")
 
@@ -455,8 +457,8 @@ def _train(args: argparse.Namespace) -> int:
 def _too_many_workers(workers: int, device: str) -> str | None:
     """On the CPU, workers beyond the cores only share them, each holding its own copy of
     the graph: `--workers 64` on 2 cores would run the machine out of memory."""
-    from recommender.distributed import gpu_count
     from recommender.machine import usable_cores
+    from recommender.training.distributed import gpu_count
 
     if gpu_count(device):
         return None  # a worker per GPU; torchrun and the GPUs decide
@@ -605,7 +607,12 @@ def _import(args: argparse.Namespace) -> int:
 def _recommend(args: argparse.Namespace) -> int:
     from bot.core.replies import render_text
     from bot.core.serving import load_current_model
-    from bot.features.recommend.replies import not_found_reply, recommendations_reply
+    from bot.features.recommend.handlers import find_song
+    from bot.features.recommend.replies import (
+        description_reply,
+        not_found_reply,
+        recommendations_reply,
+    )
     from recommender import Recommender
     from recommender.artifacts import ArtifactError
 
@@ -628,16 +635,35 @@ def _recommend(args: argparse.Namespace) -> int:
         print(f"musicbot recommend: {error}; train one with `musicbot train`.", file=sys.stderr)
         return 1
     text = " ".join(args.song).strip()
-    resolution = model.resolve(text)
     # Hints name this command as typed in a shell, not the chat's `!recommend`.
     prefix = SHELL_PREFIX
-    if resolution.best is None:
-        reply = not_found_reply(text, resolution, prefix)
+    # The same reading of a request as the bot's: a song, an artist, or words ("neo soul").
+    found = find_song(model, text, args.k, settings.artist_cap)
+    if found.described is not None:
+        reply = description_reply(model, text, found.described, found.resolution, prefix)
         print(_shell_quoted(render_text(reply)))
+        return 0 if found.described.picks else 1
+    if found.understood.seed_track is None:
+        print(_shell_quoted(render_text(not_found_reply(found.song, found.understood, prefix))))
         return 1
-    picks = model.similar(resolution.best.track_id, k=args.k, artist_cap=settings.artist_cap)
-    reply = recommendations_reply(model, resolution.best, resolution.alternatives, picks, prefix)
-    print(_shell_quoted(render_text(reply)))
+    picks = found.picks
+    if picks is None:
+        assert found.best is not None
+        picks = model.similar(found.best.track_id, k=args.k, artist_cap=settings.artist_cap)
+    print(
+        _shell_quoted(
+            render_text(
+                recommendations_reply(
+                    model,
+                    found.understood,
+                    picks,
+                    prefix,
+                    applied=found.applied,
+                    also_words=found.also_words,
+                )
+            )
+        )
+    )
     return 0
 
 

@@ -47,7 +47,8 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.core.serving import blessing_gate, model_store
+from bot.core.db import StorageUnavailable
+from bot.core.serving import blessing_gate, model_store, serving_floor
 from bot.core.tables import utcnow
 from bot.core.text import clip, code
 from bot.core.training_data import gather_training_rows
@@ -69,6 +70,7 @@ from recommender import Recommender
 from recommender.artifacts import ArtifactError
 from recommender.data import DataError
 from recommender.retrain_job import TrainingJob, train_and_publish
+from recommender.store import Why
 
 if TYPE_CHECKING:
     from bot.core.dispatch import Services
@@ -397,7 +399,7 @@ class Retrainer:
         except ArtifactError as error:
             log.warning("rollback to %s refused: %s", version, error)
             raise RollbackError(f"version {version} is damaged and cannot serve") from error
-        store.switch(version)
+        store.switch(version, Why.ROLLBACK)
         self.services.models.swap(model)
         log.info("rolled back from model %s to %s", current, version)
         return model, current
@@ -483,6 +485,7 @@ class Retrainer:
             keep=self.settings.retrain_keep_versions,
             job=self.job,
             gate=gate,
+            floor=serving_floor(self.settings),
             before_switch=before_switch,
         )
         result = outcome.job.result
@@ -632,6 +635,8 @@ class Retrainer:
                     )
                 if renewed.rowcount != 1:  # type: ignore[attr-defined]
                     log.warning("lost the training lease (expired and taken over)")
+            except StorageUnavailable as error:  # the database's health logs the outage
+                log.warning("could not renew the training lease: %s", error.reason)
             except Exception:
                 log.exception("could not renew the training lease")
 

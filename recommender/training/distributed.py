@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -161,13 +162,13 @@ def sum_gradients(model: torch.nn.Module, loss: float) -> float:
     return float(flat[-1])
 
 
-def same_everywhere(values: torch.Tensor) -> bool:
+def same_everywhere(values: torch.Tensor | np.ndarray) -> bool:
     """Whether every worker holds exactly rank 0's `values` (the trained embeddings): the
     proof that the workers stayed in lock-step, so the model rank 0 saves is everyone's."""
     if not active():
         return True
     device = "cuda" if dist.get_backend() == "nccl" else "cpu"
-    mine = values.to(device)
+    mine = torch.as_tensor(values).to(device)
     theirs = mine.clone()
     dist.broadcast(theirs, src=0)
     agree = torch.tensor([int(torch.equal(mine, theirs))], device=device)
