@@ -174,6 +174,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{value.strip()!r} is not a switch; write on or off (or true/false, yes/no, 1/0)"
             )
+        return value
 
     # -- songs the catalog lacks (bot/features/catalog/) ----------------------------------
     # Where a song the catalog lacks is looked up: auto = Spotify when SPOTIFY_CLIENT_ID and
