@@ -227,12 +227,19 @@ async def _status(services: Services, is_admin: bool) -> Reply:
         )
         fields.append(Field("Data", _counts(meta.get("counts", {}), {})))
         fields.append(Field("Scoring", model.scoring))
-        await flush_additions(services)
-        waiting = [t for t in await addition_ids(services.db) if t not in model]
+        try:
+            await flush_additions(services)
+            waiting: list[str] | None = [
+                t for t in await addition_ids(services.db) if t not in model
+            ]
+        except StorageUnavailable:  # the rest still shows, the outage first
+            waiting = None
         fields.append(
             Field(
                 "Added songs",
-                f"{len(waiting)} looked-up song{' waits' if len(waiting) == 1 else 's wait'} "
+                "unknown while storage is unavailable"
+                if waiting is None
+                else f"{len(waiting)} looked-up song{' waits' if len(waiting) == 1 else 's wait'} "
                 "for the next retrain"
                 if waiting
                 else "none waiting for the next retrain",
