@@ -222,6 +222,11 @@ class Recommender:
     def version(self) -> str:
         return str(self.metadata.get("version", "unsaved"))
 
+    @property
+    def info(self) -> artifacts.ModelInfo:
+        """What the model records about itself (when and how it was trained), typed."""
+        return artifacts.ModelInfo.of(self.metadata)
+
     def __len__(self) -> int:
         return self.catalog.num_tracks
 

@@ -39,7 +39,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +69,7 @@ from recommender import Recommender
 from recommender.artifacts import ArtifactError
 from recommender.data import DataError
 from recommender.retrain_job import TrainingJob, train_and_publish
+from recommender.train import describe_error
 
 if TYPE_CHECKING:
     from bot.core.dispatch import Services
@@ -294,12 +295,7 @@ class Retrainer:
     def _model_created_at(self) -> datetime | None:
         if not self.services.models.ready:
             return None
-        created = self.services.models.current.metadata.get("created_at")
-        try:
-            value = datetime.fromisoformat(str(created))
-        except ValueError:
-            return None
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return self.services.models.current.info.created_at
 
     async def recover(self) -> int:
         """At start-up: settle runs a dead process left `running` or `publishing`.
@@ -421,7 +417,8 @@ class Retrainer:
                 values = {"status": FAILED, "error": str(error)}
             except Exception as error:
                 log.exception("retrain run #%d failed", run_id)
-                values = {"status": FAILED, "error": f"{type(error).__name__}: {error}"}
+                # In words ("the model directory is read-only"), never a bare exception name.
+                values = {"status": FAILED, "error": describe_error(error)}
             metrics = values.setdefault("metrics", {})
             metrics["duration_seconds"] = round(time.monotonic() - started, 1)
             # Recorded before the lease is released: nobody may take this run for dead.
@@ -488,9 +485,9 @@ class Retrainer:
         result = outcome.job.result
         metrics: dict[str, Any] = {
             "sources": gathered.sources,
-            "counts": result.get("counts", {}),
-            "train_seconds": result.get("train_seconds"),
-            "params": result.get("params", {}),
+            "counts": dict(result.counts) if result else {},
+            "train_seconds": result.train_seconds if result else None,
+            "params": dict(result.params) if result else {},
             "previous_version": previous.version if previous is not None else None,
         }
         if force:
