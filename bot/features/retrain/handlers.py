@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from bot.core.dispatch import RequestContext, Services, command
@@ -198,16 +199,15 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
     fields: list[Field] = []
     if services.models.ready:
         model = services.models.current
-        meta = model.metadata
-        created = _parse_time(meta.get("created_at"))
+        about = model.info
         fields.append(
             Field(
                 "Model",
-                f"**{model.version}** ({meta.get('model', '?')}), trained {when(created, now)}"
-                f" in {duration(meta.get('train_seconds'))}",
+                f"**{about.version}** ({about.model or '?'}), trained "
+                f"{when(about.created_at, now)} in {duration(about.train_seconds)}",
             )
         )
-        fields.append(Field("Data", _counts(meta.get("counts", {}), {})))
+        fields.append(Field("Data", _counts(about.counts, {})))
         fields.append(Field("Scoring", model.scoring))
     else:
         fields.append(Field("Model", "still loading"))
@@ -293,7 +293,7 @@ def _kept_versions(services: Services) -> str:
     return ", ".join(shown) + more
 
 
-def _counts(counts: dict[str, int], sources: dict[str, int]) -> str:
+def _counts(counts: Mapping[str, int], sources: Mapping[str, int]) -> str:
     text = (
         f"{counts.get('rows', '?')} rows, {counts.get('tracks', '?')} tracks, "
         f"{counts.get('playlists', '?')} playlists"
@@ -302,11 +302,3 @@ def _counts(counts: dict[str, int], sources: dict[str, int]) -> str:
     if community:
         text += f" ({community} community rows)"
     return text
-
-
-def _parse_time(value: object) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
