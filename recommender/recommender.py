@@ -284,7 +284,7 @@ class Recommender:
             return [self.similar(q.track_id, q.k, artist_cap=q.artist_cap) for q in queries]
         rows = [self.row(q.track_id) for q in queries]
         scores = self.scores_for_queries([[r] for r in rows]) if rows else None
-        answers = []
+        answers: list[list[TrackResult]] = []
         for i, (query, row) in enumerate(zip(queries, rows, strict=True)):
             if query.k <= 0:
                 answers.append([])

@@ -466,7 +466,7 @@ def _reached_memory_limit(megabytes: int | None) -> bool:
     except OSError:
         return False
     match = re.search(r"^VmPeak:\s+(\d+) kB", status, re.MULTILINE)
-    return bool(match) and int(match.group(1)) >= 0.9 * megabytes * 1024
+    return match is not None and int(match.group(1)) >= 0.9 * megabytes * 1024
 
 
 if __name__ == "__main__":

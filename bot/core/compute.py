@@ -91,7 +91,7 @@ class Compute:
         # One request preparing while each heavy worker ranks: the next one is ready.
         self._heavy_turn = asyncio.Semaphore(self.heavy_workers + 1)
 
-    async def run(
+    async def run(  # type: ignore[valid-type]  # `heavy` picks the lane, never reaches fn
         self, fn: Callable[P, T], /, *args: P.args, heavy: bool = False, **kwargs: P.kwargs
     ) -> T:
         """`fn(*args, **kwargs)` in a worker thread of the quick (or heavy) lane."""

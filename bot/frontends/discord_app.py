@@ -319,7 +319,7 @@ class MusicBot(commands.Bot):
         await self.send_reply(ctx, reply)
         return reply
 
-    async def on_command_error(  # type: ignore[override]
+    async def on_command_error(
         self, ctx: commands.Context[Any], error: commands.CommandError
     ) -> None:
         """Short, friendly answers; tracebacks go to the log, never to the chat."""

@@ -47,7 +47,7 @@ Completer = Callable[[commands.Bot, str], list[tuple[str, str]]]
 
 
 def _songs(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
-    return autocomplete_choices(bot.services, current, MAX_CHOICES)  # type: ignore[attr-defined]
+    return autocomplete_choices(bot.services, current, MAX_CHOICES)  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
 
 
 def _refinements(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
@@ -58,7 +58,7 @@ def _commands(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
     wanted = current.strip().lstrip("/!").casefold()
     # Admin commands are hidden from members in the picker, so they aren't suggested here
     # either (as `!help` leaves them out); an admin still gets `/help retrain` by typing it.
-    specs = bot.services.registry.specs()  # type: ignore[attr-defined]
+    specs = bot.services.registry.specs()  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
     names = [s.name for s in specs if not s.hidden and not s.admin_only]
     return [(n, n) for n in names if n.startswith(wanted)][:MAX_CHOICES]
 
@@ -179,8 +179,8 @@ def app_commands_for(
 ) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
     """One application command (or group) per visible registered command."""
     built: list[app_commands.Command[Any, ..., Any] | app_commands.Group] = []
-    listening = bot.settings.listening  # type: ignore[attr-defined]
-    for spec in bot.services.registry.specs():  # type: ignore[attr-defined]
+    listening = bot.settings.listening  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
+    for spec in bot.services.registry.specs():  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
         if spec.hidden:
             continue
         summary = spec.summary.replace("`", "")  # the picker shows no markdown
@@ -220,10 +220,10 @@ def _command(
         if from_presence and values.get("song") is None:
             seed = seed_from_presence(bot, interaction.user, own=True)
             if isinstance(seed, Reply):
-                await bot.send_reply(interaction, seed)  # type: ignore[attr-defined]
+                await bot.send_reply(interaction, seed)  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
                 return
             text = f"{shape.verb} {seed}".strip()
-        await bot.answer_interaction(interaction, spec.name, text, mentions)  # type: ignore[attr-defined]
+        await bot.answer_interaction(interaction, spec.name, text, mentions)  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
 
     parameters = [
         inspect.Parameter(
@@ -240,14 +240,18 @@ def _command(
                 default=inspect.Parameter.empty if param.required else None,
             )
         )
-    run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]  # the signature discord.py reads the options from
     run.__qualname__ = run.__name__ = f"slash_{spec.name}_{shape.verb or 'command'}"
-    command = app_commands.Command(name=shape.name, description=description, callback=run)
+    command: app_commands.Command[Any, ..., Any] = app_commands.Command(
+        name=shape.name, description=description, callback=run
+    )
     command.default_permissions = permissions
     app_commands.describe(**{p.name: _clip(p.option.description) for p in params})(command)
     for param in params:
         if param.option.complete is not None:
-            command.autocomplete(param.name)(_autocomplete(param.option.complete))
+            # discord.py types a callback as a coroutine function; ours is an async def
+            # returned by a factory, which it reads as Awaitable.
+            command.autocomplete(param.name)(_autocomplete(param.option.complete))  # type: ignore[arg-type]  # see above
     return command
 
 
@@ -258,7 +262,7 @@ def _autocomplete(
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         try:
-            pairs = complete(interaction.client, current or "")  # type: ignore[arg-type]
+            pairs = complete(interaction.client, current or "")  # type: ignore[arg-type]  # a MusicBot; discord.py types it as its base Client
         except Exception:
             # Suggestions as you type: none this time rather than none at all (discord.py
             # would only log it, leaving the member's picker spinning).
@@ -335,7 +339,7 @@ def song_in_message(message: discord.Message) -> str:
 
 def context_menus(bot: commands.Bot) -> list[app_commands.ContextMenu]:
     menus = [app_commands.ContextMenu(name="Songs like this", callback=_songs_like_this)]
-    if bot.settings.listening:  # type: ignore[attr-defined]
+    if bot.settings.listening:  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
         menus.append(
             app_commands.ContextMenu(
                 name="Recommend from their listening", callback=_from_their_listening
@@ -407,7 +411,7 @@ def tree_hash(tree: app_commands.CommandTree[Any], application_id: int | None) -
 
 
 def hash_path(bot: commands.Bot) -> Path:
-    return Path(bot.settings.data_dir) / TREE_HASH_FILE  # type: ignore[attr-defined]
+    return Path(bot.settings.data_dir) / TREE_HASH_FILE  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
 
 
 async def publish_if_changed(bot: commands.Bot) -> bool:

@@ -124,7 +124,7 @@ async def forget_user(db: Database, user_id: int) -> UserRows:
         removed: dict[str, int] = {}
         for name, table in MEMBER_TABLES:
             result = await session.execute(delete(table).where(table.user_id == user_id))
-            removed[name] = result.rowcount  # type: ignore[attr-defined]
+            removed[name] = result.rowcount  # type: ignore[attr-defined]  # a DELETE's CursorResult counts rows
     return UserRows(**removed)
 
 

@@ -521,7 +521,12 @@ class Retrainer:
         (the stop came after the pointer switch), which then serves here too."""
         run = await self.get_run(run_id)
         version = run.model_version if run is not None else None
-        if run is not None and run.status == PUBLISHING and version == self._current_or_none():
+        if (
+            run is not None
+            and version is not None
+            and run.status == PUBLISHING
+            and version == self._current_or_none()
+        ):
             with contextlib.suppress(ArtifactError):
                 model = await asyncio.to_thread(
                     self.store.load_to_serve, self.store.versions_dir / version
@@ -552,7 +557,7 @@ class Retrainer:
                 .where(TrainingLease.name == LEASE_NAME, TrainingLease.holder == self.holder)
                 .values(expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
             )
-            if renewed.rowcount != 1:  # type: ignore[attr-defined]
+            if renewed.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's CursorResult counts rows
                 raise LeaseLost(
                     "lost the training lease before publishing (the database was out of "
                     "reach for longer than RETRAIN_LEASE_SECONDS); nothing was published"
@@ -589,7 +594,7 @@ class Retrainer:
                     )
                     .values(holder=self.holder, acquired_at=now, expires_at=expires, run_id=None)
                 )
-                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                if taken.rowcount == 1:  # type: ignore[attr-defined]  # an UPDATE's CursorResult counts rows
                     return None
                 holder = await session.get(TrainingLease, LEASE_NAME)
             if holder is not None:
@@ -627,7 +632,7 @@ class Retrainer:
                         )
                         .values(expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
                     )
-                if renewed.rowcount != 1:  # type: ignore[attr-defined]
+                if renewed.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's CursorResult counts rows
                     log.warning("lost the training lease (expired and taken over)")
             except Exception:
                 log.exception("could not renew the training lease")

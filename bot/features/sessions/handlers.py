@@ -87,7 +87,7 @@ async def session_entries(db: Database, session_id: int) -> list[SessionEntry]:
         return list(result.all())
 
 
-async def session_songs(db: Database, session_id: int) -> list[Row[tuple[str, int, str]]]:
+async def session_songs(db: Database, session_id: int) -> list[Row[str, int, str]]:
     """(track_id, user_id, user_name) of a session's songs, oldest first: what ranking
     needs, read as plain rows (a few times cheaper than entries for a big session)."""
     async with db.session() as session:
