@@ -62,13 +62,17 @@ PARENT_CHECK_SECONDS = 1.0
 
 
 # -- the options ---------------------------------------------------------------------------
+class OptionError(argparse.ArgumentTypeError, ValueError):
+    """A `--param` that is not KEY=VALUE (argparse shows its message as the error)."""
+
+
 def parse_option(text: str) -> tuple[str, Any]:
     """`KEY=VALUE` → (key, value): the key stripped, `-` read as `_` (`walk-weight`), the
     value as JSON when it parses (numbers, true/false), else kept as text."""
     key, sep, raw = text.partition("=")
     key = key.strip().replace("-", "_")
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--param wants KEY=VALUE, got {text!r}")
+        raise OptionError(f"--param wants KEY=VALUE, got {text!r}")
     try:
         value: Any = json.loads(raw)
     except json.JSONDecodeError:
