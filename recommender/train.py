@@ -174,6 +174,19 @@ def trainer_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def too_many_workers(workers: int, device: str) -> int | None:
+    """The usable cores, when `workers` on the CPU would be more than them: workers beyond
+    the cores only share them, each holding its own copy of the graph (`--workers 64` on
+    2 cores would run the machine out of memory). None when they fit, or run on GPUs."""
+    from recommender.machine import usable_cores
+    from recommender.training.distributed import gpu_count
+
+    if gpu_count(device):
+        return None  # a worker per GPU; torchrun and the GPUs decide
+    cores = usable_cores()
+    return cores if workers > cores else None
+
+
 def torchrun_command(workers: int, *worker_args: str) -> list[str]:
     """The command that trains with `workers` lock-step processes on this machine:
     torchrun, standalone (a rendezvous on a free local port), each running this module."""

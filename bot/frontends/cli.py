@@ -447,15 +447,11 @@ def _training_data(args: argparse.Namespace, settings: Settings, workdir: Path) 
 
 
 def _too_many_workers(workers: int, device: str) -> str | None:
-    """On the CPU, workers beyond the cores only share them, each holding its own copy of
-    the graph: `--workers 64` on 2 cores would run the machine out of memory."""
-    from recommender.machine import usable_cores
-    from recommender.training.distributed import gpu_count
+    """One line refusing more CPU workers than cores (see `recommender.train`)."""
+    from recommender.train import too_many_workers
 
-    if gpu_count(device):
-        return None  # a worker per GPU; torchrun and the GPUs decide
-    cores = usable_cores()
-    if workers <= cores:
+    cores = too_many_workers(workers, device)
+    if cores is None:
         return None
     return (
         f"musicbot train: --workers {workers} is more than this machine's {cores} usable "

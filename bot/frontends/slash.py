@@ -16,6 +16,7 @@ commands as Discord receives them, kept next to the database), or with `musicbot
 from __future__ import annotations
 
 import hashlib
+import importlib
 import inspect
 import json
 import logging
@@ -32,10 +33,10 @@ from discord.ext import commands
 
 from bot.core.dispatch import SLASH, CommandSpec, RequestContext, apology
 from bot.core.replies import Reply
+from bot.features import MENUS
 from bot.features.recommend.handlers import autocomplete_choices
-from bot.features.recommend.listening import NowPlaying, not_listening_reply, seed_text
+from bot.features.recommend.presence import seed_from_presence
 from recommender.followups.grammar import completions
-from recommender.search import track_link_in
 
 log = logging.getLogger(__name__)
 
@@ -286,9 +287,10 @@ def install_app_commands(bot: commands.Bot) -> None:
     for command in app_commands_for(bot):
         if bot.tree.get_command(command.name) is None:
             bot.tree.add_command(command)
-    for menu in context_menus(bot):
-        if bot.tree.get_command(menu.name, type=menu.type) is None:
-            bot.tree.add_command(menu)
+    for module in MENUS:  # each feature's context menus
+        for menu in importlib.import_module(module).context_menus(bot):
+            if bot.tree.get_command(menu.name, type=menu.type) is None:
+                bot.tree.add_command(menu)
     bot.tree.error(_on_tree_error)
 
 
@@ -320,79 +322,6 @@ async def _on_tree_error(
         await bot.send_reply(interaction, reply)
     except discord.HTTPException:
         log.exception("could not answer the failed /%s", name)
-
-
-# -- context menus ---------------------------------------------------------------------------
-def song_in_message(message: discord.Message) -> str:
-    """What a message names: a Spotify track link (in its text or an embed), else its text."""
-    texts = [message.content or ""]
-    for embed in message.embeds:
-        texts += [embed.url or "", embed.title or "", embed.description or ""]
-    for text in texts:
-        if link := track_link_in(text):
-            return link
-    words = " ".join((message.content or "").split())
-    if not words and message.embeds:  # a link preview alone: its title names the song
-        words = " ".join((message.embeds[0].title or "").split())
-    return words
-
-
-def context_menus(bot: commands.Bot) -> list[app_commands.ContextMenu]:
-    menus = [app_commands.ContextMenu(name="Songs like this", callback=_songs_like_this)]
-    if bot.settings.listening:  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
-        menus.append(
-            app_commands.ContextMenu(
-                name="Recommend from their listening", callback=_from_their_listening
-            )
-        )
-    return menus
-
-
-async def _songs_like_this(interaction: discord.Interaction, message: discord.Message) -> None:
-    """The message's Spotify link or song name, as `/recommend` would take it."""
-    bot: Any = interaction.client
-    text = song_in_message(message)
-    if not text:
-        reply = Reply.error(
-            "No song there", "Use it on a message with a Spotify track link or a song name."
-        )
-        await bot.send_reply(interaction, reply)
-        return
-    await bot.answer_interaction(interaction, "recommend", text[: bot.settings.max_query_chars])
-
-
-async def _from_their_listening(interaction: discord.Interaction, member: discord.Member) -> None:
-    bot: Any = interaction.client
-    seed = seed_from_presence(bot, member, own=member.id == interaction.user.id)
-    if isinstance(seed, Reply):
-        await bot.send_reply(interaction, seed)
-        return
-    await bot.answer_interaction(interaction, "recommend", seed)
-
-
-# -- what a member is listening to ----------------------------------------------------------
-def _member(bot: Any, user: discord.abc.User) -> discord.abc.User:
-    """The cached member (presences live there), else the user as given."""
-    guild = getattr(user, "guild", None)
-    cached = guild.get_member(user.id) if guild is not None else None
-    return cached or user
-
-
-def now_playing(user: discord.abc.User) -> NowPlaying | None:
-    """The track of the member's Spotify activity, or None."""
-    for activity in getattr(user, "activities", ()):
-        if isinstance(activity, discord.Spotify):
-            return NowPlaying(activity.track_id, activity.title, list(activity.artists))
-    return None
-
-
-def seed_from_presence(bot: Any, user: discord.abc.User, *, own: bool) -> str | Reply:
-    """The song text `recommend` takes for what `user` plays now on Spotify (from the
-    cached member, where Discord's presences land), or the Reply saying why there is none."""
-    playing = now_playing(_member(bot, user))
-    if playing is None:
-        return not_listening_reply(own, user.display_name)
-    return seed_text(bot.services.models.current, playing)
 
 
 # -- publishing the tree ----------------------------------------------------------------------

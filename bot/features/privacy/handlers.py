@@ -32,7 +32,7 @@ from bot.core.text import code
 from bot.features.feedback.tables import Feedback
 from bot.features.followups.tables import ConversationTurn
 from bot.features.recommend.tables import Query
-from bot.features.sessions.handlers import CommunityPlaylist, community_playlists
+from bot.features.sessions.queries import CommunityPlaylist, community_playlists
 from bot.features.sessions.tables import ListeningSession, SessionEntry
 from recommender import Recommender
 from recommender.data import DATASET_COLUMNS
