@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -208,10 +208,10 @@ def torchrun_command(workers: int, *worker_args: str) -> list[str]:
 class TrainingResult:
     """What a finished run reports, as the `RESULT {json}` line every entry point prints."""
 
-    path: str
     version: str
-    model: str | None
-    train_seconds: float
+    path: str = ""
+    model: str | None = None
+    train_seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     dataset_sha256: str | None = None
@@ -245,8 +245,9 @@ class TrainingResult:
             if line.startswith(RESULT_PREFIX):
                 try:
                     payload = json.loads(line[len(RESULT_PREFIX) :])
-                    return cls(**payload)
-                except (json.JSONDecodeError, TypeError):
+                    known = {f.name for f in fields(cls)}
+                    return cls(**{k: v for k, v in payload.items() if k in known})
+                except (json.JSONDecodeError, TypeError, AttributeError):
                     return None
         return None
 
@@ -303,12 +304,13 @@ def train(args: argparse.Namespace) -> Recommender:
     """This worker's share of the run; every worker returns the same model."""
     from recommender.data import load_catalog
     from recommender.recommender import Recommender
-    from recommender.training import distributed
 
     options = trainer_options(args)
     # Read the catalog before joining the others: broken data fails here, on every worker,
     # in a second rather than after torch has loaded.
     catalog = load_catalog(args.data)
+    from recommender.training import distributed
+
     log.info("training %s on %s (%d memberships)", args.model, args.data, len(catalog.memberships))
     distributed.start(args.device)
     model = Recommender.train(
@@ -323,6 +325,18 @@ def train(args: argparse.Namespace) -> Recommender:
     if args.version is not None:
         model.metadata["version"] = args.version
     return model
+
+
+def train_and_save(args: argparse.Namespace) -> TrainingResult | None:
+    """Train; the first worker saves and checks the model and returns what to report
+    (the others None)."""
+    model = train(args)
+    from recommender.training import distributed
+
+    if not distributed.is_main():
+        return None
+    saved = save_checked(model, args.out)
+    return TrainingResult.of(saved, args.out, distributed.world_size())
 
 
 def save_checked(model: Recommender, out: Path) -> Recommender:
@@ -344,13 +358,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Refused as refused:
         _say_failed(str(refused))
         return EXIT_ERROR
-    from recommender.training import distributed
-
     logging.basicConfig(
-        level=logging.INFO if distributed.rank_from_environment() == 0 else logging.WARNING,
+        level=logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING,
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # The guards come first, before torch loads (seconds on a busy machine): a child whose
+    # bot is already gone exits at once, and the memory cap covers the whole run.
     if args.parent_pid is not None:
         _exit_with_parent(args.parent_pid)
     if args.memory_limit_mb:
@@ -362,10 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.version = args.out.name  # a retrain's version names its directory
     try:
         with stop_on_signals():
-            model = train(args)
-            if distributed.is_main():
-                saved = save_checked(model, args.out)
-                result = TrainingResult.of(saved, args.out, distributed.world_size())
+            result = train_and_save(args)
+            if result is not None:
                 print(result.line(), flush=True)
     except Stopped as stopped:
         _say_failed(f"stopped by {stopped}; nothing was written")
@@ -373,8 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         return _report_failure(error, args.memory_limit_mb)
     finally:
-        with contextlib.suppress(Exception):
-            distributed.stop()
+        workers = sys.modules.get("recommender.training.distributed")
+        if workers is not None:  # leave the other workers' group, if there is one
+            with contextlib.suppress(Exception):
+                workers.stop()
     return 0
 
 
