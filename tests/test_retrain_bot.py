@@ -930,7 +930,10 @@ async def test_a_killed_bot_leaves_no_training_orphan_and_its_lease_expires(
     tmp_path: Path, data: dict[str, Path], fake_discord: FakeDiscord
 ) -> None:
     settings = aged_settings(tmp_path, data, retrain_epochs=100_000)
-    bot = BotProcess(tmp_path, fake_discord.launcher("run"), process_settings_env(tmp_path, data))
+    # The lease outlives the bot's death by 8 s: long enough that this process's own start
+    # (migrations, loading the model) cannot outlast it on a busy machine.
+    env = process_settings_env(tmp_path, data, retrain_lease_seconds=8)
+    bot = BotProcess(tmp_path, fake_discord.launcher("run"), env)
     db = settings.data_dir / "musicbot.db"
     try:
         child = await bot.training_child()
@@ -945,7 +948,7 @@ async def test_a_killed_bot_leaves_no_training_orphan_and_its_lease_expires(
             await Retrainer(services).start()
         assert busy.value.elsewhere
         await wait_until(lambda: not child.is_running() or _zombie(child), 15, "the orphan to stop")
-        await wait_until(lambda: lease_expired(db), 5, "the lease to expire")  # ...for 2 s
+        await wait_until(lambda: lease_expired(db), 12, "the lease to expire")  # ...for 8 s
         fresh = Retrainer(services)
         run = await fresh.start()
         await fresh.shutdown()
