@@ -21,6 +21,7 @@ from bot.features.retrain.retrainer import (
     busy_text,
     retrainer_for,
 )
+from bot.features.retrain.schedule import OFF_WORDS
 from bot.features.retrain.tables import ADMIN, INTERRUPTED, REFUSED, SUCCEEDED, TrainingRun
 
 FORCE = "force"
@@ -247,7 +248,7 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
                 f"{when(rollback.finished_at, now)}",
             )
         )
-    if info.schedule.strip().lower() in ("off", "none", "disabled", "never"):
+    if info.schedule.strip().lower() in OFF_WORDS:
         schedule = "off (RETRAIN_CRON=off)"
     elif not info.scheduled_here:
         schedule = f"`{info.schedule}` UTC; not scheduled in this process"
