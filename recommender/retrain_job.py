@@ -38,7 +38,8 @@ from typing import Any
 from recommender.blessing import Blessing, Gate
 from recommender.recommender import DEFAULT_MODEL, Recommender
 from recommender.store import ModelStore
-from recommender.train import FAILURE_PREFIX, TrainingResult
+from recommender.train import TrainingResult
+from recommender.train_guards import FAILURE_PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ same command with `--nnodes N --rdzv-backend c10d --rdzv-endpoint HOST:PORT` on 
 
 What a run prints: on success, one `RESULT {json}` line on stdout (`TrainingResult`) from
 the worker that saved; on failure, one `TRAINING FAILED: reason` line on stderr (the
-reason in words, for people) and a non-zero exit code (`EXIT_*`). SIGTERM or Ctrl-C stop a
+reason in words, for people) and a non-zero exit code (train_guards.py). SIGTERM or Ctrl-C stop a
 run within a few seconds, with 128 + the signal's number (as a shell reports it) and
 nothing written to `--out`.
 """
@@ -24,24 +24,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import json
 import logging
 import os
-import re
-import signal
 import socket
 import sys
-import threading
-import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from recommender.machine import prefer_sleeping_threads
 from recommender.recommender import DEFAULT_MODEL
+from recommender.train_guards import (
+    EXIT_ERROR,
+    Refused,
+    Stopped,
+    exit_with_parent,
+    limit_memory,
+    report_failure,
+    say_failed,
+    stop_on_signals,
+)
 
 # Before torch loads (whichever import here first brings it in).
 prefer_sleeping_threads()
@@ -53,12 +57,6 @@ log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
 RESULT_PREFIX = "RESULT "
-FAILURE_PREFIX = "TRAINING FAILED: "
-EXIT_ERROR = 1
-EXIT_DATA = 2
-EXIT_MEMORY = 3
-EXIT_ORPHANED = 4
-PARENT_CHECK_SECONDS = 1.0
 
 
 # -- the options ---------------------------------------------------------------------------
@@ -253,10 +251,6 @@ class TrainingResult:
 
 
 # -- refusals ------------------------------------------------------------------------------
-class Refused(Exception):
-    """The run will not do what it was asked (one line for people, no traceback)."""
-
-
 def check_out(out: Path, *, force: bool) -> None:
     """Refuse to replace a model already in `out` unless `force`: an `--out` typed twice
     silently replaced a 28k-track model with a 2k-track one."""
@@ -266,37 +260,6 @@ def check_out(out: Path, *, force: bool) -> None:
         raise Refused(f"{out} already holds a model; --force replaces it")
     if out.exists() and not out.is_dir():
         raise Refused(f"{out} is a file, not a model directory")
-
-
-# -- stopping ------------------------------------------------------------------------------
-class Stopped(BaseException):
-    """SIGTERM or SIGINT arrived while training (a BaseException, like KeyboardInterrupt,
-    so no `except Exception` on the way up swallows it)."""
-
-    def __init__(self, number: int) -> None:
-        super().__init__(signal.Signals(number).name)
-        self.number = number
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """While inside, SIGTERM and SIGINT raise `Stopped` in the main thread. Training runs
-    Python between its steps (a fraction of a second each), so the run stops within a
-    few seconds; whatever was being saved is removed on the way up (artifacts.save
-    writes to a staging directory first)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(number: int, frame: FrameType | None) -> None:
-        raise Stopped(number)
-
-    previous = {n: signal.signal(n, stop) for n in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 # -- a run ---------------------------------------------------------------------------------
@@ -356,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_out(args.out, force=args.force)  # at once, not after torch has loaded
     except Refused as refused:
-        _say_failed(str(refused))
+        say_failed(str(refused))
         return EXIT_ERROR
     logging.basicConfig(
         level=logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING,
@@ -366,9 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The guards come first, before torch loads (seconds on a busy machine): a child whose
     # bot is already gone exits at once, and the memory cap covers the whole run.
     if args.parent_pid is not None:
-        _exit_with_parent(args.parent_pid)
+        exit_with_parent(args.parent_pid)
     if args.memory_limit_mb:
-        _limit_memory(args.memory_limit_mb)
+        limit_memory(args.memory_limit_mb)
     if args.niceness > 0:
         # The bot shares these cores: training yields to it instead of slowing answers.
         os.nice(args.niceness)
@@ -380,124 +343,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             if result is not None:
                 print(result.line(), flush=True)
     except Stopped as stopped:
-        _say_failed(f"stopped by {stopped}; nothing was written")
+        say_failed(f"stopped by {stopped}; nothing was written")
         return 128 + stopped.number
     except Exception as error:
-        return _report_failure(error, args.memory_limit_mb)
+        return report_failure(error, args.memory_limit_mb)
     finally:
         workers = sys.modules.get("recommender.training.distributed")
         if workers is not None:  # leave the other workers' group, if there is one
             with contextlib.suppress(Exception):
                 workers.stop()
     return 0
-
-
-# -- failures ------------------------------------------------------------------------------
-def _say_failed(reason: str) -> None:
-    # Workers on one machine fail alike (same data, same devices): one says why.
-    if os.environ.get("LOCAL_RANK", "0") == "0":
-        with contextlib.suppress(Exception):  # nobody may be reading stderr any more
-            print(f"{FAILURE_PREFIX}{reason}", file=sys.stderr, flush=True)
-
-
-def describe_error(error: BaseException) -> str:
-    """Why a run failed, in words an admin can act on, never a bare exception name. The
-    first clause (before any ": ") is what a channel is shown."""
-    if isinstance(error, OSError):
-        where = f" ({error.filename})" if error.filename else ""
-        if error.errno == errno.EROFS:
-            return f"the model directory is read-only{where}"
-        if error.errno in (errno.EACCES, errno.EPERM):
-            return f"this user may not write there{where}"
-        if error.errno == errno.ENOSPC:
-            return f"the disk is full{where}"
-        if isinstance(error, FileNotFoundError):
-            return f"a file it needs does not exist{where}"
-        if error.strerror:
-            return f"{error.strerror.lower()}{where}"
-    text = str(error).strip().splitlines()
-    return text[0] if text else f"an unexpected {type(error).__name__} (see the log)"
-
-
-def _report_failure(error: Exception, memory_limit_mb: int | None) -> int:
-    """One line on stderr for the parent to relay; the traceback goes to the log."""
-    from recommender.data import DataError
-
-    limit = f" (limit {memory_limit_mb} MB)" if memory_limit_mb else ""
-    if (
-        isinstance(error, MemoryError)
-        or (isinstance(error, ImportError | OSError | RuntimeError) and _looks_like_oom(error))
-        or _reached_memory_limit(memory_limit_mb)
-    ):
-        log.warning("training ran out of memory%s", limit, exc_info=True)
-        _say_failed(f"out of memory while training{limit}")
-        return EXIT_MEMORY
-    if isinstance(error, DataError):
-        _say_failed(f"broken training data: {error}")
-        return EXIT_DATA
-    if isinstance(error, Refused | argparse.ArgumentTypeError | ValueError):
-        # DeviceError is a ValueError; so is a trainer refusing an option.
-        _say_failed(str(error))
-        return EXIT_ERROR
-    log.exception("training failed", exc_info=error)
-    _say_failed(describe_error(error))
-    return EXIT_ERROR
-
-
-def _limit_memory(megabytes: int) -> None:
-    import resource
-
-    limit = megabytes * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Exit when `parent` is no longer our parent (it died; we were re-parented).
-
-    The child runs in a session of its own (so the parent can kill its whole group), which
-    also means nothing else ends it when the parent dies. A daemon thread checks once a
-    second; training holds the GIL only in short stretches, so it gets to run.
-    """
-
-    def watch() -> None:
-        while True:
-            time.sleep(PARENT_CHECK_SECONDS)
-            if os.getppid() != parent:
-                _say_failed(
-                    f"the bot process {parent} that started this training is gone; stopping"
-                )
-                os._exit(EXIT_ORPHANED)
-
-    if os.getppid() != parent:
-        os._exit(EXIT_ORPHANED)
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _looks_like_oom(error: BaseException) -> bool:
-    """Address-space limits surface as failed mmaps (ImportError/OSError) or threads that
-    cannot get a stack (RuntimeError), not only as MemoryError."""
-    text = str(error).lower()
-    return any(
-        sign in text
-        for sign in ("failed to map segment", "cannot allocate memory", "can't start new thread")
-    )
-
-
-def _reached_memory_limit(megabytes: int | None) -> bool:
-    """Whether this process's address space came within 10% of its cap.
-
-    Libraries that run out of memory under the cap do not always say so (a parser reports
-    a failed read, a thread pool a failed start); near the cap, that is the likelier cause
-    than broken data or a bug, and it is what the admin can act on.
-    """
-    if not megabytes:
-        return False
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        return False
-    match = re.search(r"^VmPeak:\s+(\d+) kB", status, re.MULTILINE)
-    return match is not None and int(match.group(1)) >= 0.9 * megabytes * 1024
 
 
 if __name__ == "__main__":

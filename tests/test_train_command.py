@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recommender.train import describe_error
 from recommender.train import main as train_main
+from recommender.train_guards import describe_error
 
 REPO = Path(__file__).resolve().parents[1]
 STOP_WITHIN_SECONDS = 5

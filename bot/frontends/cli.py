@@ -313,7 +313,8 @@ def _train(args: argparse.Namespace) -> int:
 
     from bot.core.logs import setup_logging
     from recommender import DataError, Recommender
-    from recommender.train import Refused, Stopped, check_out, stop_on_signals, trainer_options
+    from recommender.train import check_out, trainer_options
+    from recommender.train_guards import Refused, Stopped, describe_error, stop_on_signals
 
     settings = _settings()
     # The command says what happened in its own lines; the log would repeat a refusal.
@@ -370,8 +371,6 @@ def _train(args: argparse.Namespace) -> int:
             print(f"musicbot train: {error}", file=sys.stderr)
             return 1
         except OSError as error:
-            from recommender.train import describe_error
-
             print(f"musicbot train: {describe_error(error)}", file=sys.stderr)
             return 1
     if args.out is None and (refused_code := _publish(settings, out, args.force)) is not None:
@@ -489,7 +488,8 @@ def _train_workers(
 
     from recommender import Recommender
     from recommender.artifacts import ArtifactError
-    from recommender.train import Stopped, TrainingResult, stop_on_signals, torchrun_command
+    from recommender.train import TrainingResult, torchrun_command
+    from recommender.train_guards import Stopped, stop_on_signals
 
     store = None
     out = args.out

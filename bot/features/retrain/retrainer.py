@@ -24,6 +24,13 @@ pointer: the candidate is current (the crash came right after the switch) → `s
 else → `interrupted` and the candidate is removed.
 
 `!rollback` serves a kept version again through the same lease and pointer.
+
+Why one module of nearly 700 lines: the steps above share one state machine (the run
+row, the lease and its heartbeat, the child, the pointer) whose every transition must be
+read together with the crash it survives; split apart, the reconciliation at start-up
+would live away from the writes it reconciles. The schedule (schedule.py), the tables
+(tables.py), the child (recommender/retrain_job.py) and the replies (handlers.py) are
+already apart.
 """
 
 from __future__ import annotations
@@ -69,7 +76,7 @@ from recommender import Recommender
 from recommender.artifacts import ArtifactError
 from recommender.data import DataError
 from recommender.retrain_job import TrainingJob, train_and_publish
-from recommender.train import describe_error
+from recommender.train_guards import describe_error
 
 if TYPE_CHECKING:
     from bot.core.dispatch import Services
