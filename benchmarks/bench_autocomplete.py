@@ -34,25 +34,32 @@ from bot.frontends.discord_app import MusicBot  # noqa: E402
 from bot.frontends.slash import install_app_commands  # noqa: E402
 from recommender import Recommender  # noqa: E402
 
-CASES: tuple[tuple[str, list[dict[str, Any]]], ...] = tuple(
-    (name, options)
-    for name, options in (
-        ("recommend", [{"name": "song", "type": 3, "value": text, "focused": True}])
-        for text in ("", "b", "bad gu", "shape of yo", "love", "the", "zxqv")
+CASES: tuple[tuple[str, list[dict[str, Any]]], ...] = (
+    tuple(
+        (name, options)
+        for name, options in (
+            ("recommend", [{"name": "song", "type": 3, "value": text, "focused": True}])
+            for text in ("", "b", "bad gu", "shape of yo", "love", "the", "metalli", "zxqv")
+        )
     )
-) + (
-    ("refine", [{"name": "text", "type": 3, "value": "", "focused": True}]),
-    ("refine", [{"name": "text", "type": 3, "value": "chill, no re", "focused": True}]),
-    (
-        "session",
-        [
-            {
-                "name": "add",
-                "type": 1,
-                "options": [{"name": "song", "type": 3, "value": "bad gu", "focused": True}],
-            }
-        ],
-    ),
+    + tuple(
+        ("recommend", [{"name": "artist", "type": 3, "value": text, "focused": True}])
+        for text in ("", "d", "dua l", "the wee", "zxqv")
+    )
+    + (
+        ("refine", [{"name": "text", "type": 3, "value": "", "focused": True}]),
+        ("refine", [{"name": "text", "type": 3, "value": "chill, no re", "focused": True}]),
+        (
+            "session",
+            [
+                {
+                    "name": "add",
+                    "type": 1,
+                    "options": [{"name": "song", "type": 3, "value": "bad gu", "focused": True}],
+                }
+            ],
+        ),
+    )
 )
 
 

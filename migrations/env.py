@@ -16,7 +16,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bot.core.db import create_engine
+from bot.core.db import MIGRATION_DEADLINES, create_engine
 from bot.core.tables import Base
 from bot.features import import_tables
 
@@ -70,7 +70,7 @@ def _run_sync(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_engine(_url())
+    engine = create_engine(_url(), MIGRATION_DEADLINES)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_sync)

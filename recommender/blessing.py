@@ -11,6 +11,7 @@ with why, and never serves it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +120,54 @@ class Gate:
 
     max_catalog_shrink: float = 0.10
     max_quality_drop: float = 0.02
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The least a model must answer with to replace a serving one, forced or not (see
+    `check_floor`): `min_tracks` tracks or `min_track_share` of the serving model's,
+    whichever is fewer, and a probe hit rate of `min_hit_rate` or half the serving
+    model's, whichever is lower. `!retrain force` skips the gate, never this."""
+
+    min_tracks: int = 1000
+    min_track_share: float = 0.5
+    min_hit_rate: float = 0.01
+
+
+def check_floor(
+    candidate: Recommender,
+    serving: Recommender | None,
+    floor: Floor = Floor(),  # noqa: B008 - frozen, so one shared default is safe
+    *,
+    probe_playlists: int = PROBE_PLAYLISTS,
+    probe: QualityProbe | None = None,
+) -> None:
+    """Raise SanityError when `candidate` could not answer members in place of `serving`
+    (a one-row CSV trains a model of one track: every question would find nothing).
+
+    `probe`: one `bless` already ran on the same two models. With nothing serving there
+    is nothing to compare with: anything sane may serve."""
+    if serving is None:
+        return
+    need = min(floor.min_tracks, math.ceil(floor.min_track_share * len(serving)))
+    if len(candidate) < need:
+        raise SanityError(
+            f"the new catalog has {len(candidate):,} tracks; replacing a model of "
+            f"{len(serving):,} needs at least {need:,} to answer with"
+        )
+    if floor.min_hit_rate <= 0:
+        return
+    if probe is None:
+        probe = probe_quality(candidate, serving, playlists=probe_playlists)
+    if probe.queries >= MIN_PROBE_QUERIES:
+        need_rate = min(floor.min_hit_rate, probe.serving_rate / 2)
+        if probe.candidate_rate < need_rate:
+            raise SanityError(
+                f"it finds {probe.candidate_rate:.1%} of the hidden songs of "
+                f"{probe.queries} probe playlists (top {probe.k}); at least "
+                f"{need_rate:.1%} is needed to answer with"
+            )
+    return probe
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from recommender.artists import ArtistIndex
 from recommender.data import Catalog
 from recommender.search import TitleIndex, normalize, song_key
 
@@ -126,8 +127,14 @@ class CatalogIndex:
         for part in ("features", "remix", "live", "playlists"):
             getattr(self, part)
         self.search.warm_up()
+        self.by_artist.warm_up()
 
     # -- built on first use ----------------------------------------------------------------
+    @cached_property
+    def by_artist(self) -> ArtistIndex:
+        """The catalog's artists: finding one by name, their songs best known first."""
+        return ArtistIndex(self.artist_codes, self.artists, self.artist_names, self.popularity)
+
     @cached_property
     def features(self) -> dict[str, np.ndarray]:
         """The steerable audio features, one float array each."""

@@ -122,9 +122,18 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _a_folder(path: Path) -> str:
+    return (
+        f"DATA_PATH: cannot read {path}: it is a folder, not a CSV file; point DATA_PATH at "
+        f"the file (e.g. {path / 'spotify_songs.csv'})."
+    )
+
+
 def ensure_dataset(path: str | Path, download: bool = True) -> Path:
     """Return a path to the dataset, fetching the public copy if it is missing."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(_a_folder(path))
     if path.exists():
         return path
     if not download:
@@ -150,6 +159,8 @@ def ensure_dataset(path: str | Path, download: bool = True) -> Path:
 def read_rows(path: str | Path) -> pd.DataFrame:
     """Read the CSV as text columns; any parse failure becomes one DataError."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(_a_folder(path))
     if not path.exists():
         raise DataError(f"Dataset not found at {path}.")
     try:

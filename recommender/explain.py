@@ -171,12 +171,23 @@ def audio_comparison(rec: Recommender, query_id: str, pick_id: str) -> list[str]
     return phrases
 
 
+def match_text(match: float) -> str:
+    """A pick's match as a member reads it, in the list and in `!why` alike: "Match 87%"."""
+    return f"Match {match:.0%}"
+
+
 def explain(
-    rec: Recommender, query_id: str, pick_id: str, escape: Callable[[str], str] = _plain
+    rec: Recommender,
+    query_id: str,
+    pick_id: str,
+    escape: Callable[[str], str] = _plain,
+    match: float | None = None,
 ) -> str:
     """One paragraph: why `pick_id` was recommended for `query_id`.
 
     Song names are in *italics*; `escape` is applied to every catalog text in it.
+    `match`: the pick's match as its list showed it, said instead of the model's
+    similarity so a member reads one number for one pick.
     """
     query, pick = rec.track(query_id), rec.track(pick_id)
     # The embeddings' own cosine, not the ranking score: that adds popularity and, on a
@@ -188,12 +199,13 @@ def explain(
         *connections(rec, query_id, pick_id, escape),
         *audio_comparison(rec, query_id, pick_id),
     ]
+    number = f"Model similarity {similarity:.2f}" if match is None else match_text(match)
     return (
         f"*{escape(pick.name)}* by {escape(pick.artist)}, "
         f"for *{escape(query.name)}* by {escape(query.artist)}: "
         + "; ".join(parts)
-        + f". Model similarity {similarity:.2f}."
+        + f". {number}."
     )
 
 
-__all__ = ["NO_AUDIO", "audio_comparison", "connections", "explain"]
+__all__ = ["NO_AUDIO", "audio_comparison", "connections", "explain", "match_text"]

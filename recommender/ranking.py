@@ -16,7 +16,7 @@ the same scores always give the same answer.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,6 +142,22 @@ def top_k(
                 pool_scores[order[positions]].astype(np.float64),
             )
         size = min(available, size * 4)
+
+
+def matches(scores: Sequence[float] | np.ndarray, ceiling: float) -> list[float]:
+    """The one number a member reads for each pick of a ranked list, best first.
+
+    A pick's score as a share of the most the model can score (`ceiling`), so it stays
+    within 0..1 (a raw score adds popularity to a cosine and can pass 1); and never above
+    the pick listed before it, because the list's order is the answer: a song placed
+    lower for the artist spread reads as no closer than the one above it. Rounded to
+    the hundredth shown, so `!why` repeats exactly what the list said."""
+    shown: list[float] = []
+    ceiling = max(float(ceiling), 1e-9)
+    for score in np.asarray(scores, dtype=np.float64).tolist():
+        value = min(max(score / ceiling, 0.0), 1.0) if np.isfinite(score) else 0.0
+        shown.append(round(min(value, shown[-1]) if shown else value, 2))
+    return shown
 
 
 def _best_first(scores: np.ndarray, size: int) -> np.ndarray:
@@ -270,4 +286,4 @@ def _walk_penalised(
     return picked
 
 
-__all__ = ["DEFAULT_ARTIST_CAP", "ArtistCap", "Ranked", "top_k"]
+__all__ = ["DEFAULT_ARTIST_CAP", "ArtistCap", "Ranked", "matches", "top_k"]

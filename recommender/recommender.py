@@ -8,22 +8,34 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from recommender import artifacts
+from recommender import artifacts, understanding
 from recommender.ann import ANN_MIN_TRACKS, AnnIndex
+from recommender.artists import SEED_SONGS, own_songs_cap
 from recommender.catalog_index import CatalogIndex
 from recommender.data import Catalog, load_catalog
+from recommender.placement import Basis, Placement, Placer, TrackMetadata
 from recommender.playlist_walk import PlaylistWalk
-from recommender.ranking import ArtistCap, Ranked, top_k
-from recommender.search import EXACT_TITLE
+from recommender.ranking import ArtistCap, Ranked, matches, top_k
+from recommender.results import (  # noqa: F401 - the package's public types live here too
+    ArtistResult,
+    Reading,
+    Resolution,
+    SimilarQuery,
+    TrackResult,
+    Understanding,
+)
 
-SPOTIFY_TRACK_URL = "https://open.spotify.com/track/{}"
+if TYPE_CHECKING:
+    from recommender.vocabulary import TermRows, Vocabulary
+
 # Past this many candidates from the index, a question that exclusions and the artist
 # cap keep starving is answered by exact search instead.
 ANN_MAX_CANDIDATES = 4096
@@ -33,59 +45,27 @@ DEFAULT_MODEL = "hetero-lightgcn"
 
 
 @dataclass(frozen=True)
-class TrackResult:
-    """One track as a person sees it; `score` is the model's score (cosine similarity plus
-    the model's popularity prior, see `Recommender.scores_for_rows`) or match confidence."""
+class PlacedTrack:
+    """A song the catalog lacks, placed by the model from its metadata, with its picks.
 
-    track_id: str
-    name: str
-    artist: str
-    album: str = ""
-    release_year: int = 0
-    popularity: int = 0
-    score: float = 0.0
+    `basis` says what decided its place: its album's and artist's songs, or (the artist
+    being new too) the genres and era the source gave, which is a rough guess."""
 
-    @property
-    def url(self) -> str:
-        return SPOTIFY_TRACK_URL.format(self.track_id)
+    track: TrackResult
+    basis: Basis
+    picks: list[TrackResult]
+    matched_genres: tuple[str, ...] = ()
 
     @property
-    def label(self) -> str:
-        return f"{self.name} — {self.artist}"
+    def rough(self) -> bool:
+        return self.basis.rough
 
 
 @dataclass(frozen=True)
-class Resolution:
-    """What a free-text query resolved to.
+class PlaceQuery:
+    """One `place` question, for asking many at once (`Recommender.place_many`)."""
 
-    `best` is None when nothing matched well enough; then `suggestions` holds
-    "did you mean" candidates. `alternatives` are other tracks the text may have
-    meant (a shared title such as "Hello"). `not_a_song` names the kind of Spotify link
-    that was given instead of a song ("album", "playlist", …, "local" for a local file).
-    """
-
-    query: str
-    best: TrackResult | None
-    alternatives: list[TrackResult] = field(default_factory=list)
-    suggestions: list[TrackResult] = field(default_factory=list)
-    not_a_song: str | None = None
-
-    @property
-    def found(self) -> bool:
-        return self.best is not None
-
-    @property
-    def exact(self) -> bool:
-        """The whole text names a catalog title (with its artist, or a Spotify link), not a
-        guess: words in it such as "remix" or "live" are part of the song's name."""
-        return self.best is not None and self.best.score >= EXACT_TITLE
-
-
-@dataclass(frozen=True)
-class SimilarQuery:
-    """One `similar` question, for asking many at once (`Recommender.similar_many`)."""
-
-    track_id: str
+    song: TrackMetadata
     k: int = 10
     artist_cap: ArtistCap | None = None
 
@@ -132,6 +112,7 @@ class Recommender:
         # Above `ANN_MIN_TRACKS` tracks a saved model has an index that proposes
         # candidates for `similar`; `None` means exact search over every row.
         self.ann = ann
+        self._placer: Placer | None = None  # built on the first song placed from outside
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -158,6 +139,9 @@ class Recommender:
             params={"seed": seed, **params},
             train_seconds=time.perf_counter() - started,
         )
+        from recommender.vocabulary import Vocabulary  # (it reads the follow-up grammar)
+
+        metadata["vocabulary"] = Vocabulary.learn(catalog).to_dict()
         return cls(catalog, embeddings, metadata)
 
     def save(self, directory: str | Path, *, ann_min_tracks: int = ANN_MIN_TRACKS) -> Path:
@@ -206,6 +190,22 @@ class Recommender:
         self.index.warm_up()
 
     # -- facts --------------------------------------------------------------------------
+    @cached_property
+    def vocabulary(self) -> Vocabulary:
+        """The catalog's words for kinds of music ("neo soul"), learned when the model was
+        trained and saved with it; derived from the catalog for a model saved before."""
+        from recommender.vocabulary import Vocabulary
+
+        saved = self.metadata.get("vocabulary")
+        return Vocabulary.from_dict(saved) if saved else Vocabulary.learn(self.catalog)
+
+    @cached_property
+    def term_rows(self) -> TermRows:
+        """Which songs each term of the vocabulary names (built as terms are asked for)."""
+        from recommender.vocabulary import TermRows
+
+        return TermRows(self.vocabulary, self.catalog)
+
     @property
     def scoring(self) -> str:
         """How this model scores a song, for the admin: the weights its training chose.
@@ -250,17 +250,120 @@ class Recommender:
 
     # -- verbs --------------------------------------------------------------------------
     def resolve(self, text: str) -> Resolution:
-        match = self.index.search.resolve(text)
-        return Resolution(
-            query=text,
-            best=None if match.best is None else self.result(match.best, match.best_score),
-            alternatives=[self.result(i, s) for i, s in match.alternatives],
-            suggestions=[self.result(i, s) for i, s in match.suggestions],
-            not_a_song=match.not_a_song,
-        )
+        """The song `text` names (a title, `title - artist`, a Spotify link), if any: never
+        another artist's song of the title when the named artist's is missing."""
+        understood = self.understand(text)
+        resolution = understood.resolution
+        if understood.kind in (Reading.MISSING_SONG, Reading.NOT_FOUND) and resolution.best:
+            close = understood.suggestions or [resolution.best, *resolution.alternatives][:3]
+            return Resolution(query=text, best=None, suggestions=close)
+        return resolution
+
+    def understand(self, text: str) -> Understanding:
+        """What a request asks for: a song, an artist, or a song the catalog lacks
+        (`recommender.understanding`); every front end reads requests with this."""
+        return understanding.understand(self.index, text, self.result)
+
+    def knows_artist(self, name: str) -> bool:
+        """Whether any catalog song is by this artist (as `search.normalize` spells it)."""
+        return self.placer.knows_artist(name)
+
+    @property
+    def placer_ready(self) -> bool:
+        """Whether `placer` is built (then `knows_artist` is a dictionary look-up)."""
+        return self._placer is not None
+
+    @property
+    def placer(self) -> Placer:
+        """What placing songs from outside the catalog needs (built on first use)."""
+        if self._placer is None:
+            self._placer = Placer(self.index, self.embeddings)
+        return self._placer
+
+    def place(
+        self, song: TrackMetadata, k: int = 10, *, artist_cap: ArtistCap | None = None
+    ) -> PlacedTrack | None:
+        """Songs like one the catalog lacks, from what a lookup knows of it (no audio
+        features, no playlists), ranked like any answer; None when nothing of it (artist,
+        genres, year) matches the catalog. A song the catalog has is answered as itself."""
+        return self.place_many([PlaceQuery(song, k, artist_cap)])[0]
+
+    def place_many(self, queries: Sequence[PlaceQuery]) -> list[PlacedTrack | None]:
+        """`place` for many songs at once, each answer exactly the one `place` gives: the
+        embedding matrix is read once for all of them (a burst of lookups that return
+        together is placed together, as `similar_many` scores a burst of requests)."""
+        answers: list[PlacedTrack | None] = [None] * len(queries)
+        placements: list[tuple[int, Placement]] = []
+        for i, query in enumerate(queries):
+            song = query.song
+            if song.track_id in self:
+                track = self.track(song.track_id)
+                picks = self.similar(song.track_id, query.k, artist_cap=query.artist_cap)
+                answers[i] = PlacedTrack(track, Basis.ARTIST, picks)
+                continue
+            placement = self.placer.place(song)
+            if placement is not None:
+                placements.append((i, placement))
+        if not placements:
+            return answers
+        vectors = np.stack([p.vector for _, p in placements])
+        if len(vectors) == 1:  # one product either way (see `cosines`): same answer alone
+            vectors = np.concatenate([vectors, vectors])
+        scores = self.with_prior_columns(self.embeddings @ vectors.T)
+        for column, (i, placement) in enumerate(placements):
+            song, k, cap = queries[i].song, queries[i].k, queries[i].artist_cap
+            picks: list[TrackResult] = []
+            if k > 0:
+                query = placement.artist_rows[:1].tolist()
+                ranked = self.rank(scores[:, column], k, artist_cap=cap, query=query)
+                picks = self.picks(ranked)
+            track = TrackResult(
+                track_id=song.track_id,
+                name=song.title,
+                artist=", ".join(song.artists),
+                album=song.album,
+                release_year=song.year,
+                popularity=song.popularity,
+            )
+            answers[i] = PlacedTrack(track, placement.basis, picks, placement.matched)
+        return answers
+
+    def with_prior_columns(self, cosines: np.ndarray) -> np.ndarray:
+        """Cosines of every row to several queries (rows x queries) plus the prior."""
+        if not self.popularity_weight:
+            return cosines
+        return cosines + self._prior[:, None]
 
     def autocomplete(self, text: str, limit: int = 25) -> list[TrackResult]:
         return [self.result(i, s) for i, s in self.index.search.complete(text, limit)]
+
+    def autocomplete_artists(self, text: str, limit: int = 5) -> list[ArtistResult]:
+        """Artists whose name starts with `text`, best known first."""
+        codes = self.index.by_artist.complete(text, limit)
+        return [understanding.artist_result(self.index, c, self.result, 100.0) for c in codes]
+
+    def artist_seeds(self, artist: ArtistResult) -> list[str]:
+        """The songs that stand for an artist in the model (`recommender.artists`)."""
+        code = self.index.artist_codes[self.row(artist.top_track.track_id)]
+        rows = self.index.by_artist.rows(int(code), SEED_SONGS)
+        return [self.index.track_ids[r] for r in rows.tolist()]
+
+    def recommend_for_artist(
+        self,
+        artist: ArtistResult,
+        k: int = 10,
+        exclude: Iterable[str] = (),
+        *,
+        artist_cap: ArtistCap | None = None,
+    ) -> list[TrackResult]:
+        """Songs like an artist: at most `OWN_SONGS` of their own, `artist_cap` for the rest."""
+        rows = self.rows(self.artist_seeds(artist))
+        excluded = [self.index.row_of[t] for t in exclude if t in self.index.row_of]
+        cap = own_songs_cap(artist_cap, k)
+        ranked = self.rank(
+            self.scores_for_rows(rows), k, exclude=excluded, artist_cap=cap, query=rows
+        )
+        return self.picks(ranked)
 
     def similar(
         self,
@@ -297,7 +400,7 @@ class Recommender:
                 artist_cap=query.artist_cap,
                 query=[row],
             )
-            answers.append([self.result(r, s) for r, s in ranked.pairs()])
+            answers.append(self.picks(ranked))
         return answers
 
     def recommend_for_tracks(
@@ -323,7 +426,7 @@ class Recommender:
         if ranked is None:
             scores = self.scores_for_queries([rows])[:, 0]
             ranked = self.rank(scores, k, exclude=excluded, artist_cap=artist_cap, query=rows)
-        return [self.result(r, s) for r, s in ranked.pairs()]
+        return self.picks(ranked)
 
     def _rank_nearest(
         self, rows: list[int], k: int, excluded: list[int], artist_cap: ArtistCap | None
@@ -480,7 +583,21 @@ class Recommender:
             rows=rows,
         )
 
-    def result(self, row: int, score: float = 0.0) -> TrackResult:
+    @property
+    def score_ceiling(self) -> float:
+        """The most a song can score here: a cosine of 1, plus the prior's and the walk's
+        weights at their most (each counts 0..1)."""
+        return 1.0 + self.popularity_weight + (self.walk_weight if self.walk is not None else 0.0)
+
+    def picks(self, ranked: Ranked, ranked_by: np.ndarray | None = None) -> list[TrackResult]:
+        """A ranked list as results: `score` the model's, `match` what a member reads, from
+        the score the list was ranked by (`ranked_by`, per catalog row, when it was not
+        `ranked.scores`: a refinement's pull counts)."""
+        by = ranked.scores if ranked_by is None else ranked_by[ranked.rows]
+        shown = matches(by, self.score_ceiling)
+        return [self.result(r, s, m) for (r, s), m in zip(ranked.pairs(), shown, strict=True)]
+
+    def result(self, row: int, score: float = 0.0, match: float = 0.0) -> TrackResult:
         index = self.index
         return TrackResult(
             track_id=index.track_ids[row],
@@ -490,4 +607,5 @@ class Recommender:
             release_year=int(index.years[row]),
             popularity=int(index.popularity[row]),
             score=round(float(score), 4),
+            match=match,
         )

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recommender.blessing import Blessing, Gate
+from recommender.blessing import Blessing, Floor, Gate
 from recommender.recommender import DEFAULT_MODEL, Recommender
-from recommender.store import ModelStore
+from recommender.store import ModelStore, Why
 from recommender.train import TrainingResult
 from recommender.train_guards import FAILURE_PREFIX
 
@@ -244,6 +244,7 @@ async def train_and_publish(
     keep: int = 3,
     job: TrainingJob | None = None,
     gate: Gate | None = Gate(),  # noqa: B008 - frozen, so one shared default is safe
+    floor: Floor = Floor(),  # noqa: B008 - frozen, so one shared default is safe
     before_switch: Callable[[str], Awaitable[None]] | None = None,
     **job_options: Any,
 ) -> PublishOutcome:
@@ -252,7 +253,8 @@ async def train_and_publish(
     Pass `job` to hold a handle on the child (to kill it); otherwise one is built from
     `job_options` (model, seed, epochs, options, timeout, memory_limit_mb). Loading, the
     sanity check, the blessing against `reference` (skipped with `gate=None`: a forced
-    run; the sanity check never is) and the pointer switch run in worker threads. A
+    run; the sanity check, with the `floor` a model must answer with, never is) and the
+    pointer switch run in worker threads. A
     refused candidate is kept and marked; any other failure discards the new directory.
     Either way the previous model stays current.
 
@@ -270,7 +272,7 @@ async def train_and_publish(
             await asyncio.to_thread(store.discard, out)
             return PublishOutcome(job=outcome, error=outcome.error)
         try:
-            admission = await asyncio.to_thread(store.admit, out, reference, gate)
+            admission = await asyncio.to_thread(store.admit, out, reference, gate, floor)
         except Exception as error:  # admit discarded it: not sane, nothing to inspect
             return PublishOutcome(job=outcome, error=f"the new model was rejected: {error}")
         model, blessing = admission.model, admission.blessing
@@ -282,7 +284,8 @@ async def train_and_publish(
         await asyncio.to_thread(model.warm_up)
         if before_switch is not None:
             await before_switch(out.name)
-        switching = asyncio.ensure_future(asyncio.to_thread(store.switch, out.name))
+        why = Why.FORCE if gate is None else Why.RETRAIN
+        switching = asyncio.ensure_future(asyncio.to_thread(store.switch, out.name, why))
         await asyncio.shield(switching)
     except BaseException:
         if switching is not None:

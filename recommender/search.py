@@ -2,8 +2,10 @@
 
 People type "hello adele", "Hello - Adele", "bad guy by billie eilish", "bad gyu", a
 Spotify link, or just "hello" (a title five artists share). We try every reading of the
-text, prefer exact titles, then a matching artist, then popularity, so the same text
-always resolves to the same track, and we keep the other readings as alternatives.
+text, prefer exact titles (a version's title counts as its song's), then a matching
+artist, then popularity, so the same text always resolves to the same track (the one
+people mean) and we keep the other readings as alternatives. Whether text names an
+artist rather than a song is `recommender.understanding`'s question.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from rapidfuzz import fuzz, process
 MAX_QUERY_CHARS = 200
 FUZZY_ACCEPT = 85.0  # a typo or two in a title; below this we only suggest
 EXACT_TITLE = 100.0
-BASE_TITLE = 97.0  # "Hello" for "Hello - Remastered 2011"
+# "Wonderwall" for "Wonderwall - Remastered": a version is the same song, so a bare title
+# ranks it with the exact titles and popularity decides. People mean the famous
+# "Wonderwall", not the little-known song that happens to carry the bare title. With the
+# artist named, the version whose title was typed exactly goes first.
+BASE_TITLE = EXACT_TITLE
+BASE_TITLE_WITH_ARTIST = EXACT_TITLE - 0.5
 ARTIST_ACCEPT = 80.0
 # Above this many distinct titles, typo matching first narrows the catalog to the
 # `FUZZY_CANDIDATES` titles sharing the most letter triples with the query: scoring every
@@ -80,6 +87,19 @@ def spotify_link_kind(text: str) -> str | None:
     names no single song; None for anything else (a track link included)."""
     match = _NOT_A_SONG.search(text)
     return None if match is None else (match.group(1) or match.group(2)).lower()
+
+
+def separated(text: str) -> list[str]:
+    """The two sides of `title - artist` / `title by artist` (as typed), or the text alone."""
+    return [part.strip() for part in _SEPARATORS.split(text, maxsplit=1)]
+
+
+def separations(text: str) -> list[list[str]]:
+    """Every way to cut the text at one " - " or " by " (as typed), first cut first:
+    "MONTERO (Call Me By Your Name) - Lil Nas X" names its artist at the second."""
+    return [
+        [text[: m.start()].strip(), text[m.end() :].strip()] for m in _SEPARATORS.finditer(text)
+    ]
 
 
 def spotify_track_id(text: str) -> str | None:
@@ -240,7 +260,9 @@ class TitleIndex:
         return [t for t, _ in self.sorted_titles]
 
     # -- resolve ------------------------------------------------------------------------
-    def resolve(self, text: str) -> Match:
+    def resolve(self, text: str, *, fuzzy: bool = True) -> Match:
+        """The rows `text` names; `fuzzy` False skips the typo search (the caller knows
+        the text names something else, an artist, when no title matches exactly)."""
         text = str(text).strip()[:MAX_QUERY_CHARS]
         track_id = spotify_track_id(text)
         if track_id is not None and "spotify" in text.lower():
@@ -255,12 +277,14 @@ class TitleIndex:
         if not query:
             return Match()
         scores = self._exact_readings(text, query)
+        if not scores and not fuzzy:
+            return Match()
         if not scores:
-            fuzzy = self._fuzzy(query, limit=10)
-            if fuzzy and fuzzy[0][1] >= FUZZY_ACCEPT:
-                scores = dict(fuzzy)
+            close = self._fuzzy(query, limit=10)
+            if close and close[0][1] >= FUZZY_ACCEPT:
+                scores = dict(close)
             else:
-                return Match(suggestions=self._distinct(fuzzy, limit=3))
+                return Match(suggestions=self._distinct(close, limit=3))
         ranked = self._rank(scores)
         best_row, best_score = ranked[0]
         alternatives = [
@@ -280,6 +304,8 @@ class TitleIndex:
             ):
                 for row in rows or ():
                     score = title_score
+                    if artist and title_score == BASE_TITLE and self.titles[row] != title:
+                        score = BASE_TITLE_WITH_ARTIST
                     if artist:
                         exactness = fuzz.ratio(artist, self.artists[row])
                         similarity = max(exactness, fuzz.token_set_ratio(artist, self.artists[row]))

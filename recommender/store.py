@@ -19,23 +19,31 @@ first new model is published, with no retraining.
 A retrained model must also be *blessed* before the switch (the gate is in blessing.py).
 A refused candidate stays in `versions/` with a `REFUSED` file saying why, for an admin
 to inspect; it is never served by a fallback or a plain rollback.
+
+Every pointer move is appended to `history.jsonl` with why (a retrain, a forced one, a
+rollback, the fallback at start-up, ...): a rollback returns to the model that actually
+served before the current one, not merely the newest older name, which may be a model
+that was itself rolled back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 from recommender import artifacts
 from recommender.artifacts import ArtifactError, is_model_dir
-from recommender.blessing import Admission, Gate, bless, sanity_check
+from recommender.blessing import Admission, Floor, Gate, bless, check_floor, sanity_check
 from recommender.recommender import Recommender
 
 log = logging.getLogger(__name__)
@@ -52,6 +60,33 @@ REFUSED = "REFUSED"
 # Leftovers of an interrupted save (hidden staging dirs, incomplete version dirs) are only
 # removed once they are this old, so a training that is still writing is never touched.
 STALE_SECONDS = 6 * 3600
+
+
+# The serving history: one JSON line per pointer move, newest last; trimmed to the newest
+# HISTORY_KEEP moves once it holds twice as many.
+HISTORY = "history.jsonl"
+HISTORY_KEEP = 200
+
+
+class Why(StrEnum):
+    """Why the pointer moved."""
+
+    RETRAIN = "retrain"  # a retrained model passed the gate
+    FORCE = "force"  # a retrain published without the gate (`!retrain force`)
+    ROLLBACK = "rollback"
+    FALLBACK = "fallback at start-up"  # the current model was damaged
+    PUBLISH = "published"  # a model trained or published from the shell, or at first start
+    LEGACY = "legacy model moved into versions"
+
+
+@dataclass(frozen=True)
+class Move:
+    """One pointer move: `version` began serving at `at`, replacing `previous`."""
+
+    at: datetime
+    version: str
+    previous: str | None
+    why: str
 
 
 def _new_version_name() -> str:
@@ -132,7 +167,7 @@ class ModelStore:
             except ArtifactError:
                 continue
             try:
-                self._write_pointer(name)
+                self._write_pointer(name, Why.FALLBACK)
                 moved = "the pointer now names it"
             except OSError as error:
                 moved = f"the pointer could not be moved: {error}"
@@ -170,10 +205,48 @@ class ModelStore:
             return None
 
     def previous_version(self) -> str | None:
-        """The newest servable version older than the current one (what a rollback serves)."""
+        """The kept, servable version that served before the current one (what a plain
+        rollback serves), from the serving history; when the version it replaced is gone,
+        the one that served before that, and so on. A store without history (made by an
+        older bot) gets the newest servable version older than the current one."""
         current = self.current_version()
-        older = [name for name in self.servable_versions() if current is None or name < current]
-        return older[-1] if older else None
+        servable = set(self.servable_versions())
+        moves = self.history()
+        replaced = next(
+            (i for i in range(len(moves) - 1, -1, -1) if moves[i].version == current), None
+        )
+        if replaced is not None:
+            candidates: list[str | None] = [moves[replaced].previous]
+            for move in reversed(moves[:replaced]):
+                candidates += [move.version, move.previous]
+            for name in candidates:
+                if name is not None and name != current and name in servable:
+                    return name
+            return None
+        older = [name for name in servable if current is None or name < current]
+        return max(older) if older else None
+
+    def history(self, last: int | None = None) -> list[Move]:
+        """The pointer's moves, oldest first (the `last` newest ones when given)."""
+        try:
+            lines = (self.root / HISTORY).read_text(encoding="utf-8").splitlines()
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        moves = []
+        for line in lines[-last:] if last else lines:
+            try:
+                entry = json.loads(line)
+                moves.append(
+                    Move(
+                        datetime.fromisoformat(entry["at"]),
+                        str(entry["version"]),
+                        entry.get("previous"),
+                        str(entry.get("why", "?")),
+                    )
+                )
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a crash: the others still count
+        return moves
 
     # -- writing ------------------------------------------------------------------------
     def new_version_dir(self) -> Path:
@@ -197,7 +270,7 @@ class ModelStore:
         loaded model so the caller can serve exactly what was checked.
         """
         model = self.load_checked(path, reference)
-        self.switch(Path(path).name)
+        self.switch(Path(path).name, Why.PUBLISH)
         return model
 
     def load_checked(self, path: str | Path, reference: Recommender | None = None) -> Recommender:
@@ -221,18 +294,27 @@ class ModelStore:
         return model
 
     def admit(
-        self, path: str | Path, reference: Recommender | None, gate: Gate | None
+        self,
+        path: str | Path,
+        reference: Recommender | None,
+        gate: Gate | None,
+        floor: Floor = Floor(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> Admission:
         """The one way a trained version is judged before it may serve: loaded and
-        sanity-checked (against `reference`), then, with `gate`, blessed against it. A
-        version that does not load, is not sane or cannot be judged is discarded (there
-        is nothing to inspect) and the error raised; a refused one is kept, marked with
-        why, for inspection (it never serves)."""
+        sanity-checked (against `reference`, including the `floor` it must answer with,
+        which no forced run skips), then, with `gate`, blessed against it. A version that
+        does not load, is not sane or cannot be judged is discarded (there is nothing to
+        inspect) and the error raised; a refused one is kept, marked with why, for
+        inspection (it never serves)."""
         try:
             model = self.load_checked(path, reference)
             blessing = None
-            if gate is not None:
+            if gate is None:
+                check_floor(model, reference, floor)
+            else:
                 blessing = bless(model, reference, gate)
+                if blessing.blessed:  # a refused one is kept for inspection as it is
+                    check_floor(model, reference, floor, probe=blessing.probe)
         except Exception:
             self.discard(path)
             raise
@@ -244,11 +326,12 @@ class ModelStore:
             )
         return admission
 
-    def switch(self, name: str) -> None:
-        """Make kept version `name` current (the atomic step every publish ends with)."""
+    def switch(self, name: str, why: Why = Why.PUBLISH) -> None:
+        """Make kept version `name` current (the atomic step every publish ends with), and
+        note why in the serving history."""
         self.migrate_legacy()  # the legacy model stays available as the previous version
-        self._write_pointer(name)
-        log.info("model %s is now current in %s", name, self.root)
+        self._write_pointer(name, why)
+        log.info("model %s is now current in %s (%s)", name, self.root, why)
 
     def refuse(self, path: str | Path, reason: str) -> None:
         """Keep an unpublished version for inspection, marked as refused with `reason`."""
@@ -269,19 +352,25 @@ class ModelStore:
     def prune(self, keep: int = 3) -> list[str]:
         """Delete all but the `keep` newest versions besides the current one.
 
-        The current version is never deleted, whatever its age. Refused candidates are
+        The current version is never deleted, whatever its age, and the one that served
+        before it counts as one of the newest. Refused candidates are
         counted apart (the `keep` newest of them stay for inspection), so a string of
         refusals never costs the versions a rollback needs. Leftovers of interrupted
         saves are removed once they are older than STALE_SECONDS. Returns the removed names.
         """
         current = self.current_version()
         others = [name for name in self.versions() if name != current]
+        servable = [name for name in others if self.refusal(name) is None]
+        # Of the servable ones, what served before the current one is kept first: a plain
+        # rollback goes back to it, however many newer versions came and went.
+        previous = self.previous_version() if keep > 0 else None
+        if previous in servable:
+            servable.remove(previous)
+            servable.append(previous)
         doomed: list[str] = []
-        for group in (
-            [name for name in others if self.refusal(name) is None],
-            [name for name in others if self.refusal(name) is not None],
-        ):
+        for group in (servable, [name for name in others if self.refusal(name) is not None]):
             doomed += group[: max(0, len(group) - max(0, keep))]
+        doomed.sort()
         for name in doomed:
             shutil.rmtree(self.versions_dir / name, ignore_errors=True)
             log.info("pruned model version %s", name)
@@ -331,7 +420,7 @@ class ModelStore:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        self._write_pointer(name)
+        self._write_pointer(name, Why.LEGACY)
         log.info(
             "copied the model in %s to version %s; the copies at the top of %s can go",
             self.root,
@@ -341,10 +430,15 @@ class ModelStore:
         return name
 
     # -- helpers ------------------------------------------------------------------------
-    def _write_pointer(self, name: str) -> None:
-        """Write the pointer to a temp file, fsync it, and os.replace it into place."""
+    def _write_pointer(self, name: str, why: Why = Why.PUBLISH) -> None:
+        """Write the pointer to a temp file, fsync it, and os.replace it into place; then
+        note the move in the serving history."""
         if not (self.versions_dir / name).is_dir():
             raise ArtifactError(f"no version directory {name} in {self.versions_dir}")
+        try:
+            previous = self.current_version()
+        except ArtifactError:
+            previous = None
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{POINTER}.", dir=self.root)
         try:
@@ -358,6 +452,27 @@ class ModelStore:
                 os.unlink(tmp)
             raise
         _fsync_dir(self.root)
+        if previous != name:
+            self._note_move(name, previous, why)
+
+    def _note_move(self, name: str, previous: str | None, why: Why) -> None:
+        """Append the move to the serving history (one short line: appends from several
+        processes do not interleave). The switch is done whatever happens here: a full
+        disk costs the note, logged, never the model."""
+        entry = {"at": datetime.now(UTC).isoformat(), "version": name, "previous": previous}
+        line = json.dumps({**entry, "why": str(why)}) + "\n"
+        path = self.root / HISTORY
+        try:
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(line)
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            if len(lines) > 2 * HISTORY_KEEP:
+                fd, tmp = tempfile.mkstemp(prefix=f".{HISTORY}.", dir=self.root)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.writelines(lines[-HISTORY_KEEP:])
+                os.replace(tmp, path)
+        except OSError as error:
+            log.warning("could not note the move to model %s in %s: %s", name, path, error)
 
 
 def _fsync_dir(directory: Path) -> None:

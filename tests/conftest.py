@@ -21,6 +21,10 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import URL, make_url
 
+# No test reaches the internet: songs the catalog lacks are looked up only where a test
+# points the lookups at its own local fake services (tests/music_api_support.py).
+os.environ["LOOKUP"] = "off"
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASET = Path(
     os.environ.get("MUSICBOT_TEST_DATA", REPO_ROOT.parent / "shared" / "data" / "spotify_songs.csv")

@@ -2,7 +2,7 @@
 real `musicbot run` in a child process (the machine has no internet).
 
 It answers what discord.py needs to log in and connect (the bot user, the application,
-HELLO, READY with no guilds, heartbeat ACKs) and command-tree syncs (global and per
+HELLO, READY with the guilds it is given, heartbeat ACKs) and command-tree syncs (global and per
 server, recorded in `synced`), and nothing else. The child points
 discord.py at it with `launcher()`, the only change to the real start-up path.
 """
@@ -45,6 +45,9 @@ class FakeDiscord:
     requests: list[str] = field(default_factory=list)
     # (guild id or None, the command names) for each sync of the command tree
     synced: list[tuple[str | None, list[str]]] = field(default_factory=list)
+    # The servers READY lists (as unavailable, as Discord first sends them).
+    guild_ids: list[str] = field(default_factory=list)
+    _sockets: list[web.WebSocketResponse] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -66,6 +69,9 @@ class FakeDiscord:
         return self
 
     async def stop(self) -> None:
+        """Go away as Discord does in an outage: open gateways are closed (going away)."""
+        for ws in list(self._sockets):
+            await ws.close(code=1001)
         if self.runner is not None:
             await self.runner.cleanup()
 
@@ -126,6 +132,7 @@ class FakeDiscord:
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        self._sockets.append(ws)
         await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}}))
         async for message in ws:
             if message.type != WSMsgType.TEXT:
@@ -140,7 +147,7 @@ class FakeDiscord:
                 ready = {
                     "v": 10,
                     "user": BOT_USER,
-                    "guilds": [],
+                    "guilds": [{"id": g, "unavailable": True} for g in self.guild_ids],
                     "session_id": f"session-{self.identified}",
                     "resume_gateway_url": self.url.replace("http", "ws") + "/gateway",
                     "application": {"id": BOT_ID, "flags": 0},

@@ -233,7 +233,9 @@ async def test_like_and_why_follow_the_numbers_shown(bot: MusicBot, recommender)
         why.title
         == f"Why #2: {recommender.track(second).name} — {recommender.track(second).artist}"
     )
-    assert re.search(r"Model similarity \d\.\d\d\.$", why.description)
+    # One number per pick: `!why` repeats the match the list showed for it.
+    listed = re.findall(r" · (\d+%)$", liked.embeds[0].description, re.M)
+    assert why.description.endswith(f"Match {listed[1]}."), (listed, why.description)
     out_of_range = (await ask("!like 11", who=0)).embeds[0]
     assert "Pick a number from 1 to 10" in out_of_range.description
     for typo in ("!like 0", "!why 99"):
@@ -437,7 +439,7 @@ async def test_console_chat_supports_the_same_follow_ups(
     third = re.search(r"^ ?3\. (.+?) — ", answers[2], re.M).group(1)
     assert answers[3].startswith(f"!like 3\nSongs like {third} — ")
     assert "Applied: calmer than" in answers[3], "refinements carry over to the new seed"
-    assert answers[4].startswith("!why 2\nWhy #2: ") and "Model similarity" in answers[4]
+    assert answers[4].startswith("!why 2\nWhy #2: ") and "Match " in answers[4]
     assert "only 2010–2019 releases" in answers[5]
     assert "I didn't understand that" in answers[6] and "“jazzy”" in answers[6]
     # The whole catalogue is searched: ten songs unless it holds fewer that pass.
@@ -469,3 +471,38 @@ async def test_a_slow_button_answer_thinks_first_so_the_click_is_not_lost(
     more = await click(bot, answer, "conversation:more", member(1))
     assert LAST_RESPONSES[0].payloads[0]["type"] == DEFERRED
     assert more["followup"] and embed_of(more).title.startswith("More like Shape of You")
+
+
+async def test_an_artist_answer_can_be_followed_up(bot: MusicBot, recommender) -> None:
+    answer = await ask("!recommend metalica", who=1)
+    embed = answer.embeds[0]
+    assert embed.title == "Songs like Metallica"
+    assert embed.description.startswith("Understood: the artist **Metallica**")
+    ids = links(answer)
+    assert len(ids) == 10
+    assert [recommender.track(t).artist for t in ids].count("Metallica") <= 2
+    more = await ask("!more", who=1)
+    assert more.embeds[0].title == "More like Metallica"
+    assert len(links(more)) == 10 and not set(links(more)) & set(ids)
+    why = (await ask("!why 3", who=1)).embeds[0]
+    assert why.title.startswith("Why #3:") and "Metallica" in why.description
+    calmer = await ask("!refine chill", who=1)
+    assert "Applied: calmer than *Metallica*" in calmer.embeds[0].description
+    liked = await ask("!like 2", who=1)
+    assert liked.embeds[0].title.startswith("Songs like ")
+    assert len(links(liked)) == 10
+
+
+async def test_a_missing_song_is_never_passed_off_as_another(bot: MusicBot) -> None:
+    embed = (await ask("!recommend Levitating - Dua Lipa", who=2)).embeds[0]
+    assert embed.title == "Songs like Dua Lipa"
+    assert embed.description.startswith("I don't have *Levitating* yet — songs like **Dua Lipa**")
+    unknown = (await ask("!recommend Levitating - Nobody In This Catalog", who=2)).embeds[0]
+    assert unknown.title.startswith("I couldn't find")
+    assert "I don't have *Levitating* by that artist" in unknown.description
+
+
+async def test_queen_is_the_band_with_the_song_offered(bot: MusicBot) -> None:
+    embed = (await ask("!recommend queen", who=0)).embeds[0]
+    assert embed.title == "Songs like Queen"
+    assert "Also: Queen — Perfume Genius" in embed.description

@@ -55,6 +55,14 @@ def test_ordinary_database_urls_are_accepted(written: str, used: str) -> None:
     assert settings.database_url_resolved == used
 
 
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite://", "sqlite+aiosqlite://"])
+def test_an_in_memory_sqlite_database_is_refused(url: str) -> None:
+    """Each connection would get its own empty database: !history apologised ("no such
+    table") and nothing was kept."""
+    with pytest.raises(ValueError, match="in-memory SQLite database keeps nothing"):
+        Settings(_env_file=None, database_url=url)
+
+
 def _musicbot_chat(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k not in {"DISCORD_TOKEN"}}
     environment.update(DATA_DIR=str(tmp_path / "data"), MODEL_DIR=str(tmp_path / "models"), **env)
@@ -74,6 +82,7 @@ def _musicbot_chat(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[st
     [
         ("not a url", "not a database URL; write it like sqlite:///"),
         ("mysql://bot:hunter2@db/music", "'mysql' is not supported; use SQLite or PostgreSQL"),
+        ("sqlite://", "an in-memory SQLite database keeps nothing"),
     ],
 )
 def test_a_bad_database_url_is_one_line_naming_the_setting(

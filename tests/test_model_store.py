@@ -319,7 +319,8 @@ def test_musicbot_train_on_a_truncated_csv_keeps_the_serving_model(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`musicbot train` into MODEL_DIR passes the same gate as `!retrain`: a cut-off copy
-    of the data is refused and kept for inspection; `--force` publishes it anyway."""
+    of the data is refused and kept for inspection; `--force` publishes it anyway, unless
+    it is too small to answer with."""
     from bot.frontends import cli
 
     models = tmp_path / "models"
@@ -344,6 +345,14 @@ def test_musicbot_train_on_a_truncated_csv_keeps_the_serving_model(
     still_refused = [v for v in store.versions() if store.refusal(v) is not None]
     assert len(still_refused) == 1 and still_refused != refused
 
+    # Forty songs cannot answer for a catalog of hundreds: not even forced.
+    assert cli.main(["train", "--epochs", "2", "--force"]) == 1
+    said = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "the new catalog has 40 tracks" in said and "needs at least" in said
+    assert store.current_version() == serving
+
+    # Two thirds of the catalog: too few for the gate, enough to answer with.
+    monkeypatch.setenv("DATA_PATH", str(write_head_csv(small_csv, tmp_path / "c.csv", rows=250)))
     assert cli.main(["train", "--epochs", "2", "--force"]) == 0
     assert store.current_version() not in {serving, *still_refused}
 
@@ -355,3 +364,77 @@ def test_the_settings_gate_defaults_are_the_recommenders() -> None:
     from recommender.blessing import Gate
 
     assert blessing_gate(Settings(_env_file=None)) == Gate()
+
+
+# -- the serving history ---------------------------------------------------------------
+def test_rollback_returns_to_what_served_before_not_the_newest_older_name(
+    tmp_path: Path, small_csv: Path
+) -> None:
+    """v1 is forced, rolled back (v0 serves again), then v3 is forced: what served before
+    v3 is v0, not v1, which is newer by name but was itself rolled back."""
+    from recommender.store import Why
+
+    store = ModelStore(tmp_path / "models")
+    v0 = store.publish(_save_version(store, quick_model(small_csv, seed=0))).version
+    v1 = _save_version(store, quick_model(small_csv, seed=1)).name
+    store.switch(v1, Why.FORCE)
+    assert store.previous_version() == v0
+    store.switch(v0, Why.ROLLBACK)
+    v3 = _save_version(store, quick_model(small_csv, seed=3)).name
+    store.switch(v3, Why.FORCE)
+
+    assert v0 < v1 < v3 and store.previous_version() == v0
+    moves = store.history()
+    assert [(m.version, m.previous, m.why) for m in moves] == [
+        (v0, None, "published"),
+        (v1, v0, "force"),
+        (v0, v1, "rollback"),
+        (v3, v0, "force"),
+    ]
+    # An admin picks v1 by name: v3 is newer, but v0 served before, and is what a plain
+    # rollback returns to: pruning down to one kept version keeps v0, not v3.
+    store.switch(v0, Why.ROLLBACK)
+    store.switch(v1, Why.ROLLBACK)
+    assert store.previous_version() == v0
+    assert store.prune(keep=1) == [v3]
+    assert store.versions() == [v0, v1]
+
+
+async def test_rollback_and_status_follow_the_serving_history(
+    tmp_path: Path, small_csv: Path
+) -> None:
+    from bot.core.dispatch import RequestContext, Services
+    from bot.core.settings import Settings
+    from recommender.store import Why
+
+    store = ModelStore(tmp_path / "models")
+    v0 = store.publish(_save_version(store, quick_model(small_csv, seed=0))).version
+    v1 = _save_version(store, quick_model(small_csv, seed=1)).name
+    store.switch(v1, Why.FORCE)
+    store.switch(v0, Why.ROLLBACK)
+    v3 = _save_version(store, quick_model(small_csv, seed=3)).name
+    store.switch(v3, Why.FORCE)
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        model_dir=tmp_path / "models",
+        data_path=small_csv,
+        retrain_cron="off",
+    )
+    services = Services(settings)
+    await services.start()
+    admin = RequestContext(user_id=1, user_name="admin", is_admin=True)
+    try:
+        assert services.models.current.version == v3
+        back = await services.handle("rollback", admin, "")
+        assert back.title == "Rolled back", back.description
+        assert services.models.current.version == v0 == store.current_version()
+        status = await services.handle("status", admin, "")
+        history = next(f.value for f in status.fields if f.name == "Serving history")
+        lines = history.splitlines()
+        assert len(lines) == 4  # the newest moves, newest first
+        assert f"**{v0}** (rollback), replacing {v3}" in lines[0]
+        assert f"**{v3}** (force), replacing {v0}" in lines[1]
+        assert "UTC" in lines[0]
+    finally:
+        await services.close()

@@ -5,8 +5,11 @@ costs no answer, and members can only do what is theirs to do. Through `Services
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import os
+import subprocess
 import threading
 from pathlib import Path
 
@@ -365,3 +368,227 @@ async def test_a_failing_batch_tells_everyone_in_it_and_the_next_question_still_
         assert await compute.batched(doubled, 5) == 10 and not compute._batches
     finally:
         compute.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path, database_backend: str):
+    """For SQLite, a real small filesystem (tmpfs) the database file lives on, so that it
+    can really fill up: every table's pages and the write-ahead log alike."""
+    if database_backend != "sqlite":
+        yield tmp_path
+        return
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"a full disk needs a small filesystem, and mount failed: {done.stderr}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def fill_the_disk(services: Services, folder: Path) -> None:
+    """No write of any kind fits any more: on SQLite the small filesystem under the file
+    is filled to the last byte; on PostgreSQL every table's insert, update and delete
+    gets the server's own disk_full error (SQLSTATE 53100)."""
+    engine = services.db.engine
+    if engine.dialect.name == "sqlite":
+        ballast = os.open(folder / "ballast", os.O_WRONLY | os.O_CREAT)
+        try:
+            for size in (1 << 20, 65536, 4096, 512, 1):  # down to the last byte
+                with contextlib.suppress(OSError):
+                    while True:
+                        os.write(ballast, b"\0" * size)
+        finally:
+            os.close(ballast)
+        return
+    async with engine.begin() as connection:
+        tables = (
+            await connection.scalars(
+                sa.text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            )
+        ).all()
+        await connection.execute(
+            sa.text(
+                "CREATE FUNCTION no_space() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'could not extend file: No space left on device' "
+                "USING ERRCODE = '53100'; END $$ LANGUAGE plpgsql"
+            )
+        )
+        for table in tables:
+            await connection.execute(
+                sa.text(
+                    f'CREATE TRIGGER no_space BEFORE INSERT OR UPDATE OR DELETE ON "{table}" '
+                    "FOR EACH STATEMENT EXECUTE FUNCTION no_space()"
+                )
+            )
+
+
+async def test_a_full_disk_gets_every_command_a_clear_answer_never_an_apology(
+    small_disk: Path, recommender, database_backend: str, request: pytest.FixtureRequest
+) -> None:
+    if database_backend == "sqlite":
+        url = f"sqlite:///{small_disk / 'musicbot.db'}"
+    else:
+        url = request.getfixturevalue("fresh_database_url")
+    settings = Settings(
+        _env_file=None,
+        data_dir=small_disk,
+        database_url=url,
+        model_dir=Path("/nonexistent"),
+        cooldown_rate=0,
+    )
+    services = Services(settings, models=ModelHolder(recommender))
+    await services.start()
+    channel, mine, console = 95, member(1, 95), RequestContext(user_id=1, user_name="admin")
+    try:
+        await services.handle("session", mine, "start before the disk filled")
+        await services.handle("session", mine, "add bad guy - billie eilish")
+        await services.handle("recommend", mine, "bad guy")
+        await fill_the_disk(services, small_disk)
+        started = await services.handle("session", member(3, channel + 2), "start full")
+        assert started.title == "Storage is full right now" and started.kind is Kind.ERROR
+        asked = [
+            ("recommend", mine, "hello - adele"),
+            ("more", mine, ""),
+            ("like", mine, "2"),
+            ("refine", mine, "calmer"),
+            ("why", mine, "1"),
+            ("history", mine, ""),
+            ("session", mine, "add circles - post malone"),
+            ("session", mine, "next 3"),
+            ("session", mine, "show"),
+            ("session", mine, "end"),
+            ("session", member(2, channel + 1), "start a new one"),
+            ("forgetme", mine, ""),
+            ("forgetme", console, "confirm"),
+            ("status", mine, ""),
+            ("help", mine, ""),
+        ]
+        for name, ctx, text in asked:
+            reply = await services.handle(name, ctx, text)
+            assert "went wrong" not in reply.title, (name, text, reply)
+            if reply.title.startswith("Storage"):
+                assert reply.title == "Storage is full right now", (name, text, reply)
+                assert "nothing was changed" in reply.description
+    finally:
+        await services.close()
+
+
+# -- what members type -----------------------------------------------------------------
+BOB = 345_678_901_234_567_892
+
+
+async def test_control_and_layout_characters_never_reach_storage_or_titles(
+    services: Services,
+) -> None:
+    """NUL (which PostgreSQL refuses), line breaks, right-to-left overrides and
+    zero-width characters, in a song, a session's name and a nickname: cleaned the same
+    way on both databases, and nothing fails for anyone."""
+    channel = 88
+    odd = member(91, channel)
+    odd = RequestContext(
+        guild_id=odd.guild_id,
+        channel_id=channel,
+        user_id=91,
+        user_name="Ev\u202eil\nNick\x00",
+        source=PREFIX,
+        mentions={BOB: "Bob\u200b\u200b\n\u2066"},
+    )
+    started = await services.handle("session", odd, "start fri\x00day\n\n\nmix\u202e\u200b")
+    assert started.title == "Session started: friday mix"
+    added = await services.handle("session", odd, "add bad guy\x00 - billie eilish")
+    assert added.title == "Added to friday mix"
+    shown = await services.handle("session", odd, "show")
+    assert shown.lines[0].note == "· added by Evil Nick"
+    async with services.db.session() as session:
+        stored = await session.scalar(
+            sa.select(ListeningSession.name).where(ListeningSession.channel_id == channel)
+        )
+    assert stored == "friday mix"
+
+    found = await services.handle("recommend", odd, "shape of\x00 you")
+    assert found.title.startswith("Songs like Shape of You") and found.find(Votes) is not None
+    missing = await services.handle("recommend", odd, "zzqx\n\n\n\u202eb\u200b")
+    assert missing.title == "I couldn't find “zzqx b”"
+    status = await services.handle("status", member(93), "")
+    assert all(f.name != "History" for f in status.fields)  # history is still being saved
+
+    asked = await services.handle("recommend", member(BOB, channel), "bad guy")
+    assert asked.kind is Kind.OK
+    theirs = await services.handle("history", odd, f"<@{BOB}>")
+    assert theirs.title == "Bob's last 1 query"
+    await services.handle("session", odd, "end")
+
+
+async def test_a_folder_as_data_path_fails_a_retrain_naming_it(
+    tmp_path: Path, recommender, database_url: str
+) -> None:
+    from bot.features.retrain.retrainer import retrainer_for
+
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        model_dir=tmp_path / "models",
+        data_path=tmp_path,  # a folder, as DATA_PATH=/tmp
+        retrain_cron="off",
+    )
+    services = Services(settings, models=ModelHolder(recommender))
+    await services.start()
+    said = []
+
+    async def followup(reply) -> None:
+        said.append(reply)
+
+    admin = RequestContext(user_id=1, user_name="admin", is_admin=True, followup=followup)
+    try:
+        started = await services.handle("retrain", admin, "")
+        assert started.title == "Retraining started"
+        run = await asyncio.wait_for(retrainer_for(services).task, 60)
+        assert run.status == "failed"
+        assert f"cannot read {tmp_path}: it is a folder, not a CSV file" in run.error
+        assert "IsADirectoryError" not in run.error and "Errno" not in run.error
+        assert said[-1].title == f"Retrain #{run.id} failed"
+        assert services.models.current is recommender  # nothing changed
+    finally:
+        await services.close()
+
+
+async def test_a_flood_of_any_command_costs_its_sender_not_the_others(
+    tmp_path: Path, recommender, database_url: str
+) -> None:
+    """300 !status from one member at once (a command without a cooldown of its own):
+    COMMAND_FLOOD_RATE of them are answered, one "slow down", the rest ignored; another
+    member is answered as usual."""
+    from bot.core.replies import Quiet
+
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        database_url=database_url,
+        model_dir=Path("/nonexistent"),
+    )
+    services = Services(settings, models=ModelHolder(recommender))
+    await services.start()
+    try:
+        replies = await asyncio.gather(
+            *(services.handle("status", member(1), "") for _ in range(300))
+        )
+        answered = [r for r in replies if r.title == "Status"]
+        told = [r for r in replies if r.title == "Slow down a little" and not r.find(Quiet)]
+        assert len(answered) == settings.command_flood_rate == 20
+        assert len(told) == 1 and len(replies) - 21 == sum(bool(r.find(Quiet)) for r in replies)
+        assert (await services.handle("status", member(2), "")).title == "Status"
+        other = await services.handle("recommend", member(3), "bad guy")
+        assert other.title.startswith("Songs like")
+    finally:
+        await services.close()

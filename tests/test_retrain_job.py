@@ -176,7 +176,7 @@ def test_a_training_child_whose_parent_dies_stops_and_writes_nothing(
 
 
 async def test_force_skips_the_blessing_but_never_the_sanity_check(
-    store: ModelStore, dataset_path: Path, tmp_path: Path
+    store: ModelStore, small_csv: Path, dataset_path: Path, tmp_path: Path
 ) -> None:
     serving = store.load_current()
     tiny = write_head_csv(dataset_path, tmp_path / "ten.csv", 10)
@@ -185,8 +185,17 @@ async def test_force_skips_the_blessing_but_never_the_sanity_check(
     assert refused.refused and not refused.ok
     assert store.current_version() == serving.version
 
-    forced = await train_and_publish(
+    # Ten songs cannot answer for a catalog of hundreds: not even forced.
+    small = await train_and_publish(
         store, tiny, reference=serving, gate=None, epochs=2, timeout=120
+    )
+    assert not small.ok and "the new catalog has 10 tracks" in (small.error or "")
+    assert store.current_version() == serving.version
+
+    # Two thirds of the serving catalog: too few for the gate, enough to answer with.
+    cut = write_head_csv(small_csv, tmp_path / "cut.csv", 250)
+    forced = await train_and_publish(
+        store, cut, reference=serving, gate=None, epochs=2, timeout=120
     )
     assert forced.ok, forced.error
     assert store.current_version() == forced.version != serving.version

@@ -256,3 +256,15 @@ def test_group_picks_spread_artists_and_never_repeat_the_session(world) -> None:
     # More than one listener's song is followed from (not all picks near the mean).
     assert len({p.closest_seed for p in picks}) > 1
     assert group_picks(model, [], k=5) == [] and group_picks(model, ["nope"], k=5) == []
+
+
+async def test_an_artist_added_to_a_session_is_their_best_known_song(bot: MusicBot) -> None:
+    await say("!session start artists", 1)
+    added = (await say("!session add dua lipa", 1)).embeds[0]
+    assert added.title == "Added to artists"
+    assert added.description.startswith("For the artist Dua Lipa, their best known: **")
+    # A song the catalog lacks is not swapped for another artist's song of that title.
+    missing = (await say("!session add Levitating - Dua Lipa", 1)).embeds[0]
+    assert missing.title == "I don't have *Levitating* yet"
+    assert "session add artist: Dua Lipa" in missing.description
+    await say("!session end", 1)

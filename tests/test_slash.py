@@ -360,3 +360,34 @@ async def test_a_failing_autocomplete_offers_nothing_rather_than_a_message(
     monkeypatch.setattr(slash, "autocomplete_choices", broken)
     answer = await run(bot, 0, "recommend", option("song", "bad g", focused=True), kind=4)
     assert answer["type"] == AUTOCOMPLETE_RESULT and answer["choices"] == []
+
+
+async def test_recommend_takes_an_artist_with_autocomplete(bot: MusicBot) -> None:
+    """The artist option: its choices are artists, and picking one answers songs like
+    them; the song option offers the artists starting with what was typed, then songs."""
+    recommend = bot.tree.get_command("recommend")
+    assert recommend is not None
+    payload = recommend.to_dict(bot.tree)
+    artist_option = next(o for o in payload["options"] if o["name"] == "artist")
+    assert artist_option["autocomplete"] and not artist_option["required"]
+
+    typed = await run(bot, 0, "recommend", option("artist", "dua l", focused=True), kind=4)
+    assert typed["type"] == AUTOCOMPLETE_RESULT and 0 < len(typed["choices"]) <= 25
+    assert typed["choices"][0]["value"] == "Dua Lipa"
+    answer = await run(bot, 0, "recommend", option("artist", typed["choices"][0]["value"]))
+    embed = embed_of(answer)
+    assert embed.title == "Songs like Dua Lipa"
+    assert embed.description.startswith("Understood: the artist **Dua Lipa**")
+    assert embed.url is None  # an artist has no track page
+
+    # A song and an artist together: that song by them.
+    both = await run(
+        bot, 1, "recommend", option("song", "chasing cars"), option("artist", "snow patrol")
+    )
+    assert embed_of(both).title == "Songs like Chasing Cars — Snow Patrol"
+
+    mixed = await run(bot, 0, "recommend", option("song", "metalli", focused=True), kind=4)
+    assert mixed["choices"][0]["value"] == "artist: Metallica"
+    assert len(mixed["choices"]) <= 25
+    picked = await run(bot, 2, "recommend", option("song", mixed["choices"][0]["value"]))
+    assert embed_of(picked).title == "Songs like Metallica"

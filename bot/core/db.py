@@ -7,6 +7,13 @@ nothing here is SQLite-only except the pragmas and the in-process write queue.
 A database that cannot be opened at start-up (PostgreSQL down, a read-only directory, a
 full disk) raises `DatabaseUnavailable`, whose message is the one line an operator needs:
 what failed, naming DATABASE_URL, and the likely fix. The traceback goes to the debug log.
+
+Once serving, every call has a deadline (`Deadlines`: connecting, one statement, waiting
+for a pooled connection), so a database that stops answering costs a few seconds, never
+a hung command. A call the database cannot do right now (unreachable, past its deadline,
+locked by another process, full, read-only) raises `StorageUnavailable`: the model still
+answers, commands that need storage say so in one line, `!status` shows since when, and
+the first call that works again ends the outage by itself.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +35,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, func, insert, inspect, select
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -52,29 +61,65 @@ def ensure_sqlite_dir(url: str) -> None:
         directory.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets `!history` read while a query row is being written; busy_timeout makes
-    # concurrent writers wait instead of failing with "database is locked".
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+@dataclass(frozen=True)
+class Deadlines:
+    """How long one database call may take, in seconds, before the bot gives up on it.
+
+    `connect`: opening a connection (a host that accepts and then says nothing);
+    `statement`: one statement (on SQLite, also how long to wait for another process's
+    lock); `checkout`: waiting for a free pooled connection, or on SQLite for this
+    process's earlier writes."""
+
+    connect: float = 5.0
+    statement: float = 5.0
+    checkout: float = 5.0
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for `url`; on SQLite, with the WAL/busy-timeout pragmas.
+# Schema upgrades run before the bot answers anyone, may rewrite a big table, and wait for
+# another process's upgrade to finish (an advisory lock): seconds are not enough there.
+MIGRATION_DEADLINES = Deadlines(connect=30.0, statement=3600.0, checkout=30.0)
+
+
+def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets `!history` read while a query row is being written; busy_timeout makes
+        # concurrent writers wait (up to the statement deadline) instead of failing with
+        # "database is locked" at once.
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return pragmas
+
+
+def create_engine(url: str, deadlines: Deadlines | None = None, **kwargs: Any) -> AsyncEngine:
+    """An async engine for `url` whose every call has `deadlines`; on SQLite, with the
+    WAL/busy-timeout pragmas.
 
     Lazy: nothing touches the disk or network until the first connection.
     """
-    if make_url(url).get_backend_name() != "sqlite":
+    deadlines = deadlines or Deadlines()
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    kwargs.setdefault("pool_timeout", deadlines.checkout)
+    if sqlite:
+        kwargs.setdefault("connect_args", {"timeout": deadlines.connect})
+    else:
         # A server restarted since a pooled connection was opened: test it before use,
         # rather than failing the request that happens to get it.
         kwargs.setdefault("pool_pre_ping", True)
+        # Without these, a host that accepts connections and then forwards nothing (a
+        # network partition) holds every command that touches the database forever.
+        kwargs.setdefault(
+            "connect_args",
+            {"timeout": deadlines.connect, "command_timeout": deadlines.statement},
+        )
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy_ms = max(int(deadlines.statement * 1000), 1)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_ms))
     return engine
 
 
@@ -159,12 +204,81 @@ def _reason(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+# SQLSTATE classes of a database that cannot work right now, whatever the statement:
+# connection exceptions, insufficient resources (disk full, too many connections),
+# operator intervention (shutting down, cannot connect now), system errors (I/O).
+_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
+_DISK_FULL = "53100"
+
+
+class StorageUnavailable(Exception):
+    """The database cannot do this right now: unreachable, past its deadline, locked by
+    another process, full or read-only. `reason` is a few words for `!status` and logs;
+    `full` says a full disk is why (the answer to a member says so)."""
+
+    def __init__(self, reason: str, *, full: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.full = full
+
+
+def storage_failure(error: BaseException) -> bool:
+    """Did the database fail because it cannot work right now (see StorageUnavailable),
+    as opposed to a conflict the code handles (a unique key raced) or a bug in a
+    statement (which must show as one, not as an outage)?"""
+    if isinstance(error, StorageUnavailable | OSError | PoolTimeout):
+        return True  # TimeoutError and ConnectionRefusedError are OSErrors
+    if not isinstance(error, DBAPIError) or isinstance(error, IntegrityError):
+        return False
+    if isinstance(error, OperationalError | InterfaceError):
+        return True  # SQLite: locked, full, read-only, cannot open; a closed connection
+    code = _sqlstate(error)
+    return code is not None and code[:2] in _OUTAGE_SQLSTATE_CLASSES
+
+
 def is_write_failure(error: BaseException) -> bool:
-    """A write the database could not do (full disk, read-only file, server gone), as
-    opposed to a conflict the code expects and handles (a unique key raced)."""
-    return isinstance(error, OSError) or (
-        isinstance(error, DBAPIError) and not isinstance(error, IntegrityError)
-    )
+    """A write the database could not do (full disk, read-only file, server gone)."""
+    return storage_failure(error)
+
+
+def unreachable(error: BaseException) -> bool:
+    """A failure that the next call would most likely repeat after waiting as long: no
+    answer in time, connections refused or cut, the file locked. (A full disk answers
+    at once, so it is not one.)"""
+    if isinstance(error, StorageUnavailable):
+        return not error.full
+    if isinstance(error, OSError | PoolTimeout | InterfaceError):
+        return True
+    code = _sqlstate(error)
+    if code is not None:
+        return code[:2] in ("08", "57") or code == "53300"  # too many connections
+    return isinstance(error, OperationalError) and "locked" in str(error.orig or "")
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    orig = getattr(error, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
+def _is_full(error: BaseException) -> bool:
+    if isinstance(error, StorageUnavailable):
+        return error.full
+    if getattr(error, "errno", None) == errno.ENOSPC or _sqlstate(error) == _DISK_FULL:
+        return True
+    return "full" in _reason(error) or "no space left" in _reason(error)
+
+
+def _failure_reason(error: BaseException) -> str:
+    if isinstance(error, StorageUnavailable):
+        return error.reason
+    if isinstance(error, PoolTimeout):
+        return "timed out waiting for a free database connection"
+    return _reason(error)
+
+
+def _stamp(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
 class WriteHealth:
@@ -188,7 +302,7 @@ class WriteHealth:
         if self.failing_since is None:
             self.failing_since = datetime.now(UTC)
         self.failures += 1
-        self.reason = _reason(error)
+        self.reason = _failure_reason(error)
         if self._logged_at is None or now - self._logged_at >= self.log_every:
             self._logged_at = now
             log.warning(
@@ -196,18 +310,60 @@ class WriteHealth:
                 "but not saved",
                 self.reason,
                 self.failures,
-                f"{self.failing_since:%Y-%m-%d %H:%M:%S} UTC",
+                _stamp(self.failing_since),
             )
-        log.debug("database write failed", exc_info=error)
+        if not isinstance(error, StorageUnavailable):
+            log.debug("database write failed", exc_info=error)
 
     def succeeded(self) -> None:
         if self.failing_since is not None:
             log.warning(
                 "database writes work again after %d failures since %s",
                 self.failures,
-                f"{self.failing_since:%Y-%m-%d %H:%M:%S} UTC",
+                _stamp(self.failing_since),
             )
         self.failing_since, self.reason, self.failures, self._logged_at = None, "", 0, None
+
+
+class Outage:
+    """Whether the database cannot be read at all (unreachable, no answer in time), since
+    when and why; logged at most once per `log_every` seconds, shown in `!status`, ended
+    by the first call that works."""
+
+    def __init__(self, log_every: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.log_every = log_every
+        self._clock = clock
+        self.since: datetime | None = None
+        self.reason = ""
+        self.failures = 0
+        self._logged_at: float | None = None
+
+    def failed(self, error: BaseException) -> None:
+        now = self._clock()
+        if self.since is None:
+            self.since = datetime.now(UTC)
+        self.failures += 1
+        self.reason = _failure_reason(error)
+        if self._logged_at is None or now - self._logged_at >= self.log_every:
+            self._logged_at = now
+            log.warning(
+                "the database is unreachable (%s); %d failed calls since %s; "
+                "recommendations are still answered, history is not saved",
+                self.reason,
+                self.failures,
+                _stamp(self.since),
+            )
+        if not isinstance(error, StorageUnavailable):
+            log.debug("database call failed", exc_info=error)
+
+    def ended(self) -> None:
+        if self.since is not None:
+            log.warning(
+                "the database is reachable again (unreachable since %s, %d failed calls)",
+                _stamp(self.since),
+                self.failures,
+            )
+        self.since, self.reason, self.failures, self._logged_at = None, "", 0, None
 
 
 INSERT_BATCH = 256  # rows' groups per shared insert transaction
@@ -252,22 +408,32 @@ async def insert_rows(session: AsyncSession, rows: Sequence[Any]) -> None:
 
 
 class Database:
-    """The engine and a session factory; one per process, closed on shutdown."""
+    """The engine and a session factory; one per process, closed on shutdown.
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    While the database is out (`outage`, or writes timing out), one call at a time tries
+    it, at most once per connect deadline, and the others are refused at once with
+    StorageUnavailable: commands during a partition cost a moment, not a deadline each,
+    and the call that works again ends the outage for everyone."""
+
+    def __init__(self, url: str, deadlines: Deadlines | None = None, **engine_kwargs: Any) -> None:
         self.url = url
-        self.engine = create_engine(url, **engine_kwargs)
+        self.deadlines = deadlines or Deadlines()
+        self.engine = create_engine(url, self.deadlines, **engine_kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sqlite = self.engine.dialect.name == "sqlite"
         # SQLite has one writer at a time; queueing writers here is far cheaper than
         # letting them collide and back off in SQLite's busy handler (which sleeps).
-        self._write_lock = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
+        self._write_lock = asyncio.Lock() if self.sqlite else None
         self.health = WriteHealth()
+        self.outage = Outage()
+        self._writes_stuck = False  # the last write timed out or found the file locked
+        self._probing = False  # the one call trying the database while it is out
+        self._next_try = 0.0  # monotonic time before which no call tries it while out
         self._inserts: list[_Insert] = []  # waiting for `insert`'s next transaction
         self._inserter: asyncio.Task[None] | None = None
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session that commits on success and rolls back on error."""
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
             try:
                 yield session
@@ -277,23 +443,98 @@ class Database:
                 raise
 
     @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session that commits on success and rolls back on error.
+
+        Raises StorageUnavailable when the database cannot be used right now."""
+        probe = self._admit(writing=False)
+        try:
+            async with self._transaction() as session:
+                yield session
+        except Exception as error:
+            if not storage_failure(error):
+                raise
+            raise self._failed(error, writing=False) from error
+        finally:
+            if probe:
+                self._probing = False
+        self._worked(writing=False)
+
+    @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
         """`session()` for writes: on SQLite, one writer at a time within this process.
 
-        A write the database refuses (full disk, …) is noted in `health` and re-raised."""
+        A write the database refuses (full disk, unreachable, locked, …) is noted in
+        `health` and raised as StorageUnavailable."""
+        probe = self._admit(writing=True)
         try:
             if self._write_lock is None:
-                async with self.session() as session:
+                async with self._transaction() as session:
                     yield session
             else:
-                async with self._write_lock, self.session() as session:
-                    yield session
+                try:
+                    async with asyncio.timeout(self.deadlines.checkout):
+                        await self._write_lock.acquire()
+                except TimeoutError:
+                    raise StorageUnavailable(
+                        f"writes waited over {self.deadlines.checkout:g} s for earlier ones"
+                    ) from None
+                try:
+                    async with self._transaction() as session:
+                        yield session
+                finally:
+                    self._write_lock.release()
         except Exception as error:
-            if is_write_failure(error):
-                self.health.failed(error)
-            raise
-        if self.health.failing_since is not None:
-            self.health.succeeded()
+            if not storage_failure(error):
+                raise
+            raise self._failed(error, writing=True) from error
+        finally:
+            if probe:
+                self._probing = False
+        self._worked(writing=True)
+
+    @property
+    def available(self) -> bool:
+        """False during an outage (see `outage`); writes may fail on their own (`health`)."""
+        return self.outage.since is None
+
+    def _admit(self, writing: bool) -> bool:
+        """Let this call try the database; True if it is the one call trying while the
+        database is out. Raises StorageUnavailable at once if another already is."""
+        out = self.outage.since is not None or (writing and self._writes_stuck)
+        if not out:
+            return False
+        if self._probing or time.monotonic() < self._next_try:
+            refused = StorageUnavailable(
+                (self.outage.reason if self.outage.since else self.health.reason)
+                or "the database is unavailable"
+            )
+            (self.health if writing else self.outage).failed(refused)
+            raise refused
+        self._probing = True
+        return True
+
+    def _failed(self, error: BaseException, writing: bool) -> StorageUnavailable:
+        gone = unreachable(error)
+        self._next_try = time.monotonic() + self.deadlines.connect
+        if writing:
+            self.health.failed(error)
+            self._writes_stuck = self._writes_stuck or gone
+        # A SQLite write that finds the file locked says nothing of reads (WAL readers
+        # never wait for a writer); anything else that cannot reach the database does.
+        if not writing or (gone and not self.sqlite):
+            self.outage.failed(error)
+        if isinstance(error, StorageUnavailable):
+            return error
+        return StorageUnavailable(_failure_reason(error), full=_is_full(error))
+
+    def _worked(self, writing: bool) -> None:
+        if writing:
+            self._writes_stuck = False
+            if self.health.failing_since is not None:
+                self.health.succeeded()
+        if self.outage.since is not None:
+            self.outage.ended()
 
     async def insert(
         self,

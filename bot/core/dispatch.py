@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import secrets
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,11 +22,12 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from bot.core.compute import Busy, Compute, single_threaded_blas
-from bot.core.db import Database
+from bot.core.db import Database, Deadlines, StorageUnavailable, storage_failure
 from bot.core.ratelimit import Cooldowns
 from bot.core.replies import Kind, Quiet, Reply, slow_down_reply
 from bot.core.serving import ModelHolder, ModelNotReady, load_or_train, settle_memory
 from bot.core.settings import Settings
+from bot.core.text import clean
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,6 +66,14 @@ class RequestContext:
     mentions: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     replying_to: int | None = None
     followup: Callable[[Reply], Awaitable[None]] | None = None
+
+    def __post_init__(self) -> None:
+        # Names members chose are shown in titles and stored with sessions: one clean
+        # line, the same on every database (see `clean`).
+        object.__setattr__(self, "user_name", clean(self.user_name) or "someone")
+        if any(clean(name) != name for name in self.mentions.values()):
+            cleaned = {uid: clean(name) or f"Member {uid}" for uid, name in self.mentions.items()}
+            object.__setattr__(self, "mentions", MappingProxyType(cleaned))
 
     @property
     def is_console(self) -> bool:
@@ -171,8 +181,21 @@ class Services:
     ) -> None:
         self.settings = settings
         self.models = models or ModelHolder()
-        self.db = Database(settings.database_url_resolved)
+        self.db = Database(
+            settings.database_url_resolved,
+            Deadlines(
+                connect=settings.database_connect_timeout_seconds,
+                statement=settings.database_statement_timeout_seconds,
+                checkout=settings.database_pool_timeout_seconds,
+            ),
+        )
         self.cooldowns = Cooldowns(settings.cooldown_rate, settings.cooldown_seconds)
+        # The commands without a cooldown of their own count here: a flood of cheap ones
+        # (!status, !history) costs its sender, not everyone else's answers.
+        self.flood = Cooldowns(
+            settings.command_flood_rate if settings.cooldown_rate else 0,
+            settings.cooldown_seconds,
+        )
         # Worker threads for model work, so the event loop keeps answering (compute()).
         self.computing = Compute()
         # Its own Registry, so one bot adding or removing a command never changes another's.
@@ -236,7 +259,7 @@ async def dispatch(services: Services, name: str, ctx: RequestContext, text: str
         return Reply.error(
             "Unknown command", f"`{prefix}{name[:40]}` isn't a command. Try `{prefix}help`."
         )
-    text = (text or "").strip()
+    text = clean(text or "")  # where every command's words come in: cleaned once
     limit = spec.max_chars or services.settings.max_query_chars
     if len(text) > limit:
         return Reply.error(
@@ -252,11 +275,13 @@ async def dispatch(services: Services, name: str, ctx: RequestContext, text: str
             + (" in one of the bot's home servers" if services.settings.home_guild_ids else "")
             + ", or being the bot's owner.",
         )
-    if spec.cooldown and not ctx.is_console:
-        wait = services.cooldowns.hit(ctx.user_id)
+    if not ctx.is_console:
+        # Model work has its own, tighter budget; every other command the flood limit.
+        limit = services.cooldowns if spec.cooldown else services.flood
+        wait = limit.hit(ctx.user_id)
         if wait:
             # Told once per window; the rest of a flood is ignored, not answered one by one.
-            quiet = () if services.cooldowns.first_refusal(ctx.user_id) else (Quiet(),)
+            quiet = () if limit.first_refusal(ctx.user_id) else (Quiet(),)
             return slow_down_reply(wait, quiet)
     try:
         return await spec.handler(services, ctx, text)
@@ -273,8 +298,13 @@ async def dispatch(services: Services, name: str, ctx: RequestContext, text: str
 def apology(name: str, ctx: RequestContext, error: BaseException | None = None) -> Reply:
     """Log the traceback with a short reference and answer without any detail.
 
-    Call it inside an `except` block, or pass the exception.
+    Call it inside an `except` block, or pass the exception. A database that cannot be
+    used right now is no bug: that gets `storage_reply`, and no traceback (the database's
+    own health logs the outage once a minute).
     """
+    failure = error if error is not None else sys.exc_info()[1]
+    if failure is not None and storage_failure(failure):
+        return storage_reply(failure)
     ref = secrets.token_hex(3)
     log.error(
         "command %r failed [ref %s] (source=%s guild=%s channel=%s user=%s)",
@@ -289,6 +319,21 @@ def apology(name: str, ctx: RequestContext, error: BaseException | None = None) 
     return Reply.error(
         "Sorry, something went wrong",
         f"That one failed on my side and has been logged (ref `{ref}`). Please try again.",
+    )
+
+
+def storage_reply(error: BaseException) -> Reply:
+    """One line for a command that needs the database while it cannot be used."""
+    if isinstance(error, StorageUnavailable) and error.full:
+        return Reply.error(
+            "Storage is full right now",
+            "My storage is full, so I can't save that right now and nothing was changed; "
+            "recommendations still work. Please try again later.",
+        )
+    return Reply.error(
+        "Storage unavailable right now",
+        "I can't reach my storage right now, so I can't do that; recommendations still "
+        "work. Please try again in a few minutes.",
     )
 
 

@@ -23,6 +23,29 @@ class RedactingFormatter(logging.Formatter):
         return text
 
 
+# discord.py's own loggers that log every reconnect attempt with a full traceback.
+RECONNECT_LOGGERS = ("discord.client", "discord.shard")
+
+
+class ReconnectNoise(logging.Filter):
+    """While Discord is unreachable, discord.py logs a traceback on every reconnect
+    attempt (10 in 40 s). Each attempt becomes one INFO line saying why; the traceback
+    goes to DEBUG, for whoever looks into it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Attempting a reconnect") or not record.exc_info:
+            return True
+        error = record.exc_info[1]
+        logging.getLogger(record.name).debug(
+            "the reconnect attempt's cause", exc_info=record.exc_info
+        )
+        reason = f"{type(error).__name__}: {error}".replace("%", "%%")
+        record.msg = f"{record.msg} ({reason.splitlines()[0][:200] if reason else ''})"
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.exc_info, record.exc_text = None, None
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
+
 def setup_logging(level: str | int = "INFO", secrets: Iterable[str] = ()) -> logging.Handler:
     """One stderr handler on the root logger, with secrets redacted."""
     handler = logging.StreamHandler(sys.stderr)
@@ -35,4 +58,8 @@ def setup_logging(level: str | int = "INFO", secrets: Iterable[str] = ()) -> log
     handler._musicbot = True  # type: ignore[attr-defined]  # a mark on our own handler, to find it again
     root.addHandler(handler)
     root.setLevel(level if isinstance(level, int) else level.upper())
+    for name in RECONNECT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ReconnectNoise) for f in logger.filters):
+            logger.addFilter(ReconnectNoise())
     return handler

@@ -19,9 +19,9 @@ from pathlib import Path
 from bot.core.settings import Settings
 from recommender import DataError, Recommender
 from recommender.artifacts import ArtifactError
-from recommender.blessing import Gate
+from recommender.blessing import Floor, Gate
 from recommender.data import ensure_dataset
-from recommender.store import ModelStore
+from recommender.store import ModelStore, Why
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,13 @@ def blessing_gate(settings: Settings) -> Gate:
     return Gate(settings.retrain_max_catalog_shrink, settings.retrain_max_quality_drop)
 
 
+def serving_floor(settings: Settings) -> Floor:
+    """The least any model must answer with to replace the serving one, forced or not."""
+    return Floor(
+        settings.retrain_min_tracks, settings.retrain_min_track_share, settings.retrain_min_hit_rate
+    )
+
+
 def has_model(settings: Settings) -> bool:
     return model_store(settings).has_model()
 
@@ -185,17 +192,18 @@ def publish_trained(settings: Settings, path: Path, *, force: bool = False) -> R
     CSV or a worse model is refused and kept, and the serving model stays)."""
     store = model_store(settings)
     serving = None
-    if not force and store.has_model():
+    if store.has_model():  # forced too: the floor it must answer with is never skipped
         try:
             serving = store.load_or_fall_back()
         except ArtifactError:
             serving = None  # nothing healthy serves: anything sane is better
     try:
-        gate = blessing_gate(settings) if serving is not None else None
-        admission = store.admit(path, serving, gate)  # a broken version is discarded
+        gate = blessing_gate(settings) if serving is not None and not force else None
+        # A broken version, or one below the floor, is discarded.
+        admission = store.admit(path, serving, gate, serving_floor(settings))
         if admission.refusal is not None:
             raise ModelRefused(admission.refusal)
-        store.switch(path.name)
+        store.switch(path.name, Why.FORCE if force else Why.PUBLISH)
         return admission.model
     finally:
         # As after a retrain: runs from the shell, refused or not, must not fill the disk.

@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     # Empty means: a SQLite file under DATA_DIR (see `database_url_resolved`). Ordinary
     # URLs (sqlite:///x.db, postgresql://...) are turned into their async-driver form.
     database_url: str = ""
+    # How long one database call may take before the bot gives up on it and answers
+    # without the database (recommendations still work; history, sessions and votes say
+    # storage is unavailable until it is back): opening a connection, one statement (on
+    # SQLite also waiting for another process's lock), and waiting for a free connection.
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    database_statement_timeout_seconds: float = Field(default=5.0, gt=0, le=3600)
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
     data_path: Path = Field(default_factory=_default_data_path)
     # If DATA_PATH is missing, fetch the public TidyTuesday copy there (sha256 checked).
     download_dataset: bool = True
@@ -88,6 +95,10 @@ class Settings(BaseSettings):
     # (0 = off); past it, one "slow down" per window and the rest are ignored.
     cooldown_rate: int = Field(default=3, ge=0)
     cooldown_seconds: float = Field(default=10.0, ge=0)
+    # And at most COMMAND_FLOOD_RATE of the other commands (!status, !history, !help, ...)
+    # per COOLDOWN_SECONDS (0 = off; off too with COOLDOWN_RATE=0): hundreds of !status
+    # from one member must not slow everyone else's answers.
+    command_flood_rate: int = Field(default=20, ge=0)
     recommend_count: int = Field(default=10, ge=1, le=25)
     history_count: int = Field(default=10, ge=1, le=25)
     # Artist spread of an answer: at most MAX_SAME_ARTIST songs by the asked-for song's
@@ -121,6 +132,13 @@ class Settings(BaseSettings):
     # of the probe's own noise margin).
     retrain_max_catalog_shrink: float = Field(default=0.10, ge=0, le=1)
     retrain_max_quality_drop: float = Field(default=0.02, ge=0, le=1)
+    # The least a new model must answer with, checked even by `!retrain force`: at least
+    # RETRAIN_MIN_TRACKS tracks or RETRAIN_MIN_TRACK_SHARE of the serving model's, whichever
+    # is fewer, and a probe hit rate of RETRAIN_MIN_HIT_RATE or half the serving model's,
+    # whichever is lower (a one-row CSV would otherwise go live and find nothing).
+    retrain_min_tracks: int = Field(default=1000, ge=1)
+    retrain_min_track_share: float = Field(default=0.5, ge=0, le=1)
+    retrain_min_hit_rate: float = Field(default=0.01, ge=0, le=1)
     # The retrain lease: renewed every HEARTBEAT seconds while a run is alive, it expires
     # LEASE seconds after the last beat (a crashed process blocks retraining that long).
     retrain_heartbeat_seconds: float = Field(default=10.0, gt=0)
@@ -135,6 +153,31 @@ class Settings(BaseSettings):
     # The most songs one session holds: ranking a session's next songs takes longer the
     # more songs it has (about 0.7 s at 300 on one core).
     session_max_songs: int = Field(default=300, ge=1, le=2000)
+
+    # -- songs the catalog lacks (bot/features/catalog/) ----------------------------------
+    # Where a song the catalog lacks is looked up: auto = Spotify when SPOTIFY_CLIENT_ID and
+    # SPOTIFY_CLIENT_SECRET are set, else MusicBrainz (no key); off = never (no song text
+    # leaves the bot, and a Spotify presence adds nothing either).
+    lookup: Literal["auto", "spotify", "musicbrainz", "off"] = "auto"
+    spotify_client_id: str = ""
+    spotify_client_secret: SecretStr | None = None
+    # Each service's base URL: a proxy, a mirror or a test server can stand in.
+    spotify_api_url: str = "https://api.spotify.com/v1"
+    spotify_token_url: str = "https://accounts.spotify.com/api/token"
+    musicbrainz_url: str = "https://musicbrainz.org/ws/2"
+
+    @field_validator("lookup", mode="before")
+    @classmethod
+    def _lookup_word(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("spotify_api_url", "spotify_token_url", "musicbrainz_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("write a URL starting with https:// (or http:// for a local server)")
+        return value
 
     @field_validator("admin_role_ids", "home_guild_ids", mode="before")
     @classmethod
@@ -271,6 +314,14 @@ def async_database_url(value: str) -> str:
             "database_url",
             "{backend} is not supported; use SQLite or PostgreSQL, e.g. {examples}",
             {"backend": repr(backend), "examples": DATABASE_URL_EXAMPLES},
+        )
+    if backend == "sqlite" and url.database in (None, "", ":memory:"):
+        # Each connection would get its own empty database: nothing would be kept, and
+        # the tables the start-up creates would be missing for the next command.
+        raise PydanticCustomError(
+            "database_url",
+            "an in-memory SQLite database keeps nothing (history, sessions and votes would "
+            "vanish); name a file, e.g. sqlite:///data/musicbot.db",
         )
     url = url.set(drivername=ASYNC_DRIVERS[backend])
     if "sslmode" in url.query and "ssl" not in url.query:

@@ -15,6 +15,10 @@ each track's columns (names, album, audio features) into a new playlist. Return 
 frame when there is nothing to add. Use playlist ids no public playlist has (e.g.
 "community:session:<id>"). A source that raises fails the run (the old model stays), so
 bad community data is seen, not silently dropped.
+
+A source registered with `adds_tracks=True` brings songs the catalog lacks (rows with no
+playlist: catalog-only tracks). It runs before the others, and its rows join `base`, so a
+session or a 👍 that holds such a song gives it playlist edges like any catalog song.
 """
 
 from __future__ import annotations
@@ -36,13 +40,17 @@ log = logging.getLogger(__name__)
 Source = Callable[[Settings, AsyncSession, pd.DataFrame], Awaitable[pd.DataFrame]]
 # name → source; filled by `@training_source` in the modules that own the data.
 TRAINING_SOURCES: dict[str, Source] = {}
+# The sources that add songs to the catalog (see the module doc).
+TRACK_SOURCES: set[str] = set()
 
 
-def training_source(name: str) -> Callable[[Source], Source]:
+def training_source(name: str, *, adds_tracks: bool = False) -> Callable[[Source], Source]:
     """Register a community data source for every future retrain (see module doc)."""
 
     def register(source: Source) -> Source:
         TRAINING_SOURCES[name] = source
+        if adds_tracks:
+            TRACK_SOURCES.add(name)
         return source
 
     return register
@@ -83,16 +91,22 @@ async def gather_training_rows(settings: Settings, session: AsyncSession) -> Tra
     base = await asyncio.to_thread(read_rows, data_path)
     parts = [base]
     sources = {"data_path": len(base)}
-    for name, source in TRAINING_SOURCES.items():
-        extra = await source(settings, session, base)
+    columns = base.columns
+    # Songs added to the catalog first: the playlists of later sources may hold them.
+    order = sorted(TRAINING_SOURCES, key=lambda name: name not in TRACK_SOURCES)
+    for name in order:
+        extra = await TRAINING_SOURCES[name](settings, session, base)
         if extra is None or extra.empty:
             sources[name] = 0
             continue
         missing = [c for c in REQUIRED_COLUMNS if c not in extra.columns]
         if missing:
             raise DataError(f"community source {name!r} is missing column(s): {missing}")
-        parts.append(extra.loc[:, list(base.columns.intersection(extra.columns))].astype(str))
+        extra = extra.loc[:, list(columns.intersection(extra.columns))].astype(str)
+        parts.append(extra)
         sources[name] = len(extra)
+        if name in TRACK_SOURCES:
+            base = pd.concat([base, extra], ignore_index=True)
     rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else base
     log.info("training rows: %s", ", ".join(f"{k}={v}" for k, v in sources.items()))
     return TrainingRows(rows=rows, data_path=Path(settings.data_path), sources=sources)

@@ -20,6 +20,7 @@ HANDLERS: tuple[str, ...] = (
     "bot.features.sessions.handlers",
     "bot.features.feedback.votes",
     "bot.features.privacy.handlers",
+    "bot.features.catalog.handlers",
 )
 
 # Discord extensions (each has `async def setup(bot)`), loaded in this order at start-up.
@@ -41,6 +42,7 @@ TABLES: tuple[str, ...] = (
     "bot.features.sessions.tables",
     "bot.features.feedback.tables",
     "bot.features.retrain.tables",
+    "bot.features.catalog.tables",
 )
 
 

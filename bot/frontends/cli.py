@@ -58,8 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
         "its share of the cores (default 1)",
     )
 
-    rec = sub.add_parser("recommend", help="print songs like one song (no Discord, no DB)")
-    rec.add_argument("song", nargs="+", help='e.g. "bad guy" or a Spotify link')
+    rec = sub.add_parser(
+        "recommend", help="print songs like a song or an artist (no Discord, no DB)"
+    )
+    rec.add_argument("song", nargs="+", help='e.g. "bad guy", "dua lipa" or a Spotify link')
     rec.add_argument("--model", type=Path, help="model directory (default: MODEL_DIR)")
     rec.add_argument("-k", type=int, default=10, help="how many (default 10)")
 
@@ -605,7 +607,12 @@ def _import(args: argparse.Namespace) -> int:
 def _recommend(args: argparse.Namespace) -> int:
     from bot.core.replies import render_text
     from bot.core.serving import load_current_model
-    from bot.features.recommend.replies import not_found_reply, recommendations_reply
+    from bot.features.recommend.handlers import find_song
+    from bot.features.recommend.replies import (
+        description_reply,
+        not_found_reply,
+        recommendations_reply,
+    )
     from recommender import Recommender
     from recommender.artifacts import ArtifactError
 
@@ -617,15 +624,30 @@ def _recommend(args: argparse.Namespace) -> int:
         print(f"musicbot recommend: {error}; train one with `musicbot train`.", file=sys.stderr)
         return 1
     text = " ".join(args.song).strip()
-    resolution = model.resolve(text)
     prefix = settings.command_prefix
-    if resolution.best is None:
-        print(render_text(not_found_reply(text, resolution, prefix)))
+    # The same reading of a request as the bot's: a song, an artist, or words ("neo soul").
+    found = find_song(model, text, args.k, settings.artist_cap)
+    if found.described is not None:
+        reply = description_reply(model, text, found.described, found.resolution, prefix)
+        print(render_text(reply))
+        return 0 if found.described.picks else 1
+    if found.understood.seed_track is None:
+        print(render_text(not_found_reply(found.song, found.understood, prefix)))
         return 1
-    picks = model.similar(resolution.best.track_id, k=args.k, artist_cap=settings.artist_cap)
+    picks = found.picks
+    if picks is None:
+        assert found.best is not None
+        picks = model.similar(found.best.track_id, k=args.k, artist_cap=settings.artist_cap)
     print(
         render_text(
-            recommendations_reply(model, resolution.best, resolution.alternatives, picks, prefix)
+            recommendations_reply(
+                model,
+                found.understood,
+                picks,
+                prefix,
+                applied=found.applied,
+                also_words=found.also_words,
+            )
         )
     )
     return 0

@@ -364,10 +364,14 @@ class MusicBot(commands.Bot):
             except discord.HTTPException:
                 log.warning("could not learn the bot's owner from Discord")
         if not self.settings.home_guild_ids and len(self.guilds) > 1:
+            ids = ",".join(str(guild.id) for guild in self.guilds[:10])
             log.warning(
                 "HOME_GUILD_IDS is not set: the admins of all %d servers may retrain, roll "
-                "back and export the shared model; set it to the servers you run",
+                "back and export the shared model; set it to the servers you run, "
+                "e.g. HOME_GUILD_IDS=%s (the ids of the servers the bot is in%s)",
                 len(self.guilds),
+                ids,
+                ", first 10" if len(self.guilds) > 10 else "",
             )
         if not self._tree_checked and self.application_id is not None:
             self._tree_checked = True  # once per process; READY comes again on reconnects

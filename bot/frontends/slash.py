@@ -1,6 +1,7 @@
 """Every registered command as a Discord application command, built in one place from
 the Registry: the name and description are the command's, the options come from its
-`usage` ("<song>" a required song, "[@member]" an optional member, "start [name] | add
+`usage` ("<song>" a required song, "[@member]" an optional member, "[artist]" an optional
+artist, "start [name] | add
 <song> | ..." subcommands), and the callback runs the same handler as the prefix form
 through `MusicBot.answer_interaction`. A new `@command` is a slash command with no
 further code; `OPTIONS` below says how each usage word is typed, described and completed.
@@ -34,7 +35,7 @@ from discord.ext import commands
 from bot.core.dispatch import SLASH, CommandSpec, RequestContext, apology
 from bot.core.replies import Reply
 from bot.features import MENUS
-from bot.features.recommend.handlers import autocomplete_choices
+from bot.features.recommend.handlers import artist_choices, autocomplete_choices
 from bot.features.recommend.presence import seed_from_presence
 from recommender.followups.grammar import completions
 
@@ -49,6 +50,15 @@ Completer = Callable[[commands.Bot, str], list[tuple[str, str]]]
 
 def _songs(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
     return autocomplete_choices(bot.services, current, MAX_CHOICES)  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
+
+
+def _artists(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
+    return artist_choices(bot.services, current, MAX_CHOICES)  # type: ignore[attr-defined]
+
+
+def _requests(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
+    """Songs and the words the catalog knows (genres, moods, eras), for `/recommend`."""
+    return autocomplete_choices(bot.services, current, MAX_CHOICES, words=True)  # type: ignore[attr-defined]
 
 
 def _refinements(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
@@ -74,12 +84,22 @@ class Option:
     complete: Completer | None = None
     flag: bool = False
     name: str | None = None
+    template: str = "{}"  # how the value reads in the handler's text ("artist: {}")
 
 
 # Usage words (`<song>`, `[n]`, ...) of every registered command; "command word" entries
 # describe one command's use of a word. A word not listed is a plain text option.
 OPTIONS: dict[str, Option] = {
-    "song": Option("A song title, 'title - artist', or a Spotify link", complete=_songs),
+    "song": Option("A song title, 'title - artist', an artist, or a Spotify link", complete=_songs),
+    "recommend song": Option(
+        "A song, 'title - artist', an artist, a Spotify link, or words: neo soul, chill 90s",
+        complete=_requests,
+    ),
+    "artist": Option(
+        "An artist: songs like them (with a song: that song by them)",
+        complete=_artists,
+        template="artist: {}",
+    ),
     "n": Option("The song's number in the list", app_commands.Range[int, 1, 100]),
     "session next n": Option("How many songs (1–10, default 5)", app_commands.Range[int, 1, 10]),
     "member": Option("A member of this server (default: you)", discord.Member),
@@ -90,7 +110,12 @@ OPTIONS: dict[str, Option] = {
     "name": Option("The session's name"),
     "version": Option("A kept model version (default: the one before the current)"),
     "force": Option("Publish the new model even if it fails the quality checks", bool, flag=True),
+    "catalog remove id": Option("The added song's id, as /catalog list shows it"),
 }
+# Options a command's slash form has beyond its usage words, all optional (the usage's
+# own words become optional too, so any one of them will do): `/recommend artist` names
+# an artist; its text reads "artist: <name>", which the prefix form takes as well.
+EXTRA_OPTIONS: dict[str, tuple[str, ...]] = {"recommend": ("artist",)}
 # Subcommands: what each does, as the picker shows it.
 VERBS: dict[str, str] = {
     "session start": "Start a listening session in this channel",
@@ -98,6 +123,8 @@ VERBS: dict[str, str] = {
     "session next": "What to play next for everyone in the session",
     "session show": "The session's songs so far",
     "session end": "End the session (its songs teach the next model)",
+    "catalog list": "Songs added because the catalog lacked them (admins)",
+    "catalog remove": "Keep an added song out of the next retrain (admins)",
 }
 LISTENING_SONG = Option("A song (default: what you're listening to on Spotify)", complete=_songs)
 
@@ -132,7 +159,14 @@ def shapes(spec: CommandSpec) -> list[Shape]:
     not the bot's start."""
     alternatives = [a.split() for a in spec.usage.split("|")] if spec.usage.strip() else [[]]
     if len(alternatives) == 1 and not (alternatives[0] and _WORD.match(alternatives[0][0]) is None):
-        return [Shape(spec.name, "", _params(spec.name, alternatives[0]))]
+        params = _params(spec.name, alternatives[0])
+        extra = EXTRA_OPTIONS.get(spec.name, ())
+        if extra:
+            params = tuple(
+                Param(p.word, p.option, False, p.member)
+                for p in (*params, *_params(spec.name, [f"[{w}]" for w in extra]))
+            )
+        return [Shape(spec.name, "", params)]
     subcommands = []
     for words in alternatives:
         if not words or _WORD.match(words[0]):
@@ -170,7 +204,7 @@ def text_of(shape: Shape, values: dict[str, Any]) -> tuple[str, dict[int, str]]:
         elif param.option.flag:
             parts.append(param.word)
         else:
-            parts.append(str(value))
+            parts.append(param.option.template.format(value))
     return " ".join(parts), mentions
 
 
@@ -208,17 +242,24 @@ def _command(
     permissions: discord.Permissions | None,
     listening: bool,
 ) -> app_commands.Command[Any, ..., Any]:
-    # With LISTENING, a song left out is the one the member is playing on Spotify.
-    from_presence = listening and [p.word for p in shape.params] == ["song"]
+    # With LISTENING, a song left out (and nothing else given) is the one the member is
+    # playing on Spotify.
+    words = [p.word for p in shape.params]
+    from_presence = (
+        listening
+        and words[:1] == ["song"]
+        and not any(p.required for p in shape.params[1:] if p.word != "song")
+    )
     params = tuple(
-        Param(p.word, LISTENING_SONG, False, False) if from_presence else p for p in shape.params
+        Param(p.word, LISTENING_SONG, False, False) if from_presence and p.word == "song" else p
+        for p in shape.params
     )
     shape = Shape(shape.name, shape.verb, params)
 
     async def run(interaction: discord.Interaction, **values: Any) -> None:
         bot = interaction.client
         text, mentions = text_of(shape, values)
-        if from_presence and values.get("song") is None:
+        if from_presence and all(values.get(p.name) is None for p in params):
             seed = seed_from_presence(bot, interaction.user, own=True)
             if isinstance(seed, Reply):
                 await bot.send_reply(interaction, seed)  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)

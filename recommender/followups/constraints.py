@@ -23,13 +23,14 @@ artist" ("more from this artist"), which asks for the artist's own songs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from recommender.artists import own_songs_cap
 from recommender.catalog_index import CatalogIndex
 from recommender.followups.grammar import CRITIQUES, Refinement
-from recommender.ranking import ArtistCap
+from recommender.ranking import ArtistCap, Ranked
 from recommender.recommender import Recommender, TrackResult
 
 PAGE_SIZE = 10
@@ -55,6 +56,9 @@ class Answer:
     note: str = ""
     unknown: list[str] = field(default_factory=list)
     usual_similarity: float = 0.0
+    artist: str = ""  # an answer about an artist: their name (`query` is their best known)
+    # For a description (no query song): what was understood, "neo soul · chill (…)".
+    understood: str = ""
 
     @property
     def summary(self) -> str:
@@ -74,14 +78,14 @@ class Answer:
 
 
 @dataclass(frozen=True)
-class _Constraint:
+class Constraint:
     text: str
     mask: np.ndarray  # over every catalogue row
     impossible: str = ""  # why nothing can pass, for the note
     pull: np.ndarray | float = 0.0  # a critique's re-score, per row
 
 
-def _fmt(feature: str, value: float) -> str:
+def feature_text(feature: str, value: float) -> str:
     return f"{value:.0f} BPM" if feature == "tempo" else f"{value:.2f}"
 
 
@@ -91,7 +95,7 @@ def _critique(
     refinement: Refinement,
     label: str,
     first_page: np.ndarray,
-) -> _Constraint:
+) -> Constraint:
     """Songs past both the query song and the unconstrained list's average.
 
     Past the query because people ask for "calmer than *bad guy*"; past the list too,
@@ -112,15 +116,15 @@ def _critique(
     beyond = critique.direction * (values - bound)
     mask = beyond > 0
     sign = ">" if critique.direction > 0 else "<"
-    text = f"{prefix}: {name} {sign} {_fmt(critique.feature, bound)}"
+    text = f"{prefix}: {name} {sign} {feature_text(critique.feature, bound)}"
     impossible = ""
     if not mask.any():
         impossible = (
             f"{label} is already about as far as it goes ({name} "
-            f"{_fmt(critique.feature, query_value)})"
+            f"{feature_text(critique.feature, query_value)})"
         )
     pull = CRITIQUE_PULL * np.clip(beyond / (critique.step * PULL_STEPS), 0.0, 1.0)
-    return _Constraint(text, mask, impossible, pull)
+    return Constraint(text, mask, impossible, pull)
 
 
 def _years_text(low: int | None, high: int | None, exclude: bool) -> str:
@@ -132,23 +136,23 @@ def _years_text(low: int | None, high: int | None, exclude: bool) -> str:
     return f"released after {(low or 0) - 1}"
 
 
-def _filter(
+def filter_constraint(
     index: CatalogIndex,
     rows: np.ndarray,
     seeds: list[int],
     refinement: Refinement,
     label: str,
-) -> _Constraint:
+) -> Constraint:
     name = refinement.name
     if name in {"no_remix", "only_remix"}:
         hit = index.remix[rows]
-        return _Constraint(
+        return Constraint(
             "remixes removed" if name == "no_remix" else "only remixes",
             ~hit if name == "no_remix" else hit,
         )
     if name in {"no_live", "only_live"}:
         hit = index.live[rows]
-        return _Constraint(
+        return Constraint(
             "live versions removed" if name == "no_live" else "only live versions",
             ~hit if name == "no_live" else hit,
         )
@@ -159,15 +163,15 @@ def _filter(
         for artist in artists:
             by_them |= index.mentions(rows, artist)
         if name == "other_artists":
-            return _Constraint(f"other artists than {shown}", ~by_them)
-        return _Constraint(f"only {shown}", by_them)
+            return Constraint(f"other artists than {shown}", ~by_them)
+        return Constraint(f"only {shown}", by_them)
     popularity = index.popularity[rows]
     if name == "popular":
-        return _Constraint(
+        return Constraint(
             f"popular: popularity ≥ {POPULAR_AT_LEAST}", popularity >= POPULAR_AT_LEAST
         )
     if name == "deep_cuts":
-        return _Constraint(
+        return Constraint(
             f"deep cuts: popularity ≤ {DEEP_CUTS_AT_MOST}", popularity <= DEEP_CUTS_AT_MOST
         )
     years = index.years[rows]
@@ -175,13 +179,13 @@ def _filter(
     if name in {"older", "newer"}:
         query_year = int(np.median(index.years[seeds]))
         if query_year <= 0:
-            return _Constraint(f"{name} ({label} has no release year)", np.zeros(len(rows), bool))
+            return Constraint(f"{name} ({label} has no release year)", np.zeros(len(rows), bool))
         if name == "older":
-            return _Constraint(
+            return Constraint(
                 f"older than {label}: released before {query_year}",
                 known & (years < query_year),
             )
-        return _Constraint(
+        return Constraint(
             f"newer than {label}: released after {query_year}", known & (years > query_year)
         )
     low = refinement.low if refinement.low is not None else -(10**9)
@@ -189,7 +193,17 @@ def _filter(
     inside = known & (years >= low) & (years <= high)
     exclude = name == "not_years"
     text = _years_text(refinement.low, refinement.high, exclude)
-    return _Constraint(text, (known & ~inside) if exclude else inside)
+    return Constraint(text, (known & ~inside) if exclude else inside)
+
+
+def genre_constraint(rec: Recommender, refinement: Refinement) -> Constraint:
+    """A kind of music the catalog's playlists name ("neo soul"): the songs of those
+    playlists, or ("no trap") every other song."""
+    inside = rec.term_rows.mask(refinement.term or "")
+    shown = rec.vocabulary.shown(refinement.term or "")
+    if refinement.name == "not_genre":
+        return Constraint(f"no {shown}", ~inside)
+    return Constraint(shown, inside, "" if inside.any() else f"no song here is {shown}")
 
 
 def recommend(
@@ -200,35 +214,44 @@ def recommend(
     exclude: Iterable[str] = (),
     continuing: bool = False,
     artist_cap: ArtistCap | None = None,
+    artist: str = "",
 ) -> Answer:
     """Up to k songs like the seeds that pass every refinement, best first.
 
     `exclude` (already shown, earlier seeds) and other versions of them never come back.
     Fewer than k only when fewer in the whole catalogue pass; the note then says so.
+    `artist`: the seeds are that artist's songs (`Recommender.artist_seeds`), and the
+    answer is songs like the artist: a few of their own songs may come back
+    (`own_songs_cap`), the seeds are not shut out as a song's are.
     """
     index = rec.index
     seed_rows = rec.rows(seeds)
     if not seed_rows:
         raise ValueError("at least one seed track is required")
-    query = [rec.result(r, 1.0) for r in seed_rows]
-    label = " + ".join(f"*{t.name}*" for t in query)
+    query = [rec.result(r, 1.0) for r in (seed_rows[:1] if artist else seed_rows)]
+    label = f"*{artist}*" if artist else " + ".join(f"*{t.name}*" for t in query)
     scores = rec.scores_for_rows(seed_rows)
     shown = [index.row_of[t] for t in exclude if t in index.row_of]
-    banned = [*seed_rows, *shown]
+    banned = shown if artist else [*seed_rows, *shown]
+    if artist:
+        artist_cap = own_songs_cap(artist_cap, k)
     # The artist spread, unless the member asked for the artist's own songs.
     if any(r.name == "same_artist" for r in refinements):
         artist_cap = None
 
-    def ranked(
+    def ranked_list(
         values: np.ndarray, count: int, *, avoid: list[int], mask: np.ndarray | None = None
-    ) -> np.ndarray:
+    ) -> Ranked:
         return rec.rank(
             values, count, exclude=avoid, candidates=mask, artist_cap=artist_cap, query=seed_rows
-        ).rows
+        )
+
+    def ranked(values: np.ndarray, count: int, *, avoid: list[int]) -> np.ndarray:
+        return ranked_list(values, count, avoid=avoid).rows
 
     # What this page would be without refinements: critiques go past its average, and a
     # refined page far less similar than it says so.
-    first_page = ranked(scores, k, avoid=seed_rows)
+    first_page = ranked(scores, k, avoid=[] if artist else seed_rows)
     usual = ranked(scores, k, avoid=banned) if shown else first_page
 
     applied: list[str] = []
@@ -242,14 +265,21 @@ def recommend(
         if refinement.is_critique:
             constraint = _critique(index, seed_rows, refinement, label, first_page)
             rescored = rescored + constraint.pull
+        elif refinement.group == "genre":
+            constraint = genre_constraint(rec, refinement)
         else:
-            constraint = _filter(index, every_row, seed_rows, refinement, label)
+            constraint = filter_constraint(index, every_row, seed_rows, refinement, label)
         candidates &= constraint.mask
         applied.append(constraint.text)
         if constraint.impossible:
             impossible.append(constraint.impossible)
-    chosen = ranked(rescored, k, avoid=banned, mask=candidates if applied else None)
-    picks = [rec.result(r, float(scores[r])) for r in chosen.tolist()]
+    listed = ranked_list(rescored, k, avoid=banned, mask=candidates if applied else None)
+    chosen = listed.rows
+    # The model's score for each pick; what a member reads counts the refinements' pull.
+    picks = [
+        replace(pick, score=round(float(scores[pick_row]), 4))
+        for pick, pick_row in zip(rec.picks(listed, rescored), chosen.tolist(), strict=True)
+    ]
     usual_similarity = float(scores[usual].mean()) if len(usual) else 0.0
     similarity = float(scores[chosen].mean()) if len(chosen) else 0.0
 
@@ -271,7 +301,14 @@ def recommend(
             f"Few songs close to {label} pass these refinements, so these are further "
             f"from it: similarity {similarity:.2f} against {usual_similarity:.2f} usually."
         )
-    return Answer(query, picks, applied, note, usual_similarity=usual_similarity)
+    return Answer(query, picks, applied, note, usual_similarity=usual_similarity, artist=artist)
 
 
-__all__ = ["Answer", "recommend"]
+__all__ = [
+    "Answer",
+    "Constraint",
+    "feature_text",
+    "filter_constraint",
+    "genre_constraint",
+    "recommend",
+]

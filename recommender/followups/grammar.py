@@ -28,7 +28,13 @@ Grammar (case-insensitive; `!refine chill, no remixes, 2010s`)
                 older/newer (than the query song)
     years       90s, '90s, 1990s, nineties, 2010s, 1990-1999, before 2000, after 2015,
                 since 2015, pre 2000, post 2010; "no 80s" excludes a decade
+    genres      the catalog's own words for kinds of music, when the caller passes them
+                (`terms`: the model's `recommender.vocabulary`): "neo soul", "classic
+                rock", "no trap" (a genre filter, or its negation)
     reset       "reset" / "clear" / "start over" drops every refinement
+
+With no song to compare with (a request in words, `recommender.followups.describe`), a
+critique is a mood with a level of its own (`Critique.level`: "chill" is energy below 0.45).
 
 Filler words ("please", "songs", "something", "the", "with", "only", ...) are skipped.
 Any other word is returned as unknown, so the bot can name it back instead of silently
@@ -47,7 +53,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -64,23 +70,36 @@ class Critique:
     step: float  # how far one step moves the bound
     words: str  # "calmer", for "calmer than *bad guy*"
     opposite: str
+    # Where the mood starts when there is no song to be "calmer than": a request such as
+    # "something chill" means energy below this (`recommender.describe`). Chosen on the
+    # real catalog so that a mood keeps roughly its top or bottom fifth.
+    level: float = 0.5
+    mood: str = ""  # the word a description names it by ("chill", "upbeat")
 
 
 CRITIQUES: dict[str, Critique] = {
-    "calmer": Critique("energy", -1, 0.1, "calmer", "upbeat"),
-    "upbeat": Critique("energy", +1, 0.1, "more upbeat", "calmer"),
-    "danceable": Critique("danceability", +1, 0.1, "more danceable", "less_danceable"),
-    "less_danceable": Critique("danceability", -1, 0.1, "less danceable", "danceable"),
-    "acoustic": Critique("acousticness", +1, 0.1, "more acoustic", "electronic"),
-    "electronic": Critique("acousticness", -1, 0.1, "less acoustic", "acoustic"),
-    "happier": Critique("valence", +1, 0.1, "happier", "sadder"),
-    "sadder": Critique("valence", -1, 0.1, "sadder", "happier"),
-    "faster": Critique("tempo", +1, 10.0, "faster", "slower"),
-    "slower": Critique("tempo", -1, 10.0, "slower", "faster"),
-    "instrumental": Critique("instrumentalness", +1, 0.2, "more instrumental", "vocal"),
-    "vocal": Critique("instrumentalness", -1, 0.2, "more vocal", "instrumental"),
-    "less_talky": Critique("speechiness", -1, 0.04, "less talky", "talkier"),
-    "talkier": Critique("speechiness", +1, 0.04, "talkier", "less_talky"),
+    "calmer": Critique("energy", -1, 0.1, "calmer", "upbeat", 0.45, "chill"),
+    "upbeat": Critique("energy", +1, 0.1, "more upbeat", "calmer", 0.8, "upbeat"),
+    "danceable": Critique(
+        "danceability", +1, 0.1, "more danceable", "less_danceable", 0.75, "danceable"
+    ),
+    "less_danceable": Critique(
+        "danceability", -1, 0.1, "less danceable", "danceable", 0.5, "not for dancing"
+    ),
+    "acoustic": Critique("acousticness", +1, 0.1, "more acoustic", "electronic", 0.5, "acoustic"),
+    "electronic": Critique(
+        "acousticness", -1, 0.1, "less acoustic", "acoustic", 0.02, "electronic"
+    ),
+    "happier": Critique("valence", +1, 0.1, "happier", "sadder", 0.7, "happy"),
+    "sadder": Critique("valence", -1, 0.1, "sadder", "happier", 0.3, "sad"),
+    "faster": Critique("tempo", +1, 10.0, "faster", "slower", 135.0, "fast"),
+    "slower": Critique("tempo", -1, 10.0, "slower", "faster", 95.0, "slow"),
+    "instrumental": Critique(
+        "instrumentalness", +1, 0.2, "more instrumental", "vocal", 0.5, "instrumental"
+    ),
+    "vocal": Critique("instrumentalness", -1, 0.2, "more vocal", "instrumental", 0.01, "vocal"),
+    "less_talky": Critique("speechiness", -1, 0.04, "less talky", "talkier", 0.05, "not talky"),
+    "talkier": Critique("speechiness", +1, 0.04, "talkier", "less_talky", 0.25, "talky"),
 }
 
 FILTERS: dict[str, str] = {  # name -> the group in which a newer filter replaces an older
@@ -96,6 +115,8 @@ FILTERS: dict[str, str] = {  # name -> the group in which a newer filter replace
     "not_years": "years",
     "older": "years",
     "newer": "years",
+    "genre": "genre",  # a word the catalog's playlists are labelled or named with
+    "not_genre": "genre",
 }
 _FILTER_OPPOSITE = {
     "no_remix": "only_remix",
@@ -110,7 +131,11 @@ _FILTER_OPPOSITE = {
     "not_years": "years",
     "older": "newer",
     "newer": "older",
+    "genre": "not_genre",
+    "not_genre": "genre",
 }
+# Filters that compare with the query song; a description has none to compare with.
+SONG_RELATIVE = frozenset({"other_artists", "same_artist", "older", "newer"})
 
 _PHRASES: dict[str, str] = {}
 
@@ -280,6 +305,13 @@ _FILLER = {
     "tunes",
     "tempo",
     "bpm",
+    "to",
+    "for",
+    "playlist",
+    "playlists",
+    "genre",
+    "genres",
+    "type",
 }
 _SEPARATOR_TOKENS = {",", ";", "&", "+", "and", "but"}
 _NUMBER_WORDS = {
@@ -291,7 +323,7 @@ _NUMBER_WORDS = {
     "noughties": 2000,
     "aughts": 2000,
 }
-_TOKEN = re.compile(r"\d{4}\s*[-–—]\s*\d{4}|[a-z0-9']+|[,;&+]")
+_TOKEN = re.compile(r"\d{4}\s*[-–—]\s*\d{4}|r&b|[^\W_]+(?:'[^\W_]+)*|'\d\ds|[,;&+]")
 _DECADE = re.compile(r"^'?(\d{2}|\d{4})'?s$")
 _YEAR = re.compile(r"^\d{4}$")
 _YEAR_RANGE = re.compile(r"^(\d{4})\s*[-–—]\s*(\d{4})$")
@@ -302,12 +334,14 @@ _SPLIT_STARTERS = {"more", "less", "no", "not", "without", "a", "much", "even", 
 # -- refinements -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Refinement:
-    """One critique or filter. `steps` is how far a critique goes; low/high are years."""
+    """One critique or filter. `steps` is how far a critique goes; low/high are years;
+    `term` is the catalog's word for a genre filter ("neo soul", "classic rock")."""
 
     name: str
     steps: int = 1
     low: int | None = None
     high: int | None = None
+    term: str | None = None
 
     @property
     def is_critique(self) -> bool:
@@ -337,6 +371,7 @@ class Refinement:
             steps=int(data.get("steps", 1)),
             low=None if data.get("low") is None else int(data["low"]),
             high=None if data.get("high") is None else int(data["high"]),
+            term=None if data.get("term") is None else str(data["term"]),
         )
 
 
@@ -362,7 +397,13 @@ def _tokens(text: str) -> list[str]:
     text = text.replace("w/o", " wo ").replace("/", " ").replace("-", " - ")
     text = re.sub(r"(\d{4})\s+-\s+(\d{4})", r"\1-\2", text)
     text = text.replace(" - ", " ")
+    text = re.sub(r"\br\s*(?:&|and|'?n'?)\s*b\b", "r&b", text)
     return _TOKEN.findall(text)
+
+
+def phrase(text: str) -> str:
+    """`text` as the grammar reads it: "Neo-Soul" and "neo soul" are one phrase."""
+    return " ".join(t for t in _tokens(text) if t not in _SEPARATOR_TOKENS)
 
 
 def _decade(token: str) -> tuple[int, int] | None:
@@ -401,8 +442,14 @@ def _year_phrase(tokens: list[str], i: int) -> tuple[Refinement, int] | None:
     return None
 
 
-def parse_refinements(text: str) -> Parsed:
-    """Refinements in `text` (see the module docstring for the grammar)."""
+def parse_refinements(text: str, terms: Collection[str] = ()) -> Parsed:
+    """Refinements in `text` (see the module docstring for the grammar).
+
+    `terms`: the catalog's own words for kinds of music (its genre labels and playlist
+    names, learned with the model: `recommender.vocabulary`), each as `phrase` gives it;
+    one of them reads as a genre filter ("neo soul", "no trap"). The longest match wins,
+    so "classic rock" is the genre, not "classic" (older); at equal length the catalog's
+    word wins over the grammar's ("rap" the genre, not "talkier")."""
     tokens = _tokens(text)
     found: list[Refinement] = []
     unknown: list[str] = []
@@ -421,9 +468,9 @@ def parse_refinements(text: str) -> Parsed:
 
     def add(refinement: Refinement, used: int) -> int:
         nonlocal negate, turn
-        if refinement.name in {"years", "not_years"}:
+        if refinement.name in {"years", "not_years", "genre"}:
             if negate:
-                refinement = replace(refinement, name="not_years")
+                refinement = refinement.turned_round()
         elif refinement.name != "reset" and negate != turn:
             refinement = refinement.turned_round()
         found.append(refinement)
@@ -448,13 +495,18 @@ def parse_refinements(text: str) -> Parsed:
             i += add(year[0], year[1])
             continue
         matched = None
-        for length in (3, 2, 1):
-            words = tokens[i : i + length]
-            if len(words) == length and " ".join(words) in _PHRASES:
-                matched = (_PHRASES[" ".join(words)], length)
+        for length in (4, 3, 2, 1):
+            words = " ".join(tokens[i : i + length])
+            if len(tokens[i : i + length]) < length:
+                continue
+            if words in terms:
+                matched = (Refinement("genre", term=words), length)
+                break
+            if words in _PHRASES:
+                matched = (Refinement(_PHRASES[words], steps=min(steps, MAX_STEPS)), length)
                 break
         if matched is not None:
-            i += add(Refinement(matched[0], steps=min(steps, MAX_STEPS)), matched[1])
+            i += add(*matched)
             continue
         if token in _NEGATIONS:
             negate = True
@@ -478,7 +530,7 @@ def parse_refinements(text: str) -> Parsed:
     return Parsed(refinements=found, unknown=unknown)
 
 
-def split_request(text: str) -> Request:
+def split_request(text: str, terms: Collection[str] = ()) -> Request:
     """Split `!recommend` text into the song and inline refinements (see the docstring)."""
     text = text.strip()
     best: tuple[int, int, Request] | None = None
@@ -488,7 +540,7 @@ def split_request(text: str) -> Request:
             continue
         connector = match.group(1)
         tail = text[match.start() :].strip() if connector else text[match.end() :].strip()
-        parsed = parse_refinements(tail)
+        parsed = parse_refinements(tail, terms)
         first_words = _tokens(text[match.end() :])[:1]
         eligible = bool(parsed.refinements) or (
             connector is not None
@@ -532,10 +584,12 @@ __all__ = [
     "FILTERS",
     "Critique",
     "Parsed",
+    "SONG_RELATIVE",
     "Refinement",
     "Request",
     "combine",
     "parse_refinements",
+    "phrase",
     "split_request",
 ]
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from bot.core.db import StorageUnavailable
 from bot.core.dispatch import BUTTON
 from bot.core.replies import Kind, Reply
 from bot.features.followups.handlers import route_reply_text, warm_up
@@ -109,8 +110,13 @@ class ConversationCog(FeatureCog, name="Conversation"):
         if isinstance(resolved, discord.Message):
             if me is None or resolved.author.id != me.id:
                 return  # a reply to a person, not to the bot
-        elif await find_turn(self.bot.services.db, ctx, reference.message_id) is None:
-            return  # not one of our answers (or long expired): stay quiet
+        else:
+            try:
+                turn = await find_turn(self.bot.services.db, ctx, reference.message_id)
+            except StorageUnavailable:
+                return  # whether it answers us can't be told now: quiet, as for a stranger
+            if turn is None:
+                return  # not one of our answers (or long expired): stay quiet
         name, text = route_reply_text(content)
         reply = await self.bot.services.handle(name, ctx, text)
         await self.bot.send_reply(message, reply)

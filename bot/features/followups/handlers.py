@@ -27,7 +27,7 @@ from bot.features.followups.queries import TTL, find_turn
 from bot.features.followups.replies import applied_text
 from bot.features.recommend.queries import StoredAnswer, save_query
 from bot.features.recommend.replies import answer_actions, pick_lines, picks_footer
-from recommender import Recommender
+from recommender import Recommender, TrackResult
 from recommender.followups import (
     Conversation,
     FollowUpError,
@@ -65,16 +65,27 @@ def answer_reply(
     answer = turn.answer
     if unknown:
         answer = replace(answer, unknown=list(unknown))
-    query = answer.query[0]
     description = applied_text(answer)
     if not answer.picks and not answer.note:
         description += "\nNothing new to show."
+    if answer.query:
+        query: TrackResult | None = answer.query[0]
+        about = answer.artist or f"{query.name} — {query.artist}"  # an artist, or a song
+        title = f"{heading} {about}"
+    else:  # an answer to words alone: it says what it understood
+        query = None
+        title = f"{'More for' if heading == 'More like' else 'Songs for'} {answer.understood}"
+        description = f"Understood: {md(answer.understood)}\n" + (
+            md(answer.note) if answer.note else ""
+        )
+        if not answer.picks and not answer.note:
+            description += "Nothing new to show."
     return Reply(
-        title=f"{heading} {query.name} — {query.artist}",
+        title=title,
         description=description.strip(),
         lines=pick_lines(answer.picks),
         footer=picks_footer(model.version, True),  # the conversation goes on either way
-        actions=answer_actions(stored, query.track_id, answer.picks),
+        actions=answer_actions(stored, query.track_id if query else None, answer.picks),
     )
 
 
@@ -150,7 +161,7 @@ async def _steer(
         services,
         ctx,
         services.settings.command_prefix + asked,
-        turn.answer.query[0].track_id,
+        turn.answer.query[0].track_id if turn.answer.query else None,
         [p.track_id for p in picks],
         model.version,
         turn.conversation,
@@ -209,7 +220,8 @@ async def like_(services: Services, ctx: RequestContext, text: str) -> Reply:
     cooldown=True,
 )
 async def refine_(services: Services, ctx: RequestContext, text: str) -> Reply:
-    parsed = parse_refinements(text)
+    # The words the answer was asked with: the grammar's and the catalog's ("neo soul").
+    parsed = parse_refinements(text, services.models.current.vocabulary.terms)
     if not parsed.refinements:
         words = ", ".join(f"“{w}”" for w in parsed.unknown) or f"“{text}”"
         return Reply.error(

@@ -26,6 +26,7 @@ def _with_escaped_names(text: str, tracks: list[TrackResult]) -> str:
     """refine's texts italicise song names (*bad guy*) and name artists; escape those."""
     for track in tracks:
         text = text.replace(f"*{track.name}*", f"*{md(track.name)}*")
+        text = text.replace(f"*{track.artist}*", f"*{md(track.artist)}*")  # songs like them
         for before in ("than ", "only "):
             text = text.replace(before + track.artist, before + md(track.artist))
     return text

@@ -30,10 +30,11 @@ async def help_(services: Services, ctx: RequestContext, text: str) -> Reply:
     for spec in services.registry.specs():
         if spec.hidden or (spec.admin_only and not ctx.is_admin):
             continue
-        example = next((ex for ex in spec.examples if ex), "")
+        # Two examples: a command read in more than one way (a song or an artist) shows both.
+        examples = [code(f"{prefix}{spec.name} {ex}") for ex in spec.examples if ex][:2]
         value = spec.summary[:1].upper() + spec.summary[1:] + "."
-        if example:
-            value += f"\ne.g. {code(f'{prefix}{spec.name} {example}')}"
+        if examples:
+            value += f"\ne.g. {', '.join(examples)}"
         fields.append(Field(name=f"{prefix}{spec.name} {spec.usage}".strip(), value=value))
     description = "I recommend music from a graph of 471 Spotify playlists."
     if not ctx.is_console:

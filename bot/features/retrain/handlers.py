@@ -12,11 +12,15 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from bot.core.db import StorageUnavailable
 from bot.core.dispatch import RequestContext, Services, command
 from bot.core.replies import Field, Kind, Reply
 from bot.core.text import clip
+from bot.features.catalog.handlers import flush_additions
+from bot.features.catalog.queries import addition_ids
 from bot.features.retrain.retrainer import (
     AlreadyRunning,
+    RetrainStatus,
     RollbackError,
     busy_text,
     retrainer_for,
@@ -26,6 +30,7 @@ from bot.features.retrain.tables import ADMIN, INTERRUPTED, REFUSED, SUCCEEDED, 
 
 FORCE = "force"
 KEPT_SHOWN = 8  # kept versions listed in !status
+MOVES_SHOWN = 4  # the newest pointer moves listed in !status
 
 
 def when(moment: datetime | None, now: datetime | None = None) -> str:
@@ -194,8 +199,21 @@ async def rollback(services: Services, ctx: RequestContext, text: str) -> Reply:
 
 @command("status", summary="the model, its data, the last and next retrain, uptime")
 async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
+    # Everyone asking at the same moment gets the one answer being put together (it reads
+    # the database and MODEL_DIR): a burst of !status costs about one, not one each.
+    key = ("status in flight", ctx.is_admin)
+    task = services.extras.get(key)
+    if task is None or task.done():
+        task = services.extras[key] = asyncio.ensure_future(_status(services, ctx.is_admin))
+    return await asyncio.shield(task)
+
+
+async def _status(services: Services, is_admin: bool) -> Reply:
     retrainer = retrainer_for(services)
-    info = await retrainer.status()
+    try:
+        info: RetrainStatus | None = await retrainer.status()
+    except StorageUnavailable:  # the rest still shows, the outage first
+        info = None
     now = datetime.now(UTC)
     fields: list[Field] = []
     if services.models.ready:
@@ -210,9 +228,22 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
         )
         fields.append(Field("Data", _counts(about.counts, {})))
         fields.append(Field("Scoring", model.scoring))
+        await flush_additions(services)
+        waiting = [t for t in await addition_ids(services.db) if t not in model]
+        fields.append(
+            Field(
+                "Added songs",
+                f"{len(waiting)} looked-up song{' waits' if len(waiting) == 1 else 's wait'} "
+                "for the next retrain"
+                if waiting
+                else "none waiting for the next retrain",
+            )
+        )
     else:
         fields.append(Field("Model", "still loading"))
-    if info.running is not None:
+    if info is None:
+        fields.append(Field("Retraining", "unknown while storage is unavailable"))
+    elif info.running is not None:
         fields.append(
             Field(
                 "Retraining now",
@@ -220,8 +251,10 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
                 f"since {when(info.running.started_at, now)}",
             )
         )
-    last = info.last_finished
-    if last is None:
+    last = info.last_finished if info is not None else None
+    if info is None:
+        pass
+    elif last is None:
         fields.append(Field("Last retrain", "none yet"))
     else:
         ended = f"run #{last.id} by {who(last)} {last.status} {when(last.finished_at, now)}"
@@ -233,11 +266,11 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
             )
         else:
             detail = (last.error or "?").splitlines()[0]
-            if not ctx.is_admin:  # the reason only: details (file paths, …) are for admins
+            if not is_admin:  # the reason only: details (file paths, …) are for admins
                 detail = short_reason(last.error)
             ended += f": {clip(detail, 300)}"
         fields.append(Field("Last retrain", ended))
-    rollback = info.last_rollback
+    rollback = info.last_rollback if info is not None else None
     if rollback is not None:
         by = f"<@{rollback.user_id}>" if rollback.user_id else "an admin (console)"
         replaced = (rollback.metrics or {}).get("previous_version") or "nothing"
@@ -248,17 +281,42 @@ async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
                 f"{when(rollback.finished_at, now)}",
             )
         )
-    if info.schedule.strip().lower() in OFF_WORDS:
+    cron = services.settings.retrain_cron
+    if cron.strip().lower() in OFF_WORDS:
         schedule = "off (RETRAIN_CRON=off)"
-    elif not info.scheduled_here:
-        schedule = f"`{info.schedule}` UTC; not scheduled in this process"
+    elif info is None or not info.scheduled_here:
+        schedule = f"`{cron}` UTC; not scheduled in this process"
     else:
-        schedule = f"{when(info.next_run, now)} (`{info.schedule}` UTC)"
+        schedule = f"{when(info.next_run, now)} (`{cron}` UTC)"
     fields.append(Field("Kept versions", await asyncio.to_thread(_kept_versions, services)))
+    moves = await asyncio.to_thread(retrainer.store.history, MOVES_SHOWN)
+    if moves:
+        fields.append(
+            Field(
+                "Serving history",
+                "\n".join(
+                    f"{when(move.at, now)}: **{move.version}** ({move.why}), "
+                    f"replacing {move.previous or 'nothing'}"
+                    for move in reversed(moves)
+                ),
+            )
+        )
     fields.append(Field("Next scheduled retrain", schedule))
     fields.append(Field("Uptime", duration((now - services.started_at).total_seconds())))
-    health = services.db.health
-    if health.failing_since is not None:
+    health, outage = services.db.health, services.db.outage
+    if outage.since is not None:
+        # First: nothing is stored or read back until it returns, by itself.
+        fields.insert(
+            0,
+            Field(
+                "Storage",
+                f"unavailable since {when(outage.since, now)}: the database does not answer "
+                f"({clip(outage.reason, 200)}; {outage.failures} failed). Recommendations "
+                "are still answered but not saved; history, sessions and votes wait until "
+                "it is back.",
+            ),
+        )
+    elif health.failing_since is not None:
         # First: answers still go out, but nothing of them is kept (full disk, …).
         fields.insert(
             0,

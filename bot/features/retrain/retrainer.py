@@ -54,7 +54,8 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.core.serving import blessing_gate, model_store
+from bot.core.db import StorageUnavailable
+from bot.core.serving import blessing_gate, model_store, serving_floor
 from bot.core.tables import utcnow
 from bot.core.text import clip, code
 from bot.core.training_data import gather_training_rows
@@ -76,6 +77,7 @@ from recommender import Recommender
 from recommender.artifacts import ArtifactError
 from recommender.data import DataError
 from recommender.retrain_job import TrainingJob, train_and_publish
+from recommender.store import Why
 from recommender.train_guards import describe_error
 
 if TYPE_CHECKING:
@@ -400,7 +402,7 @@ class Retrainer:
         except ArtifactError as error:
             log.warning("rollback to %s refused: %s", version, error)
             raise RollbackError(f"version {version} is damaged and cannot serve") from error
-        store.switch(version)
+        store.switch(version, Why.ROLLBACK)
         self.services.models.swap(model)
         log.info("rolled back from model %s to %s", current, version)
         return model, current
@@ -487,6 +489,7 @@ class Retrainer:
             keep=self.settings.retrain_keep_versions,
             job=self.job,
             gate=gate,
+            floor=serving_floor(self.settings),
             before_switch=before_switch,
         )
         result = outcome.job.result
@@ -641,6 +644,8 @@ class Retrainer:
                     )
                 if renewed.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's CursorResult counts rows
                     log.warning("lost the training lease (expired and taken over)")
+            except StorageUnavailable as error:  # the database's health logs the outage
+                log.warning("could not renew the training lease: %s", error.reason)
             except Exception:
                 log.exception("could not renew the training lease")
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import tasks
 
+from bot.core.db import StorageUnavailable
 from bot.features.sessions.handlers import summary_reply
 from bot.features.sessions.queries import end_idle_sessions, session_entries
 from bot.frontends.discord_app import FeatureCog
@@ -37,7 +38,10 @@ class SessionsCog(FeatureCog, name="Sessions"):
 
     async def end_idle(self) -> int:
         services = self.bot.services
-        ended = await end_idle_sessions(services.db, services.settings.session_idle_hours)
+        try:
+            ended = await end_idle_sessions(services.db, services.settings.session_idle_hours)
+        except StorageUnavailable:  # the next sweep tries again; the outage is logged
+            return 0
         for session in ended:
             try:
                 if not services.models.ready:

@@ -38,7 +38,7 @@ from bot.features.sessions.queries import (
     touch,
 )
 from bot.features.sessions.tables import END_COMMAND, ListeningSession, SessionEntry
-from recommender import Recommender, TrackResult
+from recommender import Reading, Recommender, TrackResult
 from recommender.rerank import group_picks
 
 DEFAULT_NEXT = 5
@@ -151,24 +151,34 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
     if isinstance(current, Reply):
         return current
     model = services.models.current
-    resolution = await services.compute(model.resolve, rest)
-    if resolution.not_a_song is not None:
-        return not_a_song_reply(resolution.not_a_song)
-    if resolution.best is None:
+    understood = await services.compute(model.understand, rest)
+    if understood.not_a_song is not None:
+        return not_a_song_reply(understood.not_a_song)
+    artist = understood.artist
+    if understood.kind is Reading.MISSING_SONG and artist is not None:
+        # Adding another of their songs instead would pass it off as the one asked for.
+        return Reply.error(
+            f"I don't have *{md(understood.title)}* yet",
+            f"Add another song by {md(artist.name)}, or their best known with "
+            f"{code(f'{prefix}session add artist: {artist.name}')}.",
+        )
+    best = understood.seed_track
+    if best is None:
         shown = rest if len(rest) <= 60 else rest[:57] + "..."
         lines = [
             Line(
                 text=f"{md(s.name)} — {md(s.artist)}",
                 note=f"· try {code(f'{prefix}session add {s.name} - {s.artist}')}",
             )
-            for s in resolution.suggestions[:3]
+            for s in (understood.suggestions or understood.resolution.suggestions)[:3]
         ]
         return Reply.error(
             f"I couldn't find “{md(shown)}”",
             "Did you mean:" if lines else "Try the title and the artist, or a Spotify link.",
             lines=lines,
         )
-    best = resolution.best
+    # A session is a list of songs: an artist stands there as their best-known song.
+    as_artist = f"For the artist {md(artist.name)}, their best known: " if artist else ""
     entries = await session_entries(services.db, current.id)
     limit = services.settings.session_max_songs
     if len(entries) >= limit:
@@ -205,7 +215,7 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
     return Reply(
         title=f"Added to {md(current.name)}",
         description=(
-            f"**{md(best.name)}** — {md(best.artist)} (song {count}). "
+            f"{as_artist}**{md(best.name)}** — {md(best.artist)} (song {count}). "
             f"{code(prefix + 'session next')} suggests what to play next."
         ),
     )

@@ -1,0 +1,167 @@
+"""Reading a request as members type it: a famous song's bare title, an artist's name
+(typos too), `title - artist` for a song the catalog lacks, on the real catalog."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.features.recommend.handlers import find_song
+from recommender import Reading, Recommender
+from recommender.followups import more, refine, start, why
+from recommender.followups.grammar import parse_refinements
+from recommender.ranking import DEFAULT_ARTIST_CAP
+from recommender.search import base_title, normalize
+
+
+@pytest.mark.parametrize(
+    ("title", "artist"),
+    [
+        ("wonderwall", "Oasis"),
+        ("crazy in love", "Beyoncé"),
+        ("happy", "Pharrell Williams"),
+        ("lean on", "Major Lazer"),
+        ("sandstorm", "Darude"),
+        ("bailando", "Enrique Iglesias"),
+        ("yeah!", "Usher"),
+    ],
+)
+def test_a_bare_title_is_the_famous_song(recommender: Recommender, title: str, artist: str) -> None:
+    understood = recommender.understand(title)
+    assert understood.kind is Reading.SONG
+    assert understood.song is not None and understood.song.artist == artist
+    assert understood.songs, "the other songs of that title are offered"
+    assert recommender.resolve(title).best == understood.song
+
+
+@pytest.mark.parametrize("title", ["juicy", "torn", "superstition", "wonderwall", "hello"])
+def test_a_bare_title_is_the_most_popular_song_of_that_title(
+    recommender: Recommender, title: str
+) -> None:
+    """Versions count as the title ("Juicy - 2005 Remaster" is "Juicy")."""
+    index = recommender.index
+    popularity = [index.popularity[r] for r, n in enumerate(index.names) if base_title(n) == title]
+    song = recommender.understand(title).song
+    assert song is not None and song.popularity == max(popularity)
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "artist"),
+    [
+        ("Levitating - Dua Lipa", "Levitating", "Dua Lipa"),
+        ("Flowers - Miley Cyrus", "Flowers", "Miley Cyrus"),
+        ("Calm Down - Rema", "Calm Down", "Rema"),
+        ("Levitating by Dua Lipa", "Levitating", "Dua Lipa"),
+        ("levitating dua lipa", "levitating", "Dua Lipa"),
+    ],
+)
+def test_a_missing_song_by_a_known_artist_is_songs_like_the_artist(
+    recommender: Recommender, text: str, title: str, artist: str
+) -> None:
+    understood = recommender.understand(text)
+    assert understood.kind is Reading.MISSING_SONG
+    assert understood.song is None  # never another artist's song of that title
+    assert understood.artist is not None and understood.artist.name == artist
+    assert understood.title == title
+    assert recommender.resolve(text).best is None
+
+
+def test_a_missing_song_by_an_unknown_artist_gets_suggestions_only(
+    recommender: Recommender,
+) -> None:
+    understood = recommender.understand("Levitating - Nobody In This Catalog")
+    assert understood.kind is Reading.NOT_FOUND and understood.song is None
+    assert understood.title == "Levitating"
+    assert understood.suggestions  # the songs titled Levitating, offered as suggestions
+    assert recommender.resolve("Levitating - Nobody In This Catalog").best is None
+
+
+@pytest.mark.parametrize(
+    ("text", "artist"),
+    [
+        ("dua lipa", "Dua Lipa"),
+        ("drake", "Drake"),
+        ("eminem", "Eminem"),
+        ("bad bunny", "Bad Bunny"),
+        ("coldplay", "Coldplay"),
+        ("metalica", "Metallica"),
+        ("metallica", "Metallica"),
+        ("weeknd", "The Weeknd"),
+        ("artist: dua lipa", "Dua Lipa"),
+    ],
+)
+def test_an_artist_alone_is_that_artist(recommender: Recommender, text: str, artist: str) -> None:
+    understood = recommender.understand(text)
+    assert understood.kind is Reading.ARTIST
+    assert understood.artist is not None and understood.artist.name == artist
+    assert understood.summary == f"the artist {artist}"
+
+
+def test_queen_is_the_band_and_the_song_is_offered(recommender: Recommender) -> None:
+    understood = recommender.understand("queen")
+    assert understood.kind is Reading.ARTIST and understood.artist is not None
+    assert understood.artist.name == "Queen"
+    assert [(s.name, s.artist) for s in understood.songs] == [("Queen", "Perfume Genius")]
+    # A song far better known than an artist of the same name is the song.
+    hello = recommender.understand("hello")
+    assert hello.kind is Reading.SONG and hello.song is not None and hello.song.artist == "Adele"
+
+
+def test_songs_like_an_artist_hold_at_most_two_of_theirs_and_spread_the_rest(
+    recommender: Recommender,
+) -> None:
+    for name in ("Dua Lipa", "Queen", "Drake"):
+        artist = recommender.understand(name.lower()).artist
+        assert artist is not None
+        picks = recommender.recommend_for_artist(artist, 10, artist_cap=DEFAULT_ARTIST_CAP)
+        assert len(picks) == 10
+        artists = [normalize(p.artist) for p in picks]
+        assert artists.count(normalize(name)) <= 2
+        assert all(artists.count(a) <= DEFAULT_ARTIST_CAP.per_artist for a in artists)
+        # Without a spread the artist's own songs are still at most two.
+        plain = recommender.recommend_for_artist(artist, 10)
+        assert [normalize(p.artist) for p in plain].count(normalize(name)) <= 2
+
+
+def test_follow_ups_work_on_an_artist_answer(recommender: Recommender) -> None:
+    artist = recommender.understand("dua lipa").artist
+    assert artist is not None
+    seeds = recommender.artist_seeds(artist)
+    first = start(recommender, seeds, k=10, artist_cap=DEFAULT_ARTIST_CAP, artist=artist.name)
+    assert first.conversation.artist == "Dua Lipa" and len(first.answer.picks) == 10
+    nxt = more(recommender, first.conversation, 10, artist_cap=DEFAULT_ARTIST_CAP)
+    assert len(nxt.answer.picks) == 10
+    assert not {p.track_id for p in nxt.answer.picks} & {p.track_id for p in first.answer.picks}
+    calmer = refine(recommender, first.conversation, parse_refinements("chill").refinements, 10)
+    assert calmer.answer.artist == "Dua Lipa"
+    assert calmer.answer.applied[0].startswith("calmer than *Dua Lipa*")
+    reason = why(recommender, first.conversation, 3)
+    assert first.answer.picks[2].name in reason and "Dua Lipa" in reason
+
+
+@pytest.mark.parametrize(
+    ("text", "applied"),
+    [
+        (
+            "Chasing Cars - Snow Patrol but more chill without remixes",
+            ("calmer than *Chasing Cars*", "remixes removed"),
+        ),
+        ("Chasing Cars by Snow Patrol, no remixes", ("remixes removed",)),
+        ("dua lipa but more chill", ("calmer than *Dua Lipa*",)),
+    ],
+)
+def test_refinements_after_a_title_and_artist_apply(
+    recommender: Recommender, text: str, applied: tuple[str, ...]
+) -> None:
+    found = find_song(recommender, text, 10, DEFAULT_ARTIST_CAP)
+    assert found.applied is not None
+    for words in applied:
+        assert words in found.applied
+    assert found.picks and len(found.picks) == 10
+
+
+def test_an_unknown_word_after_a_title_and_artist_is_named_back(
+    recommender: Recommender,
+) -> None:
+    found = find_song(recommender, "Tusa - KAROL G but more jazzy", 10, DEFAULT_ARTIST_CAP)
+    assert found.best is not None and (found.best.name, found.best.artist) == ("Tusa", "KAROL G")
+    assert found.applied is not None and "“jazzy”" in found.applied
