@@ -9,6 +9,7 @@ from typing import Any
 import discord
 
 from bot.core.replies import Reply
+from bot.features.catalog.handlers import lookup_for
 from bot.features.recommend.listening import NowPlaying, not_listening_reply, seed_text
 
 
@@ -23,7 +24,9 @@ def now_playing(user: discord.abc.User) -> NowPlaying | None:
     """The track of the member's Spotify activity, or None."""
     for activity in getattr(user, "activities", ()):
         if isinstance(activity, discord.Spotify):
-            return NowPlaying(activity.track_id, activity.title, list(activity.artists))
+            return NowPlaying(
+                activity.track_id, activity.title, list(activity.artists), activity.album
+            )
     return None
 
 
@@ -33,4 +36,7 @@ def seed_from_presence(bot: Any, user: discord.abc.User, *, own: bool) -> str | 
     playing = now_playing(_member(bot, user))
     if playing is None:
         return not_listening_reply(own, user.display_name)
-    return seed_text(bot.services.models.current, playing)
+    lookup = lookup_for(bot.services)
+    return seed_text(
+        bot.services.models.current, playing, lookup.remember if lookup.enabled else None
+    )
