@@ -55,7 +55,7 @@ def setup_logging(level: str | int = "INFO", secrets: Iterable[str] = ()) -> log
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_musicbot", False)]:
         root.removeHandler(old)
-    handler._musicbot = True  # type: ignore[attr-defined]
+    handler._musicbot = True  # type: ignore[attr-defined]  # a mark on our own handler, to find it again
     root.addHandler(handler)
     root.setLevel(level if isinstance(level, int) else level.upper())
     for name in RECONNECT_LOGGERS:
