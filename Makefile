@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml | python-check
 	$(BIN)/python -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "$(TORCH_VERSION)" or ("$(CUDA)" != "" and torch.version.cuda is None))' 2>/dev/null \
 	  || { test -z "$(CUDA)" && $(BIN)/python -m pip install --quiet --no-index --no-deps "$(TORCH)" 2>/dev/null; } \
 	  || $(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX) "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,evaluate]"
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -37,6 +37,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

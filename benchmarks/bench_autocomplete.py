@@ -102,7 +102,8 @@ async def main() -> None:
     settings = Settings(_env_file=None, data_dir=Path(tempfile.mkdtemp()), listening=True)
     models = ModelHolder()
     models.swap(_model(args, settings))
-    from bot.core.dispatch import Services, single_threaded_blas
+    from bot.core.compute import single_threaded_blas
+    from bot.core.dispatch import Services
 
     single_threaded_blas()
     bot = MusicBot(settings, Services(settings, models=models))

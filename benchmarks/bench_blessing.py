@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from threadpoolctl import threadpool_limits
+    from bot.core.compute import single_threaded_blas
 
     settings = Settings()
     data = args.data or settings.data_path
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         else:
             candidates = _candidates(Path(data), Path(folder))
-    threadpool_limits(1, user_api="blas")
+    single_threaded_blas()  # as the bot serves
     gate = blessing_gate(settings)
     shrink, drop = gate.max_catalog_shrink, gate.max_quality_drop
     print(

@@ -20,7 +20,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +64,41 @@ def new_metadata(
         "dataset_sha256": catalog.sha256,
         "counts": catalog.summary(),
     }
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a trained model records about itself (its metadata.json), typed: what
+    `!status`, `musicbot train` and a retrain's record show. Models saved before a field
+    existed read it as None or empty."""
+
+    version: str
+    model: str | None
+    created_at: datetime | None  # always with a time zone (UTC when the file had none)
+    train_seconds: float | None
+    counts: Mapping[str, int]
+    params: Mapping[str, Any]
+    dataset_sha256: str | None
+
+    @classmethod
+    def of(cls, metadata: Mapping[str, Any]) -> ModelInfo:
+        created = metadata.get("created_at")
+        try:
+            created_at = datetime.fromisoformat(str(created)) if created else None
+        except ValueError:
+            created_at = None
+        if created_at is not None and created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=UTC)
+        seconds = metadata.get("train_seconds")
+        return cls(
+            version=str(metadata.get("version", "unsaved")),
+            model=metadata.get("model"),
+            created_at=created_at,
+            train_seconds=float(seconds) if isinstance(seconds, int | float) else None,
+            counts=dict(metadata.get("counts") or {}),
+            params=dict(metadata.get("params") or {}),
+            dataset_sha256=metadata.get("dataset_sha256"),
+        )
 
 
 def is_model_dir(directory: str | Path) -> bool:

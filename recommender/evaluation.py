@@ -23,6 +23,11 @@ artist and 2 from any other, asked of the ranker like the bot asks).
 Every model, embedding or scoring function, is evaluated through the same
 `recommend_for_tracks` path the bot uses (`baselines.build_ranker` wraps every baseline
 in a `Recommender`).
+
+Why one module over 500 lines: the split, the metrics and the tally are one protocol,
+read together to trust a figure (what is hidden, what is asked, how it is counted); the
+models it compares live in baselines.py and training/, and the command at the end is
+a thin reader of its options.
 """
 
 from __future__ import annotations
@@ -545,24 +550,31 @@ def plot_curves(reports: Sequence[ModelReport], path: str | Path) -> Path:
     return path
 
 
-def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
-    """`key=value` strings to trainer options; values are read as JSON when they parse
-    (numbers, true/false), else kept as text."""
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--param wants KEY=VALUE, got {pair!r}")
+# What `musicbot evaluate` needs beyond the bot (pyproject's `evaluate` extra): the ALS
+# baseline and the plot. The bot installs and answers without them.
+EXTRA_MODULES = ("implicit", "matplotlib")
+INSTALL_EXTRA = "pip install -e '.[evaluate]'"
+
+
+def missing_extra() -> list[str]:
+    """The `evaluate` extra's modules this Python cannot import."""
+    import importlib.util
+
+    missing = []
+    for name in EXTRA_MODULES:
         try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
-    return options
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: `musicbot evaluate` (or `python -m recommender.evaluation`)."""
     from recommender.baselines import DEFAULT_ORDER
+    from recommender.train import parse_option
 
     parser = argparse.ArgumentParser(
         prog="musicbot evaluate",
@@ -596,10 +608,18 @@ def main(argv: list[str] | None = None) -> int:
         "--param",
         action="append",
         default=[],
+        type=parse_option,
         metavar="KEY=VALUE",
         help="training option for the trained models (not the baselines), e.g. epochs=30",
     )
     args = parser.parse_args(argv)
+    if missing := missing_extra():
+        print(
+            f"musicbot evaluate needs {' and '.join(missing)}, which a bot install leaves "
+            f"out: install them with `{INSTALL_EXTRA}`",
+            file=sys.stderr,
+        )
+        return 2
 
     from recommender.training import TRAINERS
 
@@ -612,11 +632,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        trainer_options = parse_params(args.param)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    trainer_options = dict(args.param)
     options = {name: trainer_options for name in models if name in TRAINERS}
     try:
         rows = read_rows(args.data)

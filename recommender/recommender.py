@@ -222,6 +222,11 @@ class Recommender:
     def version(self) -> str:
         return str(self.metadata.get("version", "unsaved"))
 
+    @property
+    def info(self) -> artifacts.ModelInfo:
+        """What the model records about itself (when and how it was trained), typed."""
+        return artifacts.ModelInfo.of(self.metadata)
+
     def __len__(self) -> int:
         return self.catalog.num_tracks
 
@@ -382,7 +387,7 @@ class Recommender:
             return [self.similar(q.track_id, q.k, artist_cap=q.artist_cap) for q in queries]
         rows = [self.row(q.track_id) for q in queries]
         scores = self.scores_for_queries([[r] for r in rows]) if rows else None
-        answers = []
+        answers: list[list[TrackResult]] = []
         for i, (query, row) in enumerate(zip(queries, rows, strict=True)):
             if query.k <= 0:
                 answers.append([])

@@ -5,16 +5,14 @@ process it cannot stall the bot's event loop (the bot keeps answering with the o
 and when it raises, is killed, times out or runs out of memory, only the child dies; the
 parent records why and the old model stays current.
 
-Two halves:
-
-- the child, `python -m recommender.retrain_job --data CSV --out DIR [...]`: trains, saves
-  to DIR (a fresh version directory of a ModelStore), reloads and sanity-checks what it
-  wrote, and prints one `RESULT {json}` line on stdout. Failures end with one
-  `TRAINING FAILED: reason` line on stderr and a non-zero exit code.
-- the parent, `TrainingJob` / `train_and_publish`: runs the child with a timeout, keeps
-  the tail of its stderr for the run record, and publishes the new version through the
-  store (load, sanity check, blessing against the serving model, atomic pointer switch,
-  prune), keeps it as refused, or discards it.
+The child is the one training command line, `python -m recommender.train` (train.py),
+with a retrain's guards: it trains, saves to a fresh version directory of a ModelStore,
+reloads and sanity-checks what it wrote, and prints one `RESULT {json}` line on stdout
+(`TrainingResult`); a failure ends with one `TRAINING FAILED: reason` line on stderr and
+a non-zero exit code. This module is the parent, `TrainingJob` / `train_and_publish`:
+it runs the child with a timeout, keeps the tail of its stderr for the run record, and
+publishes the new version through the store (load, sanity check, blessing against the
+serving model, atomic pointer switch, prune), keeps it as refused, or discards it.
 
 Publishing is the parent's job alone: the child only writes its directory. A child whose
 parent is gone (the bot crashed or was killed) stops training and exits, so no orphan
@@ -23,16 +21,13 @@ keeps a CPU busy, and nothing it wrote is ever served.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import logging
 import os
-import re
 import signal
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -43,204 +38,12 @@ from typing import Any
 from recommender.blessing import Blessing, Floor, Gate
 from recommender.recommender import DEFAULT_MODEL, Recommender
 from recommender.store import ModelStore, Why
+from recommender.train import TrainingResult
+from recommender.train_guards import FAILURE_PREFIX
 
 log = logging.getLogger(__name__)
 
-RESULT_PREFIX = "RESULT "
-FAILURE_PREFIX = "TRAINING FAILED: "
-EXIT_ERROR = 1
-EXIT_DATA = 2
-EXIT_MEMORY = 3
-EXIT_ORPHANED = 4
 STDERR_TAIL_LINES = 60
-PARENT_CHECK_SECONDS = 1.0
-
-
-# -- child --------------------------------------------------------------------------------
-def _parse_option(text: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        value: Any = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.replace("-", "_"), value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m recommender.retrain_job",
-        description="Train a model on a CSV and save it to a fresh directory (used by retrains).",
-    )
-    parser.add_argument("--data", required=True, type=Path, help="training CSV")
-    parser.add_argument("--out", required=True, type=Path, help="model directory to create")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="trainer name")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=None, help="override the trainer's epochs")
-    parser.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        type=_parse_option,
-        metavar="KEY=VALUE",
-        help="extra trainer option (VALUE parsed as JSON when it can be)",
-    )
-    parser.add_argument(
-        "--parent-pid",
-        type=int,
-        default=None,
-        help="exit as soon as this process (the bot that started the training) is gone",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="training threads (default: usable cores)"
-    )
-    parser.add_argument(
-        "--niceness",
-        type=int,
-        default=0,
-        help="lower this process's CPU priority by this much, so the bot stays responsive",
-    )
-    parser.add_argument(
-        "--memory-limit-mb",
-        type=int,
-        default=None,
-        help="cap this process's address space so a runaway run fails instead of the host",
-    )
-    return parser
-
-
-def _limit_memory(megabytes: int) -> None:
-    import resource
-
-    limit = megabytes * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Exit when `parent` is no longer our parent (it died; we were re-parented).
-
-    The child runs in a session of its own (so the parent can kill its whole group), which
-    also means nothing else ends it when the parent dies. A daemon thread checks once a
-    second; training holds the GIL only in short stretches, so it gets to run.
-    """
-
-    def watch() -> None:
-        while True:
-            time.sleep(PARENT_CHECK_SECONDS)
-            if os.getppid() != parent:
-                # Nobody may be reading stderr any more (a broken pipe): exit regardless.
-                with contextlib.suppress(Exception):
-                    print(
-                        f"{FAILURE_PREFIX}the bot process {parent} that started this "
-                        "training is gone; stopping",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                os._exit(EXIT_ORPHANED)
-
-    if os.getppid() != parent:
-        os._exit(EXIT_ORPHANED)
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _looks_like_oom(error: BaseException) -> bool:
-    """Address-space limits surface as failed mmaps (ImportError/OSError) or threads that
-    cannot get a stack (RuntimeError), not only as MemoryError."""
-    text = str(error).lower()
-    return any(
-        sign in text
-        for sign in ("failed to map segment", "cannot allocate memory", "can't start new thread")
-    )
-
-
-def _reached_memory_limit(megabytes: int | None) -> bool:
-    """Whether this process's address space came within 10% of its cap.
-
-    Libraries that run out of memory under the cap do not always say so (a parser reports
-    a failed read, a thread pool a failed start); near the cap, that is the likelier cause
-    than broken data or a bug, and it is what the admin can act on.
-    """
-    if not megabytes:
-        return False
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        return False
-    match = re.search(r"^VmPeak:\s+(\d+) kB", status, re.MULTILINE)
-    return bool(match) and int(match.group(1)) >= 0.9 * megabytes * 1024
-
-
-def run_child(args: argparse.Namespace) -> dict[str, Any]:
-    """Train, save to args.out with the directory name as version, reload and check."""
-    from recommender.blessing import sanity_check
-    from recommender.data import load_catalog
-
-    options = dict(args.option)
-    if args.epochs is not None:
-        options["epochs"] = args.epochs
-    if args.threads is not None:
-        options["threads"] = args.threads
-    if args.out.exists():
-        raise FileExistsError(f"{args.out} already exists; a retrain writes a fresh directory")
-    # Validate the data before importing torch: broken data fails in a second, not five.
-    catalog = load_catalog(args.data)
-    model = Recommender.train(catalog, model=args.model, seed=args.seed, progress=False, **options)
-    model.metadata["version"] = args.out.name
-    model.save(args.out)
-    reloaded = Recommender.load(args.out)
-    sanity_check(reloaded)
-    return {
-        "version": reloaded.version,
-        "path": str(args.out),
-        "model": reloaded.metadata.get("model"),
-        "train_seconds": reloaded.metadata.get("train_seconds"),
-        "counts": reloaded.metadata.get("counts", {}),
-        "params": reloaded.metadata.get("params", {}),
-        "dataset_sha256": reloaded.metadata.get("dataset_sha256"),
-        "niceness": os.nice(0),
-    }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
-    if args.parent_pid is not None:
-        _exit_with_parent(args.parent_pid)
-    if args.memory_limit_mb:
-        _limit_memory(args.memory_limit_mb)
-    if args.niceness > 0:
-        # The bot shares these cores: training yields to it instead of slowing answers.
-        os.nice(args.niceness)
-    try:
-        result = run_child(args)
-    except Exception as error:
-        return _report_failure(error, args.memory_limit_mb)
-    print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
-    return 0
-
-
-def _report_failure(error: Exception, memory_limit_mb: int | None) -> int:
-    """One line on stderr for the parent to relay; the traceback goes to the log."""
-    from recommender.data import DataError
-
-    limit = f" (limit {memory_limit_mb} MB)" if memory_limit_mb else ""
-    if (
-        isinstance(error, MemoryError)
-        or (isinstance(error, ImportError | OSError | RuntimeError) and _looks_like_oom(error))
-        or _reached_memory_limit(memory_limit_mb)
-    ):
-        log.warning("training ran out of memory%s", limit, exc_info=True)
-        print(f"{FAILURE_PREFIX}out of memory while training{limit}", file=sys.stderr, flush=True)
-        return EXIT_MEMORY
-    if isinstance(error, DataError):
-        print(f"{FAILURE_PREFIX}broken training data: {error}", file=sys.stderr, flush=True)
-        return EXIT_DATA
-    log.exception("training failed", exc_info=error)
-    print(f"{FAILURE_PREFIX}{type(error).__name__}: {error}", file=sys.stderr, flush=True)
-    return EXIT_ERROR
 
 
 # -- parent -------------------------------------------------------------------------------
@@ -251,7 +54,7 @@ class JobOutcome:
     ok: bool
     returncode: int | None
     seconds: float
-    result: dict[str, Any] = field(default_factory=dict)
+    result: TrainingResult | None = None
     error: str | None = None
     stderr_tail: str = ""
 
@@ -281,7 +84,7 @@ class TrainingJob:
         self.argv = [
             python,
             "-m",
-            "recommender.retrain_job",
+            "recommender.train",
             "--data",
             str(data),
             "--out",
@@ -296,7 +99,7 @@ class TrainingJob:
         if epochs is not None:
             self.argv += ["--epochs", str(epochs)]
         for key, value in (options or {}).items():
-            self.argv += ["--option", f"{key}={json.dumps(value)}"]
+            self.argv += ["--param", f"{key}={json.dumps(value)}"]
         if memory_limit_mb:
             self.argv += ["--memory-limit-mb", str(memory_limit_mb)]
         if threads is not None:
@@ -375,15 +178,10 @@ class TrainingJob:
         assert self.started_at is not None
         seconds = round(time.monotonic() - self.started_at, 2)
         tail = "\n".join(self._stderr)
-        result: dict[str, Any] = {}
-        for line in reversed(self._stdout):
-            if line.startswith(RESULT_PREFIX):
-                with contextlib.suppress(json.JSONDecodeError):
-                    result = json.loads(line[len(RESULT_PREFIX) :])
-                break
+        result = TrainingResult.from_lines(self._stdout)
         if self._timed_out:
             error: str | None = f"training timed out after {self.timeout:g}s and was stopped"
-        elif returncode == 0 and result:
+        elif returncode == 0 and result is not None:
             error = None
         else:
             error = describe_failure(returncode, self._stderr)
@@ -501,7 +299,3 @@ async def train_and_publish(
     return PublishOutcome(
         job=outcome, version=model.version, model=model, blessing=blessing, pruned=pruned
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

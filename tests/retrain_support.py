@@ -104,7 +104,7 @@ def training_processes(bot_pid: int) -> list[psutil.Process]:
     found = []
     for child in children:
         try:
-            if "recommender.retrain_job" in " ".join(child.cmdline()):
+            if "recommender.train" in " ".join(child.cmdline()):
                 found.append(child)
         except psutil.NoSuchProcess:
             continue

@@ -94,7 +94,9 @@ def test_dockerfile_and_compose_stay_in_step_with_the_install() -> None:
     torch = next(d for d in project["dependencies"] if d.startswith("torch=="))
     assert f'--index-url https://download.pytorch.org/whl/cpu "{torch}"' in dockerfile
     assert "TORCH_INDEX ?= https://download.pytorch.org/whl/$(or $(CUDA),cpu)" in makefile
-    assert "pip install -e ." in dockerfile and 'pip install --quiet -e ".[dev]"' in makefile
+    assert (
+        "pip install -e ." in dockerfile and 'pip install --quiet -e ".[dev,evaluate]"' in makefile
+    )
     # what the image copies is what the package and its migrations need
     for part in ("recommender", "bot", "migrations", "alembic.ini"):
         assert re.search(rf"^COPY .*\b{part}\b", dockerfile, re.M), part

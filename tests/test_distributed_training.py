@@ -105,6 +105,6 @@ def test_cuda_without_a_gpu_is_one_clear_line(
     said = capsys.readouterr().err.splitlines()
     assert said[-2:] == [
         "musicbot train: device cuda was asked for, but this machine has no usable GPU",
-        "training failed: device cuda was asked for, but this machine has no usable GPU",
+        "TRAINING FAILED: device cuda was asked for, but this machine has no usable GPU",
     ]
     assert not out.exists()

@@ -25,13 +25,13 @@ from recommender.evaluation import (
     evaluate_ranker,
     make_split,
     ndcg_at_k,
-    parse_params,
     popularity_percentiles,
     recall_at_k,
     recall_curve,
 )
 from recommender.ranking import ArtistCap, top_k
 from recommender.recommender import SimilarQuery
+from recommender.train import parse_option
 
 GENRES = ("pop", "rock", "rap")
 
@@ -250,14 +250,16 @@ def test_capped_figures_are_what_the_capped_list_finds() -> None:
 
 
 def test_param_options_are_read_as_numbers_or_text() -> None:
-    assert parse_params(["epochs=30", "lr=0.01", "credits=false", "normalization=sym"]) == {
+    pairs = ["epochs=30", "lr=0.01", "credits=false", "normalization=sym", " walk-weight=0"]
+    assert dict(map(parse_option, pairs)) == {
         "epochs": 30,
         "lr": 0.01,
         "credits": False,
         "normalization": "sym",
+        "walk_weight": 0,
     }
     with pytest.raises(ValueError):
-        parse_params(["epochs"])
+        parse_option("epochs")
 
 
 def test_split_is_seeded_and_hides_twenty_percent(synthetic_csv: Path) -> None:

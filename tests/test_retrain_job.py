@@ -58,13 +58,14 @@ async def test_successful_retrain_becomes_current(store: ModelStore, small_csv: 
     )
 
     assert outcome.ok, outcome.error
+    assert outcome.job.result is not None
     # The training ran below the bot's priority, with the threads it was given.
-    assert outcome.job.result["niceness"] == min(os.nice(0) + 5, 19)
-    assert outcome.job.result["params"]["threads"] == 1
+    assert outcome.job.result.niceness == min(os.nice(0) + 5, 19)
+    assert outcome.job.result.params["threads"] == 1
     assert outcome.model is not None and outcome.version == store.current_version()
     assert outcome.version != old.version
-    assert outcome.job.result["counts"]["tracks"] == len(old)
-    assert outcome.job.result["params"]["epochs"] == 1
+    assert outcome.job.result.counts["tracks"] == len(old)
+    assert outcome.job.result.params["epochs"] == 1
     assert store.load_current().version == outcome.version
     assert store.versions() == sorted([old.version, outcome.version])
     # It is about to serve: its first refinement must not build the follow-up lookups.

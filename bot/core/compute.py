@@ -91,7 +91,7 @@ class Compute:
         # One request preparing while each heavy worker ranks: the next one is ready.
         self._heavy_turn = asyncio.Semaphore(self.heavy_workers + 1)
 
-    async def run(
+    async def run(  # type: ignore[valid-type]  # `heavy` picks the lane, never reaches fn
         self, fn: Callable[P, T], /, *args: P.args, heavy: bool = False, **kwargs: P.kwargs
     ) -> T:
         """`fn(*args, **kwargs)` in a worker thread of the quick (or heavy) lane."""
@@ -187,3 +187,18 @@ class Compute:
         """Stop taking work; calls still waiting are dropped, running ones finish."""
         self._quick.shutdown(wait=False, cancel_futures=True)
         self._heavy.shutdown(wait=False, cancel_futures=True)
+
+
+def single_threaded_blas() -> None:
+    """Serve with one BLAS thread per process.
+
+    A request does one small matrix-vector product (28k x 64); OpenBLAS waking a second
+    thread for it costs more than it saves: similar() took ~16 ms with two threads on a
+    busy 2-core machine and ~1 ms with one. Set after any start-up training, which uses
+    torch's own thread pool anyway.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an optional speed-up, never a reason not to start
+        return
+    threadpool_limits(1, user_api="blas")

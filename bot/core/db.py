@@ -390,7 +390,7 @@ async def insert_rows(session: AsyncSession, rows: Sequence[Any]) -> None:
         mapper = inspect(type(row))
         keys = tuple(attr.key for attr in mapper.column_attrs if attr.key in row.__dict__)
         tables.setdefault((mapper, keys), []).append(row)
-    sqlite = session.bind.dialect.name == "sqlite"
+    sqlite = session.get_bind().dialect.name == "sqlite"
     for (mapper, keys), same in tables.items():
         (column,) = mapper.primary_key
         key = mapper.get_property_by_column(column).key

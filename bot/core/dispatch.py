@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from bot.core.compute import Busy, Compute
+from bot.core.compute import Busy, Compute, single_threaded_blas
 from bot.core.db import Database, Deadlines, StorageUnavailable, storage_failure
 from bot.core.metrics import Metrics
 from bot.core.ratelimit import Cooldowns
-from bot.core.replies import Kind, Quiet, Reply
+from bot.core.replies import Kind, Quiet, Reply, slow_down_reply
 from bot.core.serving import ModelHolder, ModelNotReady, load_or_train, settle_memory
 from bot.core.settings import Settings
 from bot.core.text import clean
@@ -260,21 +260,6 @@ class Services:
         return reply
 
 
-def single_threaded_blas() -> None:
-    """Serve with one BLAS thread per process.
-
-    A request does one small matrix-vector product (28k x 64); OpenBLAS waking a second
-    thread for it costs more than it saves: similar() took ~16 ms with two threads on a
-    busy 2-core machine and ~1 ms with one. Set after any start-up training, which uses
-    torch's own thread pool anyway.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # an optional speed-up, never a reason not to start
-        return
-    threadpool_limits(1, user_api="blas")
-
-
 MENTION = re.compile(r"<@!?(\d{15,21})>")
 
 
@@ -309,13 +294,7 @@ async def dispatch(services: Services, name: str, ctx: RequestContext, text: str
         if wait:
             # Told once per window; the rest of a flood is ignored, not answered one by one.
             quiet = () if limit.first_refusal(ctx.user_id) else (Quiet(),)
-            return Reply.info(
-                "Slow down a little",
-                f"You're asking faster than I can keep up. Try again in {wait:.0f}s."
-                if wait >= 1
-                else "You're asking faster than I can keep up. Try again in a second.",
-                actions=quiet,
-            )
+            return slow_down_reply(wait, quiet)
     try:
         return await spec.handler(services, ctx, text)
     except ModelNotReady:

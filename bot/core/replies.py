@@ -119,6 +119,16 @@ class Reply:
         return "\n".join(part for part in (self.notice, self.description) if part)
 
 
+def slow_down_reply(wait: float, actions: Sequence[Action] = ()) -> Reply:
+    """The answer to a member asking faster than the cooldown allows (`wait` seconds)."""
+    when = f"in {wait:.0f}s" if wait >= 1 else "in a second"
+    return Reply.info(
+        "Slow down a little",
+        f"You're asking faster than I can keep up. Try again {when}.",
+        actions=tuple(actions),
+    )
+
+
 def not_a_song_reply(kind: str) -> Reply:
     """The answer to a Spotify link that names no single song (`Resolution.not_a_song`)."""
     what = "a local file" if kind == "local" else f"a Spotify {kind}"

@@ -257,7 +257,7 @@ def load_or_train(
                     "DATA_PATH at the songs CSV"
                 ) from error
             save_new_model(settings, trained)
-            seconds = trained.metadata.get("train_seconds", "?")
+            seconds = trained.info.train_seconds
             say(f"Trained model {trained.version} in {seconds}s, saved to {settings.model_dir}.")
         model = load_current_model(settings)
     except OSError as error:  # a file where the folder should be, read-only, disk full
@@ -265,7 +265,7 @@ def load_or_train(
             f"MODEL_DIR: cannot use {settings.model_dir} ({_why(error)}); point MODEL_DIR "
             "at a writable directory with free space"
         ) from error
-    counts = model.metadata.get("counts", {})
+    counts = model.info.counts
     say(
         f"Loaded model {model.version} ({counts.get('tracks', len(model))} tracks, "
         f"{counts.get('playlists', '?')} playlists) from {settings.model_dir}."

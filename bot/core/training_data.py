@@ -9,7 +9,7 @@ Plugging in community data (group sessions, 👍 feedback): write
     @training_source("sessions")
     async def session_playlists(settings, session, base) -> pd.DataFrame: ...
 
-in a module that is imported at start-up (e.g. one listed in bot.core.dispatch.HANDLER_MODULES).
+in a module that is imported at start-up (one listed in `bot.features.HANDLERS`).
 `session` is an AsyncSession; `base` holds the DATA_PATH rows, so `playlist_rows` can copy
 each track's columns (names, album, audio features) into a new playlist. Return an empty
 frame when there is nothing to add. Use playlist ids no public playlist has (e.g.

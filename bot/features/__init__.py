@@ -32,6 +32,9 @@ COGS: tuple[str, ...] = (
     "bot.features.privacy.cog",
 )
 
+# Modules with `context_menus(bot) -> list[app_commands.ContextMenu]`, added to the tree.
+MENUS: tuple[str, ...] = ("bot.features.recommend.menus",)
+
 # Modules that declare tables on `bot.core.tables.Base`.
 TABLES: tuple[str, ...] = (
     "bot.features.recommend.tables",

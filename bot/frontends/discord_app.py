@@ -33,7 +33,7 @@ from bot.core.dispatch import (
     apology,
     usage_reply,
 )
-from bot.core.replies import Attachment, Quiet, Reply
+from bot.core.replies import Attachment, Quiet, Reply, slow_down_reply
 from bot.core.settings import Settings
 from bot.features import COGS
 from bot.frontends.embed import to_embed
@@ -323,7 +323,7 @@ class MusicBot(commands.Bot):
         await self.send_reply(ctx, reply)
         return reply
 
-    async def on_command_error(  # type: ignore[override]
+    async def on_command_error(
         self, ctx: commands.Context[Any], error: commands.CommandError
     ) -> None:
         """Short, friendly answers; tracebacks go to the log, never to the chat."""
@@ -331,10 +331,7 @@ class MusicBot(commands.Bot):
             return  # another bot's prefix, or a typo: stay quiet
         prefix = self.settings.command_prefix
         if isinstance(error, commands.CommandOnCooldown):
-            reply = Reply.info(
-                "Slow down a little",
-                f"You're asking faster than I can keep up. Try again in {error.retry_after:.0f}s.",
-            )
+            reply = slow_down_reply(error.retry_after)
         elif isinstance(error, commands.MemberNotFound):
             reply = Reply.error("Who's that?", "I can't find that member in this server.")
         elif isinstance(error, commands.UserInputError) and ctx.command is not None:

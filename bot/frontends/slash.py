@@ -17,6 +17,7 @@ commands as Discord receives them, kept next to the database), or with `musicbot
 from __future__ import annotations
 
 import hashlib
+import importlib
 import inspect
 import json
 import logging
@@ -33,11 +34,10 @@ from discord.ext import commands
 
 from bot.core.dispatch import SLASH, CommandSpec, RequestContext, apology
 from bot.core.replies import Reply
-from bot.features.catalog.handlers import lookup_for
+from bot.features import MENUS
 from bot.features.recommend.handlers import artist_choices, autocomplete_choices
-from bot.features.recommend.listening import NowPlaying, not_listening_reply, seed_text
+from bot.features.recommend.presence import seed_from_presence
 from recommender.followups.grammar import completions
-from recommender.search import track_link_in
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ Completer = Callable[[commands.Bot, str], list[tuple[str, str]]]
 
 
 def _songs(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
-    return autocomplete_choices(bot.services, current, MAX_CHOICES)  # type: ignore[attr-defined]
+    return autocomplete_choices(bot.services, current, MAX_CHOICES)  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
 
 
 def _artists(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
@@ -69,7 +69,7 @@ def _commands(bot: commands.Bot, current: str) -> list[tuple[str, str]]:
     wanted = current.strip().lstrip("/!").casefold()
     # Admin commands are hidden from members in the picker, so they aren't suggested here
     # either (as `!help` leaves them out); an admin still gets `/help retrain` by typing it.
-    specs = bot.services.registry.specs()  # type: ignore[attr-defined]
+    specs = bot.services.registry.specs()  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
     names = [s.name for s in specs if not s.hidden and not s.admin_only]
     return [(n, n) for n in names if n.startswith(wanted)][:MAX_CHOICES]
 
@@ -214,8 +214,8 @@ def app_commands_for(
 ) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
     """One application command (or group) per visible registered command."""
     built: list[app_commands.Command[Any, ..., Any] | app_commands.Group] = []
-    listening = bot.settings.listening  # type: ignore[attr-defined]
-    for spec in bot.services.registry.specs():  # type: ignore[attr-defined]
+    listening = bot.settings.listening  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
+    for spec in bot.services.registry.specs():  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
         if spec.hidden:
             continue
         summary = spec.summary.replace("`", "")  # the picker shows no markdown
@@ -262,10 +262,10 @@ def _command(
         if from_presence and all(values.get(p.name) is None for p in params):
             seed = seed_from_presence(bot, interaction.user, own=True)
             if isinstance(seed, Reply):
-                await bot.send_reply(interaction, seed)  # type: ignore[attr-defined]
+                await bot.send_reply(interaction, seed)  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
                 return
             text = f"{shape.verb} {seed}".strip()
-        await bot.answer_interaction(interaction, spec.name, text, mentions)  # type: ignore[attr-defined]
+        await bot.answer_interaction(interaction, spec.name, text, mentions)  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
 
     parameters = [
         inspect.Parameter(
@@ -282,14 +282,18 @@ def _command(
                 default=inspect.Parameter.empty if param.required else None,
             )
         )
-    run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]  # the signature discord.py reads the options from
     run.__qualname__ = run.__name__ = f"slash_{spec.name}_{shape.verb or 'command'}"
-    command = app_commands.Command(name=shape.name, description=description, callback=run)
+    command: app_commands.Command[Any, ..., Any] = app_commands.Command(
+        name=shape.name, description=description, callback=run
+    )
     command.default_permissions = permissions
     app_commands.describe(**{p.name: _clip(p.option.description) for p in params})(command)
     for param in params:
         if param.option.complete is not None:
-            command.autocomplete(param.name)(_autocomplete(param.option.complete))
+            # discord.py types a callback as a coroutine function; ours is an async def
+            # returned by a factory, which it reads as Awaitable.
+            command.autocomplete(param.name)(_autocomplete(param.option.complete))  # type: ignore[arg-type]  # see above
     return command
 
 
@@ -300,7 +304,7 @@ def _autocomplete(
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         try:
-            pairs = complete(interaction.client, current or "")  # type: ignore[arg-type]
+            pairs = complete(interaction.client, current or "")  # type: ignore[arg-type]  # a MusicBot; discord.py types it as its base Client
         except Exception:
             # Suggestions as you type: none this time rather than none at all (discord.py
             # would only log it, leaving the member's picker spinning).
@@ -324,9 +328,10 @@ def install_app_commands(bot: commands.Bot) -> None:
     for command in app_commands_for(bot):
         if bot.tree.get_command(command.name) is None:
             bot.tree.add_command(command)
-    for menu in context_menus(bot):
-        if bot.tree.get_command(menu.name, type=menu.type) is None:
-            bot.tree.add_command(menu)
+    for module in MENUS:  # each feature's context menus
+        for menu in importlib.import_module(module).context_menus(bot):
+            if bot.tree.get_command(menu.name, type=menu.type) is None:
+                bot.tree.add_command(menu)
     bot.tree.error(_on_tree_error)
 
 
@@ -360,84 +365,6 @@ async def _on_tree_error(
         log.exception("could not answer the failed /%s", name)
 
 
-# -- context menus ---------------------------------------------------------------------------
-def song_in_message(message: discord.Message) -> str:
-    """What a message names: a Spotify track link (in its text or an embed), else its text."""
-    texts = [message.content or ""]
-    for embed in message.embeds:
-        texts += [embed.url or "", embed.title or "", embed.description or ""]
-    for text in texts:
-        if link := track_link_in(text):
-            return link
-    words = " ".join((message.content or "").split())
-    if not words and message.embeds:  # a link preview alone: its title names the song
-        words = " ".join((message.embeds[0].title or "").split())
-    return words
-
-
-def context_menus(bot: commands.Bot) -> list[app_commands.ContextMenu]:
-    menus = [app_commands.ContextMenu(name="Songs like this", callback=_songs_like_this)]
-    if bot.settings.listening:  # type: ignore[attr-defined]
-        menus.append(
-            app_commands.ContextMenu(
-                name="Recommend from their listening", callback=_from_their_listening
-            )
-        )
-    return menus
-
-
-async def _songs_like_this(interaction: discord.Interaction, message: discord.Message) -> None:
-    """The message's Spotify link or song name, as `/recommend` would take it."""
-    bot: Any = interaction.client
-    text = song_in_message(message)
-    if not text:
-        reply = Reply.error(
-            "No song there", "Use it on a message with a Spotify track link or a song name."
-        )
-        await bot.send_reply(interaction, reply)
-        return
-    await bot.answer_interaction(interaction, "recommend", text[: bot.settings.max_query_chars])
-
-
-async def _from_their_listening(interaction: discord.Interaction, member: discord.Member) -> None:
-    bot: Any = interaction.client
-    seed = seed_from_presence(bot, member, own=member.id == interaction.user.id)
-    if isinstance(seed, Reply):
-        await bot.send_reply(interaction, seed)
-        return
-    await bot.answer_interaction(interaction, "recommend", seed)
-
-
-# -- what a member is listening to ----------------------------------------------------------
-def _member(bot: Any, user: discord.abc.User) -> discord.abc.User:
-    """The cached member (presences live there), else the user as given."""
-    guild = getattr(user, "guild", None)
-    cached = guild.get_member(user.id) if guild is not None else None
-    return cached or user
-
-
-def now_playing(user: discord.abc.User) -> NowPlaying | None:
-    """The track of the member's Spotify activity, or None."""
-    for activity in getattr(user, "activities", ()):
-        if isinstance(activity, discord.Spotify):
-            return NowPlaying(
-                activity.track_id, activity.title, list(activity.artists), activity.album
-            )
-    return None
-
-
-def seed_from_presence(bot: Any, user: discord.abc.User, *, own: bool) -> str | Reply:
-    """The song text `recommend` takes for what `user` plays now on Spotify (from the
-    cached member, where Discord's presences land), or the Reply saying why there is none."""
-    playing = now_playing(_member(bot, user))
-    if playing is None:
-        return not_listening_reply(own, user.display_name)
-    lookup = lookup_for(bot.services)
-    return seed_text(
-        bot.services.models.current, playing, lookup.remember if lookup.enabled else None
-    )
-
-
 # -- publishing the tree ----------------------------------------------------------------------
 def tree_payload(tree: app_commands.CommandTree[Any]) -> list[dict[str, Any]]:
     """The global commands exactly as `tree.sync()` sends them."""
@@ -454,7 +381,7 @@ def tree_hash(tree: app_commands.CommandTree[Any], application_id: int | None) -
 
 
 def hash_path(bot: commands.Bot) -> Path:
-    return Path(bot.settings.data_dir) / TREE_HASH_FILE  # type: ignore[attr-defined]
+    return Path(bot.settings.data_dir) / TREE_HASH_FILE  # type: ignore[attr-defined]  # the MusicBot's own (this module cannot import discord_app: a cycle)
 
 
 async def publish_if_changed(bot: commands.Bot) -> bool:

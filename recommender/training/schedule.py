@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -149,6 +149,7 @@ def run_schedule(
     for epoch in bar:
         steps = epoch
         if epoch == rejoin and validation is not None and choosing:
+            assert popularity is not None and choices is not None  # `choosing` says so
             blend = choose_model_blend(
                 model, graph, trainable, vectors, validation, popularity, choices
             )
@@ -168,12 +169,13 @@ def run_schedule(
             value = 0.0
         elif total <= 4 and not schedule.validate:
             # The small-catalog step, exactly as before: one backward over all batches.
-            loss = (
+            loss = cast(
+                torch.Tensor,
                 sum(
                     batch_loss(z, tracks[c], playlists[c], visible_tracks, visible_playlists)
                     for c in chunks
                 )
-                / total
+                / total,
             )
             loss.backward()
             value = loss.item()
@@ -197,6 +199,7 @@ def run_schedule(
         optimizer.step()
         bar.report(epoch, value)
         if schedule.validate and (epoch % EVALUATE_EVERY == 0 or epoch == schedule.steps):
+            assert validation is not None  # a validating schedule always holds a slice
             recall = distributed.from_main(
                 partial(model_recall, model, graph, trainable, vectors, validation)
             )
@@ -207,6 +210,7 @@ def run_schedule(
     if validation is not None and validation.best_state is not None:
         model.load_state_dict(validation.best_state)
     if schedule.validate and choosing:
+        assert validation is not None and popularity is not None and choices is not None
         blend = choose_model_blend(
             model, graph, trainable, vectors, validation, popularity, choices
         )

@@ -105,9 +105,8 @@ class FeedbackCog(FeatureCog, name="Feedback"):
             for number, target in enumerate(votes.targets[:FEEDBACK_PICKS], 1)
             if target.custom_id(LIKE) is not None
         ]
-        return [FeedbackButton(t, LIKE, n) for n, t in picks] + [
-            FeedbackButton(t, DISLIKE, n) for n, t in picks
-        ]
+        buttons: list[discord.ui.Item[Any]] = [FeedbackButton(t, LIKE, n) for n, t in picks]
+        return buttons + [FeedbackButton(t, DISLIKE, n) for n, t in picks]
 
 
 async def setup(bot: MusicBot) -> None:

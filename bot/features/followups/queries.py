@@ -40,7 +40,7 @@ async def purge_expired(db: Database) -> int:
     """Delete expired conversation rows (also done on every write); returns how many."""
     async with db.writing() as session:
         result = await session.execute(expired_turns())
-        return int(result.rowcount or 0)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]  # a DELETE's CursorResult
 
 
 async def attach_message(db: Database, turn_id: int, message_id: int) -> None:

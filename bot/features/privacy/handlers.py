@@ -32,7 +32,7 @@ from bot.core.text import code
 from bot.features.feedback.tables import Feedback
 from bot.features.followups.tables import ConversationTurn
 from bot.features.recommend.tables import Query
-from bot.features.sessions.handlers import CommunityPlaylist, community_playlists
+from bot.features.sessions.queries import CommunityPlaylist, community_playlists
 from bot.features.sessions.tables import ListeningSession, SessionEntry
 from recommender import Recommender
 from recommender.data import DATASET_COLUMNS
@@ -124,7 +124,7 @@ async def forget_user(db: Database, user_id: int) -> UserRows:
         removed: dict[str, int] = {}
         for name, table in MEMBER_TABLES:
             result = await session.execute(delete(table).where(table.user_id == user_id))
-            removed[name] = result.rowcount  # type: ignore[attr-defined]
+            removed[name] = result.rowcount  # type: ignore[attr-defined]  # a DELETE's CursorResult counts rows
     return UserRows(**removed)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from bot.core.db import StorageUnavailable
@@ -24,6 +25,7 @@ from bot.features.retrain.retrainer import (
     busy_text,
     retrainer_for,
 )
+from bot.features.retrain.schedule import OFF_WORDS
 from bot.features.retrain.tables import ADMIN, INTERRUPTED, REFUSED, SUCCEEDED, TrainingRun
 
 FORCE = "force"
@@ -216,23 +218,29 @@ async def _status(services: Services, is_admin: bool) -> Reply:
     fields: list[Field] = []
     if services.models.ready:
         model = services.models.current
-        meta = model.metadata
-        created = _parse_time(meta.get("created_at"))
+        about = model.info
         fields.append(
             Field(
                 "Model",
-                f"**{model.version}** ({meta.get('model', '?')}), trained {when(created, now)}"
-                f" in {duration(meta.get('train_seconds'))}",
+                f"**{about.version}** ({about.model or '?'}), trained "
+                f"{when(about.created_at, now)} in {duration(about.train_seconds)}",
             )
         )
-        fields.append(Field("Data", _counts(meta.get("counts", {}), {})))
+        fields.append(Field("Data", _counts(about.counts, {})))
         fields.append(Field("Scoring", model.scoring))
-        await flush_additions(services)
-        waiting = [t for t in await addition_ids(services.db) if t not in model]
+        try:
+            await flush_additions(services)
+            waiting: list[str] | None = [
+                t for t in await addition_ids(services.db) if t not in model
+            ]
+        except StorageUnavailable:  # the rest still shows, the outage first
+            waiting = None
         fields.append(
             Field(
                 "Added songs",
-                f"{len(waiting)} looked-up song{' waits' if len(waiting) == 1 else 's wait'} "
+                "unknown while storage is unavailable"
+                if waiting is None
+                else f"{len(waiting)} looked-up song{' waits' if len(waiting) == 1 else 's wait'} "
                 "for the next retrain"
                 if waiting
                 else "none waiting for the next retrain",
@@ -281,7 +289,7 @@ async def _status(services: Services, is_admin: bool) -> Reply:
             )
         )
     cron = services.settings.retrain_cron
-    if cron.strip().lower() in ("off", "none", "disabled", "never"):
+    if cron.strip().lower() in OFF_WORDS:
         schedule = "off (RETRAIN_CRON=off)"
     elif info is None or not info.scheduled_here:
         schedule = f"`{cron}` UTC; not scheduled in this process"
@@ -351,7 +359,7 @@ def _kept_versions(services: Services) -> str:
     return ", ".join(shown) + more
 
 
-def _counts(counts: dict[str, int], sources: dict[str, int]) -> str:
+def _counts(counts: Mapping[str, int], sources: Mapping[str, int]) -> str:
     text = (
         f"{counts.get('rows', '?')} rows, {counts.get('tracks', '?')} tracks, "
         f"{counts.get('playlists', '?')} playlists"
@@ -360,11 +368,3 @@ def _counts(counts: dict[str, int], sources: dict[str, int]) -> str:
     if community:
         text += f" ({community} community rows)"
     return text
-
-
-def _parse_time(value: object) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -24,6 +24,13 @@ pointer: the candidate is current (the crash came right after the switch) → `s
 else → `interrupted` and the candidate is removed.
 
 `!rollback` serves a kept version again through the same lease and pointer.
+
+Why one module of nearly 700 lines: the steps above share one state machine (the run
+row, the lease and its heartbeat, the child, the pointer) whose every transition must be
+read together with the crash it survives; split apart, the reconciliation at start-up
+would live away from the writes it reconciles. The schedule (schedule.py), the tables
+(tables.py), the child (recommender/retrain_job.py) and the replies (handlers.py) are
+already apart.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +78,7 @@ from recommender.artifacts import ArtifactError
 from recommender.data import DataError
 from recommender.retrain_job import TrainingJob, train_and_publish
 from recommender.store import Why
+from recommender.train_guards import describe_error
 
 if TYPE_CHECKING:
     from bot.core.dispatch import Services
@@ -296,12 +304,7 @@ class Retrainer:
     def _model_created_at(self) -> datetime | None:
         if not self.services.models.ready:
             return None
-        created = self.services.models.current.metadata.get("created_at")
-        try:
-            value = datetime.fromisoformat(str(created))
-        except ValueError:
-            return None
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return self.services.models.current.info.created_at
 
     async def recover(self) -> int:
         """At start-up: settle runs a dead process left `running` or `publishing`.
@@ -423,7 +426,8 @@ class Retrainer:
                 values = {"status": FAILED, "error": str(error)}
             except Exception as error:
                 log.exception("retrain run #%d failed", run_id)
-                values = {"status": FAILED, "error": f"{type(error).__name__}: {error}"}
+                # In words ("the model directory is read-only"), never a bare exception name.
+                values = {"status": FAILED, "error": describe_error(error)}
             metrics = values.setdefault("metrics", {})
             metrics["duration_seconds"] = round(time.monotonic() - started, 1)
             # Recorded before the lease is released: nobody may take this run for dead.
@@ -491,9 +495,9 @@ class Retrainer:
         result = outcome.job.result
         metrics: dict[str, Any] = {
             "sources": gathered.sources,
-            "counts": result.get("counts", {}),
-            "train_seconds": result.get("train_seconds"),
-            "params": result.get("params", {}),
+            "counts": dict(result.counts) if result else {},
+            "train_seconds": result.train_seconds if result else None,
+            "params": dict(result.params) if result else {},
             "previous_version": previous.version if previous is not None else None,
         }
         if force:
@@ -527,7 +531,12 @@ class Retrainer:
         (the stop came after the pointer switch), which then serves here too."""
         run = await self.get_run(run_id)
         version = run.model_version if run is not None else None
-        if run is not None and run.status == PUBLISHING and version == self._current_or_none():
+        if (
+            run is not None
+            and version is not None
+            and run.status == PUBLISHING
+            and version == self._current_or_none()
+        ):
             with contextlib.suppress(ArtifactError):
                 model = await asyncio.to_thread(
                     self.store.load_to_serve, self.store.versions_dir / version
@@ -558,7 +567,7 @@ class Retrainer:
                 .where(TrainingLease.name == LEASE_NAME, TrainingLease.holder == self.holder)
                 .values(expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
             )
-            if renewed.rowcount != 1:  # type: ignore[attr-defined]
+            if renewed.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's CursorResult counts rows
                 raise LeaseLost(
                     "lost the training lease before publishing (the database was out of "
                     "reach for longer than RETRAIN_LEASE_SECONDS); nothing was published"
@@ -595,7 +604,7 @@ class Retrainer:
                     )
                     .values(holder=self.holder, acquired_at=now, expires_at=expires, run_id=None)
                 )
-                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                if taken.rowcount == 1:  # type: ignore[attr-defined]  # an UPDATE's CursorResult counts rows
                     return None
                 holder = await session.get(TrainingLease, LEASE_NAME)
             if holder is not None:
@@ -633,7 +642,7 @@ class Retrainer:
                         )
                         .values(expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
                     )
-                if renewed.rowcount != 1:  # type: ignore[attr-defined]
+                if renewed.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's CursorResult counts rows
                     log.warning("lost the training lease (expired and taken over)")
             except StorageUnavailable as error:  # the database's health logs the outage
                 log.warning("could not renew the training lease: %s", error.reason)

@@ -10,7 +10,8 @@ import discord
 from discord.ext import tasks
 
 from bot.core.db import StorageUnavailable
-from bot.features.sessions.handlers import end_idle_sessions, session_entries, summary_reply
+from bot.features.sessions.handlers import summary_reply
+from bot.features.sessions.queries import end_idle_sessions, session_entries
 from bot.frontends.discord_app import FeatureCog
 
 if TYPE_CHECKING:
