@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -161,7 +161,7 @@ class Settings(BaseSettings):
     # more songs it has (about 0.7 s at 300 on one core).
     session_max_songs: int = Field(default=300, ge=1, le=2000)
 
-    def __init__(self, **values: object) -> None:
+    def __init__(self, **values: Any) -> None:
         # Where .env is looked for: a supervisor's working directory is rarely the bot's.
         values.setdefault("_env_file", env_files())
         super().__init__(**values)
