@@ -167,7 +167,6 @@ def check_floor(
                 f"{probe.queries} probe playlists (top {probe.k}); at least "
                 f"{need_rate:.1%} is needed to answer with"
             )
-    return probe
 
 
 @dataclass(frozen=True)

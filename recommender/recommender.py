@@ -312,7 +312,7 @@ class Recommender:
         scores = self.with_prior_columns(self.embeddings @ vectors.T)
         for column, (i, placement) in enumerate(placements):
             song, k, cap = queries[i].song, queries[i].k, queries[i].artist_cap
-            picks: list[TrackResult] = []
+            picks = []
             if k > 0:
                 query = placement.artist_rows[:1].tolist()
                 ranked = self.rank(scores[:, column], k, artist_cap=cap, query=query)

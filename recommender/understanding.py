@@ -131,9 +131,9 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
     if len(parts) == 2 and all(parts):
         side = next(
             (
-                (order, code)
+                (order, exact)
                 for order, p in enumerate(parts[::-1])
-                if (code := artists.exact(p)) is not None
+                if (exact := artists.exact(p)) is not None
             ),
             None,
         )
@@ -171,18 +171,18 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
         # "title - artist" (or "artist - title"): a song by someone in particular.
         if best is not None and (confirmed or any(_same_artist(index, best, p) for p in parts)):
             return as_song()
-        named = []
+        named_artists: list[tuple[float, int, str, int]] = []
         for fuzzy in (False, True):  # the exact name either way round first, then typos
             # A typo'd artist only where the artist goes ("title - artist"): a short title
             # word is too easily taken for an artist ("Stand" for Staind).
             for order, artist_part in enumerate((parts[1],) if fuzzy else (parts[1], parts[0])):
                 hits = artists.find(artist_part, limit=1, fuzzy=fuzzy)
                 if hits and hits[0][1] >= ARTIST_FUZZY_ACCEPT:
-                    named.append((hits[0][1], -order, artist_part, hits[0][0]))
-            if named:
+                    named_artists.append((hits[0][1], -order, artist_part, hits[0][0]))
+            if named_artists:
                 break
-        if named:
-            score, order, _, code = max(named)
+        if named_artists:
+            score, order, _, code = max(named_artists)
             title = raw[0] if order == 0 else raw[1]
             return Understanding(
                 text,
@@ -196,9 +196,9 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
         by_title = _resolution(raw[0], index.search.resolve(raw[0]), result)
         close = [by_title.best, *by_title.alternatives, *by_title.suggestions]
         close += [song, *resolution.alternatives, *resolution.suggestions]
-        close = list({s.track_id: s for s in close if s is not None}.values())
+        unique = list({s.track_id: s for s in close if s is not None}.values())
         return Understanding(
-            text, Reading.NOT_FOUND, resolution, title=raw[0], suggestions=close[:3]
+            text, Reading.NOT_FOUND, resolution, title=raw[0], suggestions=unique[:3]
         )
 
     if named_artist is not None:

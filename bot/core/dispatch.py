@@ -289,11 +289,11 @@ async def dispatch(services: Services, name: str, ctx: RequestContext, text: str
         )
     if not ctx.is_console:
         # Model work has its own, tighter budget; every other command the flood limit.
-        limit = services.cooldowns if spec.cooldown else services.flood
-        wait = limit.hit(ctx.user_id)
+        limiter = services.cooldowns if spec.cooldown else services.flood
+        wait = limiter.hit(ctx.user_id)
         if wait:
             # Told once per window; the rest of a flood is ignored, not answered one by one.
-            quiet = () if limit.first_refusal(ctx.user_id) else (Quiet(),)
+            quiet = () if limiter.first_refusal(ctx.user_id) else (Quiet(),)
             return slow_down_reply(wait, quiet)
     try:
         return await spec.handler(services, ctx, text)

@@ -314,8 +314,12 @@ class SpotifySource(HttpSource):
             return None
         if not artists:
             return None
-        album = item.get("album") if isinstance(item.get("album"), dict) else {}
-        album_id = album.get("id") if isinstance(album.get("id"), str) else ""
+        album = item.get("album")
+        if not isinstance(album, dict):
+            album = {}
+        album_id = album.get("id")
+        if not isinstance(album_id, str):
+            album_id = ""
         return TrackMetadata(
             source="spotify",
             source_id=track_id,
@@ -418,10 +422,11 @@ class MusicBrainzSource(HttpSource):
             return None
         releases = [r for r in (item.get("releases") or []) if isinstance(r, dict)]
         release = releases[0] if releases else {}
-        release_id = release.get("id") if isinstance(release.get("id"), str) else ""
+        release_id = release.get("id")
+        if not isinstance(release_id, str):
+            release_id = ""
         tags = sorted(
-            (t for t in (item.get("tags") or []) if isinstance(t, dict)),
-            key=lambda t: -(t.get("count") if isinstance(t.get("count"), int) else 0),
+            (t for t in (item.get("tags") or []) if isinstance(t, dict)), key=lambda t: -_votes(t)
         )
         return TrackMetadata(
             source="musicbrainz",
@@ -433,6 +438,12 @@ class MusicBrainzSource(HttpSource):
             year=year_of(item.get("first-release-date")) or year_of(release.get("date")),
             tags=tuple(x for x in (clean(t.get("name"), MAX_TAG) for t in tags[:MAX_TAGS]) if x),
         )
+
+
+def _votes(tag: dict[str, Any]) -> int:
+    """How many people gave a MusicBrainz tag (none when it does not say)."""
+    count = tag.get("count")
+    return count if isinstance(count, int) else 0
 
 
 def _lucene(text: str) -> str:

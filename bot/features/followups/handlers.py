@@ -68,12 +68,12 @@ def answer_reply(
     description = applied_text(answer)
     if not answer.picks and not answer.note:
         description += "\nNothing new to show."
+    query: TrackResult | None = None
     if answer.query:
-        query: TrackResult | None = answer.query[0]
+        query = answer.query[0]
         about = answer.artist or f"{query.name} — {query.artist}"  # an artist, or a song
         title = f"{heading} {about}"
     else:  # an answer to words alone: it says what it understood
-        query = None
         title = f"{'More for' if heading == 'More like' else 'Songs for'} {answer.understood}"
         description = f"Understood: {md(answer.understood)}\n" + (
             md(answer.note) if answer.note else ""

@@ -188,8 +188,11 @@ def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
         seeded = model.understand(words.seed)
         artist = seeded.artist if seeded.kind is Reading.ARTIST else None
         if artist is not None or seeded.kind is Reading.SONG:
-            seeds = model.artist_seeds(artist) if artist else [seeded.song.track_id]
-            name = artist.name if artist else ""
+            if artist is not None:
+                seeds, name = model.artist_seeds(artist), artist.name
+            else:
+                assert seeded.song is not None  # a SONG reading always has its song
+                seeds, name = [seeded.song.track_id], ""
             turn = start(model, seeds, words.refinements, k, artist_cap=cap, artist=name)
             answer = replace(turn.answer, unknown=list(words.unknown))
             picks, conversation = answer.picks, turn.conversation
@@ -200,8 +203,9 @@ def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
     song = request.song if refined else text
     artist = understood.artist if understood.kind is not Reading.SONG else None
     if artist is None and (understood.song is None or not refined):
-        picks = None if understood.song else []
-        return Found(song, understood, picks, None, None, also_words=also)
+        # None: a plain song, picked later by `similar_many`; []: nothing to pick from.
+        unpicked: list[TrackResult] | None = None if understood.song else []
+        return Found(song, understood, unpicked, None, None, also_words=also)
     if artist is not None:
         seeds, name = model.artist_seeds(artist), artist.name
     else:

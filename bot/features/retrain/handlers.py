@@ -201,7 +201,8 @@ async def rollback(services: Services, ctx: RequestContext, text: str) -> Reply:
 async def status(services: Services, ctx: RequestContext, text: str) -> Reply:
     # Everyone asking at the same moment gets the one answer being put together (it reads
     # the database and MODEL_DIR): a burst of !status costs about one, not one each.
-    key = ("status in flight", ctx.is_admin)
+    # Admins are shown more, so theirs is a separate answer.
+    key = "retrain.status.admin" if ctx.is_admin else "retrain.status.member"
     task = services.extras.get(key)
     if task is None or task.done():
         task = services.extras[key] = asyncio.ensure_future(_status(services, ctx.is_admin))
