@@ -28,7 +28,12 @@ def _make(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         pytest.skip("make is not installed")
     shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
-    return subprocess.run(["make", *args], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    # As an admin's shell runs it: under `make test` the outer make's level and flags would
+    # be inherited and its messages read "make[1]: …".
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    return subprocess.run(
+        ["make", *args], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def test_make_refuses_an_old_python_in_one_line_before_installing(tmp_path: Path) -> None:
