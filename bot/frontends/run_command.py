@@ -26,7 +26,7 @@ def _run(args: argparse.Namespace) -> int:
     import aiohttp
     import discord
 
-    from bot.core.db import DatabaseUnavailable
+    from bot.core.db_outage import DatabaseUnavailable
     from bot.core.logs import setup_logging
     from bot.core.metrics import MetricsServer, MetricsUnavailable
     from bot.frontends.discord_app import create_bot
