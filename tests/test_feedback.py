@@ -294,7 +294,7 @@ async def test_a_retrain_learns_from_sessions_and_likes(
         community = gathered.rows.iloc[len(read_rows(csv_path)) :]
         assert set(community["playlist_id"]) == {"community:session:1", "community:like:1"}
         # `musicbot train` into MODEL_DIR learns from the same rows, read from outside the bot.
-        from bot.frontends.cli import _community_rows
+        from bot.frontends.train_command import _community_rows
 
         shell = await _community_rows(settings)
         assert not isinstance(shell, str), shell

@@ -179,7 +179,7 @@ def test_a_stop_is_never_held_up_by_work_that_ignores_it(tmp_path: Path) -> None
     kills, and the bot's stop looks like a crash."""
     code = (
         "import asyncio, logging\n"
-        "from bot.frontends.cli import run_until_stopped\n"
+        "from bot.frontends.stopping import run_until_stopped\n"
         "logging.basicConfig(level=logging.INFO)\n"
         "async def stubborn():\n"
         "    while True:\n"

@@ -23,7 +23,8 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from bot.core.compute import Busy, Compute, single_threaded_blas
-from bot.core.db import Database, Deadlines, StorageUnavailable, storage_failure
+from bot.core.db import Database, Deadlines
+from bot.core.db_outage import StorageUnavailable, storage_failure
 from bot.core.metrics import Metrics
 from bot.core.ratelimit import Cooldowns
 from bot.core.replies import Kind, Quiet, Reply, slow_down_reply

@@ -78,7 +78,8 @@ async def _database(settings: Settings) -> Finding:
     from alembic.script import ScriptDirectory
     from sqlalchemy.engine import make_url
 
-    from bot.core.db import alembic_config, create_engine, unavailable_message
+    from bot.core.db import alembic_config, create_engine
+    from bot.core.db_outage import unavailable_message
 
     url = settings.database_url_resolved
     parsed = make_url(url)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.core.db import StorageUnavailable
+from bot.core.db_outage import StorageUnavailable
 from bot.core.dispatch import BUTTON
 from bot.core.replies import Kind, Reply
 from bot.features.followups.handlers import route_reply_text, warm_up

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.core.db import Database, is_write_failure
+from bot.core.db import Database
+from bot.core.db_outage import is_write_failure
 from bot.core.dispatch import RequestContext, Services
 from bot.features.followups.queries import expired_turns, new_turn
 from bot.features.recommend.tables import Query

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from bot.core.db import StorageUnavailable
+from bot.core.db_outage import StorageUnavailable
 from bot.core.dispatch import RequestContext, Services, command
 from bot.core.replies import Field, Kind, Reply
 from bot.core.text import clip

@@ -54,7 +54,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.core.db import StorageUnavailable
+from bot.core.db_outage import StorageUnavailable
 from bot.core.serving import blessing_gate, model_store, serving_floor
 from bot.core.tables import utcnow
 from bot.core.text import clip, code

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import tasks
 
-from bot.core.db import StorageUnavailable
+from bot.core.db_outage import StorageUnavailable
 from bot.features.sessions.handlers import summary_reply
 from bot.features.sessions.queries import end_idle_sessions, session_entries
 from bot.frontends.discord_app import FeatureCog
