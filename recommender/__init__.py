@@ -2,14 +2,9 @@
 
 from recommender.data import Catalog, DataError, load_catalog
 from recommender.placement import Basis, TrackMetadata
+from recommender.placing import PlacedTrack, PlaceQuery
 from recommender.ranking import ArtistCap
-from recommender.recommender import (
-    DEFAULT_MODEL,
-    PlacedTrack,
-    PlaceQuery,
-    Recommender,
-    UnknownTrackError,
-)
+from recommender.recommender import DEFAULT_MODEL, Recommender, UnknownTrackError
 from recommender.results import (
     ArtistResult,
     Reading,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from recommender import artifacts, understanding
+from recommender import artifacts, nearest, placing, understanding
 from recommender.ann import ANN_MIN_TRACKS, AnnIndex
 from recommender.artists import SEED_SONGS, own_songs_cap
 from recommender.catalog_index import CatalogIndex
 from recommender.data import Catalog, load_catalog
-from recommender.placement import Basis, Placement, Placer, TrackMetadata
+from recommender.placement import Placer, TrackMetadata
+from recommender.placing import PlacedTrack, PlaceQuery
 from recommender.playlist_walk import PlaylistWalk
 from recommender.ranking import ArtistCap, Ranked, matches, top_k
 from recommender.results import (  # noqa: F401 - the package's public types live here too
@@ -36,38 +36,9 @@ from recommender.results import (  # noqa: F401 - the package's public types liv
 if TYPE_CHECKING:
     from recommender.vocabulary import TermRows, Vocabulary
 
-# Past this many candidates from the index, a question that exclusions and the artist
-# cap keep starving is answered by exact search instead.
-ANN_MAX_CANDIDATES = 4096
 # The model `train` uses unless told otherwise: the one that beats every baseline in
 # `musicbot evaluate`. The seed design stays available as "seed-gcn".
 DEFAULT_MODEL = "hetero-lightgcn"
-
-
-@dataclass(frozen=True)
-class PlacedTrack:
-    """A song the catalog lacks, placed by the model from its metadata, with its picks.
-
-    `basis` says what decided its place: its album's and artist's songs, or (the artist
-    being new too) the genres and era the source gave, which is a rough guess."""
-
-    track: TrackResult
-    basis: Basis
-    picks: list[TrackResult]
-    matched_genres: tuple[str, ...] = ()
-
-    @property
-    def rough(self) -> bool:
-        return self.basis.rough
-
-
-@dataclass(frozen=True)
-class PlaceQuery:
-    """One `place` question, for asking many at once (`Recommender.place_many`)."""
-
-    song: TrackMetadata
-    k: int = 10
-    artist_cap: ArtistCap | None = None
 
 
 class UnknownTrackError(KeyError):
@@ -289,44 +260,8 @@ class Recommender:
         return self.place_many([PlaceQuery(song, k, artist_cap)])[0]
 
     def place_many(self, queries: Sequence[PlaceQuery]) -> list[PlacedTrack | None]:
-        """`place` for many songs at once, each answer exactly the one `place` gives: the
-        embedding matrix is read once for all of them (a burst of lookups that return
-        together is placed together, as `similar_many` scores a burst of requests)."""
-        answers: list[PlacedTrack | None] = [None] * len(queries)
-        placements: list[tuple[int, Placement]] = []
-        for i, query in enumerate(queries):
-            song = query.song
-            if song.track_id in self:
-                track = self.track(song.track_id)
-                picks = self.similar(song.track_id, query.k, artist_cap=query.artist_cap)
-                answers[i] = PlacedTrack(track, Basis.ARTIST, picks)
-                continue
-            placement = self.placer.place(song)
-            if placement is not None:
-                placements.append((i, placement))
-        if not placements:
-            return answers
-        vectors = np.stack([p.vector for _, p in placements])
-        if len(vectors) == 1:  # one product either way (see `cosines`): same answer alone
-            vectors = np.concatenate([vectors, vectors])
-        scores = self.with_prior_columns(self.embeddings @ vectors.T)
-        for column, (i, placement) in enumerate(placements):
-            song, k, cap = queries[i].song, queries[i].k, queries[i].artist_cap
-            picks = []
-            if k > 0:
-                query = placement.artist_rows[:1].tolist()
-                ranked = self.rank(scores[:, column], k, artist_cap=cap, query=query)
-                picks = self.picks(ranked)
-            track = TrackResult(
-                track_id=song.track_id,
-                name=song.title,
-                artist=", ".join(song.artists),
-                album=song.album,
-                release_year=song.year,
-                popularity=song.popularity,
-            )
-            answers[i] = PlacedTrack(track, placement.basis, picks, placement.matched)
-        return answers
+        """`place` for many songs at once (`recommender.placing.place_many`)."""
+        return placing.place_many(self, queries)
 
     def with_prior_columns(self, cosines: np.ndarray) -> np.ndarray:
         """Cosines of every row to several queries (rows x queries) plus the prior."""
@@ -422,67 +357,11 @@ class Recommender:
         excluded = [*rows, *(self.index.row_of[t] for t in exclude if t in self.index.row_of)]
         ranked = None
         if self.ann is not None:
-            ranked = self._rank_nearest(rows, k, excluded, artist_cap)
+            ranked = nearest.rank_nearest(self, rows, k, excluded, artist_cap)
         if ranked is None:
             scores = self.scores_for_queries([rows])[:, 0]
             ranked = self.rank(scores, k, exclude=excluded, artist_cap=artist_cap, query=rows)
         return self.picks(ranked)
-
-    def _rank_nearest(
-        self, rows: list[int], k: int, excluded: list[int], artist_cap: ArtistCap | None
-    ) -> Ranked | None:
-        """`rank` over the index's nearest candidates, fetching more while exclusions, one
-        version per song or the artist cap leave fewer than k; None: search every row."""
-        assert self.ann is not None
-        query = self.query_vector(rows)
-        wanted = max(64, 4 * k + 2 * len(excluded))
-        walked = self.walk.reached(rows) if self.walk is not None else None
-        while wanted <= ANN_MAX_CANDIDATES:
-            found, cosines = self.ann.search(query, min(wanted, len(self)))
-            scores = self.with_prior(cosines, found)
-            if walked is not None:  # the walk's best songs are candidates too
-                found, scores = self._with_walk(query, found, scores, walked, wanted)
-            ranked = self.rank(
-                scores,
-                k,
-                rows=found,
-                exclude=excluded,
-                artist_cap=artist_cap,
-                query=rows,
-            )
-            if len(ranked) == k or len(found) < wanted:
-                return ranked
-            wanted *= 4
-        return None
-
-    def _with_walk(
-        self,
-        query: np.ndarray,
-        found: np.ndarray,
-        scores: np.ndarray,
-        walked: tuple[np.ndarray, np.ndarray],
-        wanted: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The index's candidates plus the walk's `wanted` best songs, each scored as
-        `scores_for_rows` scores it (cosine, prior, and the walk)."""
-        songs, walk = walked  # in row order
-        # The walk's best by the whole score: every song at or above the walk score of
-        # the 4*wanted-th (ties included, so a long playlist's equal songs are ranked by
-        # cosine and prior as exact search ranks them), then the top `wanted` of those.
-        pool = np.arange(len(songs))
-        if len(songs) > 4 * wanted:
-            cutoff = np.partition(walk, len(walk) - 4 * wanted)[len(walk) - 4 * wanted]
-            pool = np.flatnonzero(walk >= cutoff)
-        full = self.with_prior(self.embeddings[songs[pool]] @ query, songs[pool])
-        full = full + self.walk_weight * walk[pool]
-        if len(pool) > wanted:
-            pool = pool[np.argpartition(-full, wanted - 1)[:wanted]]
-        best = songs[pool]
-        extra = np.setdiff1d(best, found)
-        rows = np.concatenate([found, extra]).astype(np.int64)
-        base = np.concatenate([scores, self.with_prior(self.embeddings[extra] @ query, extra)])
-        bonus = PlaylistWalk.lookup(walked, rows)
-        return rows, (base + self.walk_weight * bonus).astype(np.float32)
 
     def scores_for_tracks(self, track_ids: Sequence[str]) -> np.ndarray:
         """Every catalog track's score for these seeds, as answers rank them (for re-ranking)."""

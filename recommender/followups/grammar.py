@@ -4,7 +4,8 @@ Pure text: no catalog, no model. `parse_refinements` reads a `!refine` list,
 `split_request` finds inline refinements after a song (`!recommend bad guy but calmer`),
 and `combine` says what applies after a follow-up ("calmer" twice goes one step further,
 the opposite critique replaces it, "reset" drops everything). How the refinements move
-an answer is `recommender.followups.constraints`.
+an answer is `recommender.followups.constraints`; the words themselves (critiques,
+filters, modifiers, filler) are tables in `recommender.followups.words`.
 
 Grammar (case-insensitive; `!refine chill, no remixes, 2010s`)
 --------------------------------------------------------------
@@ -57,272 +58,26 @@ from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from recommender.followups.words import (
+    CRITIQUES,
+    FILLER,
+    FILTER_OPPOSITE,
+    FILTERS,
+    INTENSITY,
+    LESS,
+    MORE,
+    NEGATION_PHRASES,
+    NEGATIONS,
+    NUMBER_WORDS,
+    PHRASES,
+    SEPARATOR_TOKENS,
+    SONG_RELATIVE,
+    Critique,
+)
+
 MAX_STEPS = 4  # "much much much calmer" goes no further than this
 
 
-# -- vocabulary ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Critique:
-    """A direction along one audio feature, relative to the query song."""
-
-    feature: str
-    direction: int  # +1 higher, -1 lower
-    step: float  # how far one step moves the bound
-    words: str  # "calmer", for "calmer than *bad guy*"
-    opposite: str
-    # Where the mood starts when there is no song to be "calmer than": a request such as
-    # "something chill" means energy below this (`recommender.describe`). Chosen on the
-    # real catalog so that a mood keeps roughly its top or bottom fifth.
-    level: float = 0.5
-    mood: str = ""  # the word a description names it by ("chill", "upbeat")
-
-
-CRITIQUES: dict[str, Critique] = {
-    "calmer": Critique("energy", -1, 0.1, "calmer", "upbeat", 0.45, "chill"),
-    "upbeat": Critique("energy", +1, 0.1, "more upbeat", "calmer", 0.8, "upbeat"),
-    "danceable": Critique(
-        "danceability", +1, 0.1, "more danceable", "less_danceable", 0.75, "danceable"
-    ),
-    "less_danceable": Critique(
-        "danceability", -1, 0.1, "less danceable", "danceable", 0.5, "not for dancing"
-    ),
-    "acoustic": Critique("acousticness", +1, 0.1, "more acoustic", "electronic", 0.5, "acoustic"),
-    "electronic": Critique(
-        "acousticness", -1, 0.1, "less acoustic", "acoustic", 0.02, "electronic"
-    ),
-    "happier": Critique("valence", +1, 0.1, "happier", "sadder", 0.7, "happy"),
-    "sadder": Critique("valence", -1, 0.1, "sadder", "happier", 0.3, "sad"),
-    "faster": Critique("tempo", +1, 10.0, "faster", "slower", 135.0, "fast"),
-    "slower": Critique("tempo", -1, 10.0, "slower", "faster", 95.0, "slow"),
-    "instrumental": Critique(
-        "instrumentalness", +1, 0.2, "more instrumental", "vocal", 0.5, "instrumental"
-    ),
-    "vocal": Critique("instrumentalness", -1, 0.2, "more vocal", "instrumental", 0.01, "vocal"),
-    "less_talky": Critique("speechiness", -1, 0.04, "less talky", "talkier", 0.05, "not talky"),
-    "talkier": Critique("speechiness", +1, 0.04, "talkier", "less_talky", 0.25, "talky"),
-}
-
-FILTERS: dict[str, str] = {  # name -> the group in which a newer filter replaces an older
-    "no_remix": "remix",
-    "only_remix": "remix",
-    "no_live": "live",
-    "only_live": "live",
-    "other_artists": "artist",
-    "same_artist": "artist",
-    "popular": "popularity",
-    "deep_cuts": "popularity",
-    "years": "years",
-    "not_years": "years",
-    "older": "years",
-    "newer": "years",
-    "genre": "genre",  # a word the catalog's playlists are labelled or named with
-    "not_genre": "genre",
-}
-_FILTER_OPPOSITE = {
-    "no_remix": "only_remix",
-    "only_remix": "no_remix",
-    "no_live": "only_live",
-    "only_live": "no_live",
-    "other_artists": "same_artist",
-    "same_artist": "other_artists",
-    "popular": "deep_cuts",
-    "deep_cuts": "popular",
-    "years": "not_years",
-    "not_years": "years",
-    "older": "newer",
-    "newer": "older",
-    "genre": "not_genre",
-    "not_genre": "genre",
-}
-# Filters that compare with the query song; a description has none to compare with.
-SONG_RELATIVE = frozenset({"other_artists", "same_artist", "older", "newer"})
-
-_PHRASES: dict[str, str] = {}
-
-
-def _words(name: str, *phrases: str) -> None:
-    for phrase in phrases:
-        _PHRASES[phrase] = name
-
-
-_words(
-    "calmer",
-    "chill",
-    "chiller",
-    "chilled",
-    "chillout",
-    "calm",
-    "calmer",
-    "mellow",
-    "mellower",
-    "relaxed",
-    "relaxing",
-    "soft",
-    "softer",
-    "gentle",
-    "gentler",
-    "quiet",
-    "quieter",
-    "laid back",
-    "laidback",
-    "low energy",
-    "lower energy",
-    "less intense",
-)
-_words(
-    "upbeat",
-    "upbeat",
-    "energetic",
-    "energy",
-    "high energy",
-    "higher energy",
-    "intense",
-    "harder",
-    "heavier",
-    "louder",
-    "hype",
-    "hyped",
-    "punchier",
-    "pumped",
-    "livelier",
-)
-_words(
-    "danceable",
-    "danceable",
-    "danceability",
-    "dancey",
-    "dancy",
-    "dancier",
-    "groovy",
-    "groovier",
-    "dance",
-    "dancing",
-    "for dancing",
-)
-_words("acoustic", "acoustic", "acoustics", "unplugged", "organic")
-_words("electronic", "electronic", "synthy", "electric")
-_words("happier", "happy", "happier", "cheerful", "brighter", "bright", "sunnier", "uplifting")
-_words("happier", "feel good", "feelgood", "positive", "joyful")
-_words("sadder", "sad", "sadder", "darker", "dark", "moody", "moodier", "melancholic")
-_words("sadder", "melancholy", "gloomy", "gloomier")
-_words("faster", "faster", "fast", "quicker", "quick", "higher tempo", "higher bpm")
-_words("slower", "slower", "slow", "lower tempo", "lower bpm")
-_words("instrumental", "instrumental", "instrumentals", "instrumentally")
-_words("vocal", "vocals", "vocal", "singing", "sung", "lyrics", "voice", "voices")
-_words("talkier", "talky", "talkier", "talking", "rap", "rappy", "rapping", "spoken", "speech")
-_words("talkier", "wordy", "wordier", "chatty")
-_words("only_remix", "remix", "remixes", "remixed", "rmx", "remixs")
-_words("only_live", "live", "live versions", "live version", "live recordings", "concert")
-_words("only_live", "live recording", "in concert")
-_words("other_artists", "other artists", "other artist", "different artists", "different artist")
-_words("other_artists", "another artist", "new artists", "other bands", "different bands")
-_words("same_artist", "same artist", "same band", "this artist", "same singer")
-_words("same_artist", "the artist", "this band", "the band", "this singer", "the singer")
-_words("popular", "popular", "hits", "hit", "mainstream", "well known", "famous", "known")
-_words("deep_cuts", "deep cuts", "deep cut", "obscure", "underground", "lesser known")
-_words("deep_cuts", "hidden gems", "unknown", "niche", "b sides", "rare")
-_words("older", "older", "old", "oldies", "classic", "classics")
-_words("newer", "newer", "new", "recent", "fresh", "modern")
-_words("reset", "reset", "clear", "start over", "no filters", "no refinements")
-
-# "not/no" + critique turns it round; "less" too, and "more" keeps it.
-_NEGATIONS = {"no", "not", "without", "non", "minus", "except", "nothing", "excluding", "wo"}
-_NEGATION_PHRASES = {("with", "no"), ("w", "o"), ("none", "of")}
-_INTENSITY = {"much", "way", "lot", "even", "really", "very", "super", "far", "extra", "lots"}
-_MORE = {"more", "plus", "higher"}
-_LESS = {"less", "fewer", "lower", "lesser"}
-_FILLER = {
-    "a",
-    "an",
-    "the",
-    "bit",
-    "little",
-    "slightly",
-    "somewhat",
-    "tad",
-    "please",
-    "pls",
-    "plz",
-    "songs",
-    "song",
-    "tracks",
-    "track",
-    "music",
-    "stuff",
-    "something",
-    "some",
-    "ones",
-    "one",
-    "only",
-    "just",
-    "with",
-    "from",
-    "in",
-    "of",
-    "by",
-    "make",
-    "it",
-    "them",
-    "versions",
-    "version",
-    "era",
-    "released",
-    "release",
-    "releases",
-    "years",
-    "year",
-    "kind",
-    "sort",
-    "maybe",
-    "and",
-    "but",
-    "than",
-    "that",
-    "this",
-    "too",
-    "ish",
-    "i",
-    "want",
-    "like",
-    "give",
-    "me",
-    "show",
-    "can",
-    "you",
-    "still",
-    "also",
-    "now",
-    "then",
-    "thanks",
-    "thank",
-    "vibe",
-    "vibes",
-    "feel",
-    "feeling",
-    "mood",
-    "sound",
-    "sounding",
-    "tunes",
-    "tempo",
-    "bpm",
-    "to",
-    "for",
-    "playlist",
-    "playlists",
-    "genre",
-    "genres",
-    "type",
-}
-_SEPARATOR_TOKENS = {",", ";", "&", "+", "and", "but"}
-_NUMBER_WORDS = {
-    "fifties": 1950,
-    "sixties": 1960,
-    "seventies": 1970,
-    "eighties": 1980,
-    "nineties": 1990,
-    "noughties": 2000,
-    "aughts": 2000,
-}
 _TOKEN = re.compile(r"\d{4}\s*[-–—]\s*\d{4}|r&b|[^\W_]+(?:'[^\W_]+)*|'\d\ds|[,;&+]")
 _DECADE = re.compile(r"^'?(\d{2}|\d{4})'?s$")
 _YEAR = re.compile(r"^\d{4}$")
@@ -357,8 +112,8 @@ class Refinement:
     def turned_round(self) -> Refinement:
         if self.name in CRITIQUES:
             return replace(self, name=CRITIQUES[self.name].opposite)
-        if self.name in _FILTER_OPPOSITE:
-            return replace(self, name=_FILTER_OPPOSITE[self.name])
+        if self.name in FILTER_OPPOSITE:
+            return replace(self, name=FILTER_OPPOSITE[self.name])
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -403,12 +158,12 @@ def _tokens(text: str) -> list[str]:
 
 def phrase(text: str) -> str:
     """`text` as the grammar reads it: "Neo-Soul" and "neo soul" are one phrase."""
-    return " ".join(t for t in _tokens(text) if t not in _SEPARATOR_TOKENS)
+    return " ".join(t for t in _tokens(text) if t not in SEPARATOR_TOKENS)
 
 
 def _decade(token: str) -> tuple[int, int] | None:
-    if token in _NUMBER_WORDS:
-        start = _NUMBER_WORDS[token]
+    if token in NUMBER_WORDS:
+        start = NUMBER_WORDS[token]
         return start, start + 9
     match = _DECADE.match(token.replace("'s", "s"))
     if not match:
@@ -481,11 +236,11 @@ def parse_refinements(text: str, terms: Collection[str] = ()) -> Parsed:
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        if token in _SEPARATOR_TOKENS:
+        if token in SEPARATOR_TOKENS:
             settle()
             i += 1
             continue
-        if tuple(tokens[i : i + 2]) in _NEGATION_PHRASES:
+        if tuple(tokens[i : i + 2]) in NEGATION_PHRASES:
             negate = True
             pending.extend(tokens[i : i + 2])
             i += 2
@@ -502,25 +257,25 @@ def parse_refinements(text: str, terms: Collection[str] = ()) -> Parsed:
             if words in terms:
                 matched = (Refinement("genre", term=words), length)
                 break
-            if words in _PHRASES:
-                matched = (Refinement(_PHRASES[words], steps=min(steps, MAX_STEPS)), length)
+            if words in PHRASES:
+                matched = (Refinement(PHRASES[words], steps=min(steps, MAX_STEPS)), length)
                 break
         if matched is not None:
             i += add(*matched)
             continue
-        if token in _NEGATIONS:
+        if token in NEGATIONS:
             negate = True
             pending.append(token)
-        elif token in _LESS:
+        elif token in LESS:
             turn = not turn
             pending.append(token)
-        elif token in _INTENSITY:
+        elif token in INTENSITY:
             steps += 1
             pending.append(token)
-        elif token in _MORE or token in _FILLER:
+        elif token in MORE or token in FILLER:
             pending.append(token)
         else:
-            modifiers = [w for w in pending if w not in _FILLER and w not in _MORE]
+            modifiers = [w for w in pending if w not in FILLER and w not in MORE]
             unknown.append(" ".join([*modifiers, token]))
             negate = turn = False
             steps = 1
@@ -630,7 +385,7 @@ _MODIFIER = re.compile(
 
 def _vocabulary() -> tuple[str, ...]:
     decades = [f"{d}s" for d in range(1950, 2030, 10)] + [f"{d:02d}s" for d in range(50, 100, 10)]
-    rest = sorted({*_PHRASES, *decades, "before 2000", "after 2010"} - set(_COMMON))
+    rest = sorted({*PHRASES, *decades, "before 2000", "after 2010"} - set(_COMMON))
     return (*_COMMON, *rest)
 
 
@@ -654,7 +409,7 @@ def completions(text: str, limit: int = 25) -> list[str]:
     phrases = VOCABULARY
     if lead:  # "no " + "no remixes" or "no " + "reset" mean nothing more
         phrases = tuple(
-            w for w in phrases if not _MODIFIER.match(w + " ") and _PHRASES.get(w) != "reset"
+            w for w in phrases if not _MODIFIER.match(w + " ") and PHRASES.get(w) != "reset"
         )
     starting = [w for w in phrases if w.startswith(word)]
     inside = [w for w in phrases if word in w and not w.startswith(word)]
