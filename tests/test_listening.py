@@ -32,7 +32,8 @@ from session_support import (  # noqa: F401  (fresh: autouse)
 from bot.core.settings import Settings
 from bot.core.text import md
 from bot.features.recommend.tables import Query
-from bot.frontends.discord_app import MusicBot, intents_for
+from bot.frontends.discord_app import MusicBot
+from bot.frontends.intents import intents_for
 
 EPHEMERAL = 64
 NOT_IN_ANY_CATALOG = "0000000000000000000000"

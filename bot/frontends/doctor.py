@@ -137,7 +137,7 @@ async def _discord(settings: Settings, offline: bool) -> list[Finding]:
     import aiohttp
     import discord
 
-    from bot.frontends.discord_app import (
+    from bot.frontends.intents import (
         discord_problem,
         intents_advice,
         privileged_intents_needed,
@@ -171,7 +171,7 @@ async def _discord(settings: Settings, offline: bool) -> list[Finding]:
         ]
     finally:
         await http.close()
-    from bot.frontends.discord_app import intents_not_ticked
+    from bot.frontends.intents import intents_not_ticked
 
     flags = discord.ApplicationFlags._from_value(application.get("flags") or 0)
     missing = intents_not_ticked(settings, flags)

@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
         print("musicbot: Discord rejected DISCORD_TOKEN; check it in .env.", file=sys.stderr)
         return 1
     except (IntentsNotGranted, discord.PrivilegedIntentsRequired) as error:
-        from bot.frontends.discord_app import intents_advice
+        from bot.frontends.intents import intents_advice
 
         missing = error.missing if isinstance(error, IntentsNotGranted) else None
         print(f"musicbot: {intents_advice(settings, missing)}", file=sys.stderr)
@@ -100,7 +100,7 @@ async def intents_not_granted(settings: Settings, token: str) -> list[str]:
     but the application has not ticked; raises LoginFailure for a bad token."""
     import discord
 
-    from bot.frontends.discord_app import intents_not_ticked, privileged_intents_needed
+    from bot.frontends.intents import intents_not_ticked, privileged_intents_needed
 
     if not privileged_intents_needed(settings):
         return []
@@ -126,7 +126,7 @@ def _refuse_start(settings: Settings, program: str = "musicbot") -> int:
 
 def discord_problem(error: BaseException) -> str:
     """A few words on why Discord could not be reached (never a traceback)."""
-    from bot.frontends.discord_app import discord_problem as why
+    from bot.frontends.intents import discord_problem as why
 
     return why(error)
 
