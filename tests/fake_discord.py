@@ -10,7 +10,10 @@ discord.py at it with `launcher()`, the only change to the real start-up path.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
@@ -98,6 +101,18 @@ class FakeDiscord:
             "from bot.frontends.cli import main\n"
             f"sys.exit(main({list(argv)!r}))\n"
         )
+
+    def run_bot(self, env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+        """`musicbot run` against this fake in a real child process, its output in `log`."""
+        with open(log, "w") as out:
+            return subprocess.Popen(
+                [sys.executable, "-c", self.launcher("run")],
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
 
     async def _me(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)

@@ -262,15 +262,7 @@ async def test_a_running_bot_answers_health_and_metrics_on_its_port(
     )
     health: dict[str, str] = {}
     try:
-        with open(log, "w") as out:
-            bot = subprocess.Popen(
-                [sys.executable, "-c", fake.launcher("run")],
-                env=env,
-                cwd=tmp_path,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        bot = fake.run_bot(env, tmp_path, log)
         try:
             deadline = time.monotonic() + 120
             async with aiohttp.ClientSession() as http:

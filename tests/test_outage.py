@@ -247,15 +247,7 @@ async def test_musicbot_run_says_one_line_per_reconnect_and_names_home_guild_ids
     fake = await FakeDiscord(guild_ids=list(GUILDS)).start()
     log = tmp_path / "bot.log"
     stopped = False
-    with open(log, "w") as out:
-        bot = subprocess.Popen(
-            [sys.executable, "-c", fake.launcher("run")],
-            env=env,
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    bot = fake.run_bot(env, tmp_path, log)
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 90

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -93,15 +92,7 @@ async def test_a_sharded_bot_process_identifies_as_its_shard(
     fake = await FakeDiscord().start()
     log = tmp_path / "bot.log"
     try:
-        with open(log, "w") as out:
-            bot = subprocess.Popen(
-                [sys.executable, "-c", fake.launcher("run")],
-                env=env,
-                cwd=tmp_path,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        bot = fake.run_bot(env, tmp_path, log)
         try:
             deadline = time.monotonic() + 90
             while not fake.identified and bot.poll() is None and time.monotonic() < deadline:
