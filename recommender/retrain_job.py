@@ -44,6 +44,9 @@ from recommender.train_guards import FAILURE_PREFIX
 log = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 60
+# How the child logs its progress (train.py's log format, progress.py's logger), when
+# stderr is not a terminal: a line every tenth of the run.
+PROGRESS_PREFIX = "INFO recommender.training.progress: "
 
 
 # -- parent -------------------------------------------------------------------------------
@@ -78,8 +81,11 @@ class TrainingJob:
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
         drop_env: Sequence[str] = (),
+        on_line: Callable[[str], None] | None = None,
     ) -> None:
         self.out = Path(out)
+        # Each stderr line as it comes (a first start shows the training's progress).
+        self.on_line = on_line
         self.timeout = timeout
         self.argv = [
             python,
@@ -150,14 +156,22 @@ class TrainingJob:
         assert self.process is not None and self.started_at is not None
         process = self.process
 
-        async def pump(stream: asyncio.StreamReader | None, sink: Any) -> None:
+        async def pump(
+            stream: asyncio.StreamReader | None,
+            sink: Any,
+            each: Callable[[str], None] | None = None,
+        ) -> None:
             if stream is None:
                 return
             async for raw in stream:
-                sink.append(raw.decode("utf-8", errors="replace").rstrip("\n"))
+                line = raw.decode("utf-8", errors="replace").rstrip("\n")
+                sink.append(line)
+                if each is not None:
+                    each(line)
 
         readers = asyncio.gather(
-            pump(process.stdout, self._stdout), pump(process.stderr, self._stderr)
+            pump(process.stdout, self._stdout),
+            pump(process.stderr, self._stderr, self.on_line),
         )
         try:
             await asyncio.wait_for(asyncio.shield(process.wait()), timeout=self.timeout)
@@ -193,6 +207,12 @@ class TrainingJob:
             error=error,
             stderr_tail=tail,
         )
+
+
+def progress_line(line: str) -> str | None:
+    """The training's progress in a child's stderr line ("hetero-lightgcn epoch 8/80
+    loss 11.29"), or None for any other line."""
+    return line[len(PROGRESS_PREFIX) :] if line.startswith(PROGRESS_PREFIX) else None
 
 
 def describe_failure(returncode: int | None, stderr_lines: Sequence[str]) -> str:

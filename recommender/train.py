@@ -3,7 +3,7 @@
     python -m recommender.train --data spotify_songs.csv --out models/big
     torchrun --nproc-per-node 2 -m recommender.train --data spotify_songs.csv --out models/big
 
-`musicbot train` (bot/frontends/cli.py) takes the same options (`add_training_arguments`)
+`musicbot train` (bot/frontends/train_command.py) takes the same options (`add_training_arguments`)
 and runs `train` in its own process, or this module under torchrun with `--workers N`; a
 retrain's child process (`retrain_job.TrainingJob`) is this module with the child's
 guards on top (`--parent-pid`, `--niceness`, `--memory-limit-mb`). Trainer options are

@@ -80,6 +80,38 @@ def test_an_unwritable_model_dir_is_named_before_any_training(tmp_path: Path) ->
     assert "Training" not in done.stdout + done.stderr and took < 30, took
 
 
+def test_musicbot_train_names_an_unwritable_model_dir_before_training(
+    tmp_path: Path, dataset_path: Path
+) -> None:
+    """`musicbot train` into a read-only MODEL_DIR (or --out) used to train, then fail."""
+    folder = _unwritable_folder()
+    started = time.monotonic()
+    done = _cli(tmp_path, "train", MODEL_DIR=str(folder), DATA_PATH=str(dataset_path))
+    by_out = _cli(
+        tmp_path,
+        "train",
+        "--out",
+        str(folder / "model"),
+        "--data",
+        str(tmp_path / "nowhere.csv"),
+        MODEL_DIR=str(tmp_path / "models"),
+    )
+    took = time.monotonic() - started
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"musicbot train: MODEL_DIR: cannot use {folder} (cannot write in")
+    assert line.endswith(
+        "point MODEL_DIR at a writable folder with about 100 MB free, or give --out"
+    )
+    lines = by_out.stderr.splitlines()
+    assert by_out.returncode == 2 and len(lines) == 2, by_out.stderr
+    assert lines[0].startswith(f"musicbot train: --out: cannot use {folder / 'model'}")
+    assert (
+        lines[1].startswith("musicbot train: --data: cannot read") and "does not exist" in lines[1]
+    )
+    assert "Training" not in done.stderr + by_out.stderr and took < 30, took
+
+
 def test_run_names_every_path_problem_at_once_before_discord(tmp_path: Path) -> None:
     """A missing dataset and an unwritable DATA_DIR: both lines, no network tried."""
     (tmp_path / "data").write_text("a file where the folder should be")

@@ -132,3 +132,101 @@ def test_a_failure_is_said_in_words_not_an_exception_name() -> None:
     full = OSError(errno.ENOSPC, "No space left on device")
     assert describe_error(full) == "the disk is full"
     assert "OSError" not in describe_error(OSError(errno.EIO, "Input/output error"))
+
+
+def _first_start_env(tmp_path: Path, dataset_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DISCORD_TOKEN", "DATABASE_URL", "MUSICBOT_ENV", "MODEL_DIR"}
+    }
+    env.update(
+        DATA_DIR=str(tmp_path / "data"),
+        MODEL_DIR=str(tmp_path / "models"),
+        DATA_PATH=str(dataset_path),
+        PYTHONPATH=str(REPO),
+        TRAIN_THREADS="1",
+        **extra,
+    )
+    return env
+
+
+def _wait_for_training_child(pid: int, timeout: float = 120) -> None:
+    from retrain_support import training_processes
+
+    deadline = time.monotonic() + timeout
+    while not training_processes(pid):
+        assert time.monotonic() < deadline, "the first start never began training"
+        time.sleep(0.2)
+
+
+def _nothing_trained(models: Path) -> bool:
+    return not (models / "current").exists() and not [
+        p for p in (models / "versions").glob("*") if p.name != ".lock"
+    ]
+
+
+def test_ctrl_c_during_a_first_start_s_training_stops_it_and_saves_nothing(
+    dataset_path: Path, tmp_path: Path
+) -> None:
+    """`musicbot chat` with an empty MODEL_DIR trains first; Ctrl-C there used to be
+    ignored until the training ended, then the process exited 0 with nothing saved."""
+    import psutil
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.frontends.cli", "chat"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=_first_start_env(tmp_path, dataset_path),
+    )
+    try:
+        _wait_for_training_child(process.pid)
+        trainers = psutil.Process(process.pid).children(recursive=True)
+        seconds, err = _stop_and_time(process, signal.SIGINT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert seconds < STOP_WITHIN_SECONDS, err
+    assert process.returncode not in (0, None)
+    assert "stopped while training the first model; nothing was saved" in err
+    assert "Traceback" not in err
+    assert _nothing_trained(tmp_path / "models")
+    assert not [p for p in trainers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+async def test_sigterm_during_a_first_start_of_the_bot_stops_it_with_a_failure(
+    dataset_path: Path, tmp_path: Path
+) -> None:
+    """`musicbot run` under a supervisor: SIGTERM while the first model trains stops it
+    within seconds, and the exit status says the start did not complete."""
+    import asyncio
+
+    from fake_discord import FakeDiscord
+
+    fake = await FakeDiscord().start()
+    log = tmp_path / "bot.log"
+    env = _first_start_env(tmp_path, dataset_path, DISCORD_TOKEN="t.o.k")
+    try:
+        bot = fake.run_bot(env, tmp_path, log)
+        try:
+            await asyncio.to_thread(_wait_for_training_child, bot.pid)
+            await asyncio.sleep(3)
+            sent = time.monotonic()
+            bot.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(bot.wait, 60)
+            seconds = time.monotonic() - sent
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+                bot.wait()
+    finally:
+        await fake.stop()
+    text = log.read_text()
+    assert seconds < STOP_WITHIN_SECONDS, text
+    assert code == 1, text
+    assert "musicbot: stopped while training the first model; nothing was saved" in text
+    assert "Traceback" not in text
+    assert _nothing_trained(tmp_path / "models")

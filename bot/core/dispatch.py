@@ -10,7 +10,6 @@ prefix command, and shows in `!help` (bot/README.md has the whole recipe).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import secrets
@@ -214,11 +213,12 @@ class Services:
         how a feature ends its background work (a retrain's child process, ...)."""
         self._closers.append(closer)
 
-    async def start(self, progress: bool = False, say: Callable[[str], None] | None = None) -> None:
-        """Upgrade the database to head, then load (or train once) the model."""
+    async def start(self, say: Callable[[str], None] | None = None) -> None:
+        """Upgrade the database to head, then load (or train once) the model; `say`
+        hears how it goes (the first training's progress included)."""
         await self.db.upgrade()
         if not self.models.ready:
-            model = await asyncio.to_thread(load_or_train, self.settings, progress, say)
+            model = await load_or_train(self.settings, say)
             self.models.swap(model)
         else:  # handed a model already loaded: as swap does for one it loads
             settle_memory()

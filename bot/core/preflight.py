@@ -3,7 +3,8 @@
 A first start trains for a minute or more; a folder it cannot write, or a dataset it
 cannot read, used to be found only when training ended. `path_problems` looks at every
 path the run will use first, each problem one line naming the setting and the fix.
-`musicbot run`, `musicbot chat` and `musicbot doctor` share it.
+`musicbot run`, `musicbot chat` and `musicbot doctor` share it; `musicbot train` has
+`training_problems`.
 """
 
 from __future__ import annotations
@@ -106,6 +107,31 @@ def path_problems(settings: Settings) -> list[Problem]:
         )
     elif not model_present(settings):
         problems.extend(dataset_problems(settings))
+    return problems
+
+
+def training_problems(settings: Settings, out: Path | None, data: Path | None) -> list[Problem]:
+    """What `musicbot train` needs before it trains: a folder it can write the model in
+    (`out`, else MODEL_DIR) and, given `data`, a file it can read (else DATA_PATH, as a
+    start would read it). A read-only MODEL_DIR used to be found after the training."""
+    problems: list[Problem] = []
+    if out is not None and (why := unwritable(out)) is not None:
+        problems.append(Problem("--out", f"{why}; give --out a writable folder"))
+    if out is None and (why := unwritable(settings.model_dir)) is not None:
+        problems.append(
+            Problem(
+                "MODEL_DIR",
+                f"{why}; point MODEL_DIR at a writable folder with about 100 MB free, or "
+                "give --out",
+            )
+        )
+    if data is not None and (why := unreadable(data)) is not None:
+        problems.append(Problem("--data", f"{why}; give --data the songs CSV"))
+    downloads = settings.download_dataset and not settings.data_path.exists()
+    if data is None and not downloads and (why := unreadable(settings.data_path)) is not None:
+        problems.append(
+            Problem("DATA_PATH", f"{why}; point DATA_PATH at the songs CSV, or give --data")
+        )
     return problems
 
 

@@ -2,7 +2,7 @@
 
 Everything that finds, loads or trains "the current model" goes through this module, so
 versioned model directories with a pointer file (the retrain issue) change one place:
-`load_current_model`, `has_model`, and `save_new_model`. `PointerWatcher` makes every
+`load_current_model`, `has_model`, `save_new_model` and `train_first_model`. `PointerWatcher` makes every
 process that shares MODEL_DIR serve the model its pointer names, whoever switched it.
 """
 
@@ -21,6 +21,7 @@ from recommender import DataError, Recommender
 from recommender.artifacts import ArtifactError
 from recommender.blessing import Floor, Gate
 from recommender.data import ensure_dataset
+from recommender.retrain_job import TrainingJob, progress_line
 from recommender.store import ModelStore, Why
 
 log = logging.getLogger(__name__)
@@ -220,46 +221,82 @@ def save_new_model(settings: Settings, model: Recommender) -> Path:
     return path
 
 
-def train_model(settings: Settings, progress: bool = False) -> Recommender:
-    """Train on DATA_PATH with TRAIN_MODEL (blocking; callers run it off the event loop)."""
-    data = ensure_dataset(settings.data_path, download=settings.download_dataset)
-    return Recommender.train(
-        data,
-        model=settings.train_model,
-        progress=progress,
-        threads=settings.train_threads,
-        device=settings.train_device,
-    )
+class TrainingStopped(Exception):
+    """The process was asked to stop while it trained its first model: the training
+    process was killed and nothing was saved (the next start trains again)."""
 
 
 def _why(error: OSError) -> str:
     return (error.strerror or str(error)).lower()
 
 
-def load_or_train(
+async def train_first_model(settings: Settings, say: Callable[[str], None]) -> None:
+    """Train MODEL_DIR's first model from DATA_PATH and make it current.
+
+    In a child process, as a retrain does (`TrainingJob`): a stop (Ctrl-C, SIGTERM)
+    cancels this coroutine, which kills the child at once rather than waiting for a
+    training thread that cannot be interrupted, and the half-trained version is
+    removed. There is no serving model to bless against; the trained one is only
+    sanity-checked, as any version is before it serves."""
+    try:
+        data = await asyncio.to_thread(
+            ensure_dataset, settings.data_path, download=settings.download_dataset
+        )
+    except OSError as error:  # a folder, unreadable: the setting, not "a crash"
+        raise DataError(
+            f"DATA_PATH: cannot read {settings.data_path} ({_why(error)}); point "
+            "DATA_PATH at the songs CSV"
+        ) from error
+    store = model_store(settings)
+
+    def shown(line: str) -> None:
+        if (progress := progress_line(line)) is not None:
+            say(f"  {progress}")
+
+    job = TrainingJob(
+        data,
+        await asyncio.to_thread(store.new_version_dir),
+        model=settings.train_model,
+        threads=settings.train_threads,
+        options={"device": settings.train_device},
+        drop_env=("DISCORD_TOKEN",),  # the trainer has no business seeing it
+        on_line=shown,
+    )
+    try:
+        outcome = await job.wait()  # cancelled: the child is killed before this raises
+    except asyncio.CancelledError:
+        store.discard(job.out)
+        raise TrainingStopped(
+            "stopped while training the first model; nothing was saved (the next start "
+            "trains again)"
+        ) from None
+    if not outcome.ok:
+        await asyncio.to_thread(store.discard, job.out)
+        raise DataError(f"training the first model failed: {outcome.error}")
+    try:
+        await asyncio.to_thread(store.publish, job.out)
+    except BaseException:
+        if store.current_version() != job.out.name:
+            store.discard(job.out)
+        raise
+    seconds = outcome.result.train_seconds if outcome.result is not None else outcome.seconds
+    say(f"Trained model {job.out.name} in {seconds}s, saved to {settings.model_dir}.")
+
+
+async def load_or_train(
     settings: Settings,
-    progress: bool = False,
     say: Callable[[str], None] | None = None,
 ) -> Recommender:
     """Load the current model, or train one once from DATA_PATH and save it first."""
     say = say or log.info
     try:
-        if not has_model(settings):
+        if not await asyncio.to_thread(has_model, settings):
             say(
                 f"No model in {settings.model_dir}; training one from {settings.data_path} "
                 "(only this once)..."
             )
-            try:
-                trained = train_model(settings, progress=progress)
-            except OSError as error:  # a folder, unreadable: the setting, not "a crash"
-                raise DataError(
-                    f"DATA_PATH: cannot read {settings.data_path} ({_why(error)}); point "
-                    "DATA_PATH at the songs CSV"
-                ) from error
-            save_new_model(settings, trained)
-            seconds = trained.info.train_seconds
-            say(f"Trained model {trained.version} in {seconds}s, saved to {settings.model_dir}.")
-        model = load_current_model(settings)
+            await train_first_model(settings, say)
+        model = await asyncio.to_thread(load_current_model, settings)
     except OSError as error:  # a file where the folder should be, read-only, disk full
         raise ArtifactError(
             f"MODEL_DIR: cannot use {settings.model_dir} ({_why(error)}); point MODEL_DIR "

@@ -12,8 +12,6 @@ from bot.frontends.recommend_command import _recommend
 from bot.frontends.run_command import _chat, _run, _sync
 from bot.frontends.train_command import _import, _train
 
-DEVICES = ("auto", "cpu", "cuda")  # as TRAIN_DEVICE accepts them
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

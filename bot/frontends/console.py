@@ -99,7 +99,7 @@ async def chat(
     services = services or Services(settings)
     try:
         try:
-            await services.start(progress=True, say=say)
+            await services.start(say=say)
         except (DataError, ArtifactError, OSError) as error:
             # No model and no usable dataset, or a damaged model: say what, not a traceback.
             print(f"musicbot chat: cannot start: {error}", file=sys.stderr, flush=True)

@@ -29,6 +29,7 @@ def _run(args: argparse.Namespace) -> int:
     from bot.core.db_outage import DatabaseUnavailable
     from bot.core.logs import setup_logging
     from bot.core.metrics import MetricsServer, MetricsUnavailable
+    from bot.core.serving import TrainingStopped
     from bot.frontends.discord_app import create_bot
     from recommender import DataError
     from recommender.artifacts import ArtifactError
@@ -59,6 +60,9 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         run_until_stopped(serve())
+    except TrainingStopped as stopped:  # not a clean stop: there is still no model
+        print(f"musicbot: {stopped}", file=sys.stderr)
+        return 1
     except discord.LoginFailure:
         print("musicbot: Discord rejected DISCORD_TOKEN; check it in .env.", file=sys.stderr)
         return 1
@@ -185,6 +189,7 @@ def _sync(args: argparse.Namespace) -> int:
 
 def _chat(args: argparse.Namespace) -> int:
     from bot.core.logs import setup_logging
+    from bot.core.serving import TrainingStopped
     from bot.frontends.console import chat
 
     settings = _settings()
@@ -192,5 +197,9 @@ def _chat(args: argparse.Namespace) -> int:
         return refused
     # The terminal is the conversation: only warnings and errors go to stderr.
     setup_logging("WARNING", secrets=[settings.token or ""], log_file=settings.log_file)
-    code = run_until_stopped(chat(settings))
+    try:
+        code = run_until_stopped(chat(settings))
+    except TrainingStopped as stopped:  # not a clean stop: there is still no model
+        print(f"musicbot chat: {stopped}", file=sys.stderr)
+        return 1
     return 0 if code is None else code

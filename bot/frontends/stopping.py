@@ -54,7 +54,9 @@ async def until_stopped(main: Coroutine[Any, Any, Any]) -> Any:
     """Run `main` until it ends or SIGTERM/SIGINT arrives; a signal cancels it, so its
     `finally` and `async with` blocks stop everything in order (the scheduler, a
     retrain's training process group, its run record and lease, the database), and the
-    process exits 0 as a supervisor expects. Returns main's result, or None if stopped."""
+    process exits 0 as a supervisor expects. Returns main's result, or None if stopped;
+    `main` may answer a stop with an exception of its own when the stop is not clean (a
+    first training cut short leaves no model), and that exception is raised here."""
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(main)
     stopping: list[int] = []

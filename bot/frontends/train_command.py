@@ -42,6 +42,13 @@ def _train(args: argparse.Namespace) -> int:
     if args.workers > 1 and (refused := _too_many_workers(args.workers, device)) is not None:
         print(refused, file=sys.stderr)
         return 2
+    from bot.core.preflight import training_problems
+
+    # Before anything slow: a read-only MODEL_DIR used to be found after the training.
+    if problems := training_problems(settings, args.out, args.data):
+        for problem in problems:
+            print(f"musicbot train: {problem}", file=sys.stderr)
+        return 2
     if args.out is not None:
         try:
             check_out(args.out, force=args.force)
