@@ -235,6 +235,11 @@ class Recommender:
         (`recommender.understanding`); every front end reads requests with this."""
         return understanding.understand(self.index, text, self.result)
 
+    def names_exactly(self, text: str) -> bool:
+        """Whether `text` names a song or artist exactly, so reading it needs no search
+        (`understanding.names_exactly`): how the bot tells quick requests from slow ones."""
+        return understanding.names_exactly(self.index, text)
+
     def knows_artist(self, name: str) -> bool:
         """Whether any catalog song is by this artist (as `search.normalize` spells it)."""
         return self.placer.knows_artist(name)

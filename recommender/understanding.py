@@ -84,6 +84,17 @@ def _same_artist(index: CatalogIndex, row: int, typed: str) -> bool:
     return max(fuzz.ratio(typed, artist), fuzz.token_set_ratio(typed, artist)) >= ARTIST_ACCEPT
 
 
+def names_exactly(index: CatalogIndex, text: str) -> bool:
+    """Whether `text` names a catalog song or artist as the catalog spells it: dictionary
+    look-ups only, no typo search. Reading such a request costs a fraction of a
+    millisecond; the others may search every title."""
+    text = str(text).strip()[:MAX_QUERY_CHARS]
+    query = normalize(text)
+    if query and index.by_artist.exact(query) is not None:
+        return True
+    return index.search.resolve(text, fuzzy=False).best is not None
+
+
 def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
     """What `text` asks for (see the module's docstring)."""
     text = str(text).strip()[:MAX_QUERY_CHARS]

@@ -305,6 +305,40 @@ async def test_when_the_heavy_lane_is_full_a_ranking_is_told_busy_at_once(
     await services.handle("session", member(1, channel), "end")
 
 
+async def test_a_burst_of_requests_that_must_search_leaves_a_thread_for_an_exact_one(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fifty members asking at once for songs the catalog lacks (each a typo search and an
+    artist's answer) made another member's plain "bad guy" wait behind all of them."""
+    import bot.features.recommend.handlers as recommend
+    from bot.core.compute import Compute
+
+    monkeypatch.setattr(services, "computing", Compute(quick_workers=2))
+    searching, release = threading.Semaphore(0), threading.Event()
+    real = recommend.find_song
+
+    def slow_search(model, text, *args, **kwargs):
+        if text != "bad guy":
+            searching.release()
+            release.wait(timeout=20)
+        return real(model, text, *args, **kwargs)
+
+    monkeypatch.setattr(recommend, "find_song", slow_search)
+    texts = [f"levitatin{'g' * i}g forever - dua lipa" for i in range(4)]  # no such titles
+    burst = [
+        asyncio.create_task(services.handle("recommend", member(10 + i), text))
+        for i, text in enumerate(texts)
+    ]
+    try:
+        assert await asyncio.to_thread(searching.acquire, True, 10)  # one search running
+        plain = await asyncio.wait_for(services.handle("recommend", member(3), "bad guy"), 10)
+        assert plain.lines and not any(task.done() for task in burst)
+    finally:
+        release.set()
+    answers = await asyncio.gather(*burst)
+    assert all(answer.title for answer in answers)
+
+
 def test_a_model_that_starts_serving_is_left_out_of_garbage_collections(recommender) -> None:
     """Python's full collection would walk every name and id of the catalog, stalling
     every request for a tenth of a second or more whenever it runs; a serving model's

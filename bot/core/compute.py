@@ -6,7 +6,8 @@ never stops the bot from reading and answering everyone else: numpy and torch re
 the GIL while they work, and the event loop keeps its turn in between.
 
 Two lanes, so quick answers never queue behind slow ones: `quick` (a `!recommend`:
-milliseconds) and `heavy` (a big group session's ranking: up to a second or so). The heavy
+milliseconds; one that must search, for a typo or a song the catalog lacks, takes a few
+more, and a burst of those leaves a thread free for requests named exactly) and `heavy` (a big group session's ranking: up to a second or so). The heavy
 lane has fewer threads than the machine has cores, so a pile of heavy requests always
 leaves a core for the quick lane; and at most `max_waiting` heavy calls wait for it; past
 that the caller is told the bot is busy (`Busy`) instead of waiting minutes.
@@ -90,13 +91,28 @@ class Compute:
         self._batch_tasks: set[asyncio.Task[None]] = set()
         # One request preparing while each heavy worker ranks: the next one is ready.
         self._heavy_turn = asyncio.Semaphore(self.heavy_workers + 1)
+        # Quick calls that search (`searching`) hold at most all but one quick thread: 50
+        # members asking at once for songs the catalog lacks (a typo search and an artist's
+        # answer each) made another member's plain "bad guy" wait 300 ms behind them.
+        self._searching = asyncio.Semaphore(max(self.quick_workers - 1, 1))
 
-    async def run(  # type: ignore[valid-type]  # `heavy` picks the lane, never reaches fn
-        self, fn: Callable[P, T], /, *args: P.args, heavy: bool = False, **kwargs: P.kwargs
+    async def run(  # type: ignore[valid-type]  # the lane's flags never reach fn
+        self,
+        fn: Callable[P, T],
+        /,
+        *args: P.args,
+        heavy: bool = False,
+        searching: bool = False,
+        **kwargs: P.kwargs,
     ) -> T:
-        """`fn(*args, **kwargs)` in a worker thread of the quick (or heavy) lane."""
+        """`fn(*args, **kwargs)` in a worker thread of the quick (or heavy) lane;
+        `searching` for a quick call that searches rather than looks up (it may wait for
+        the other searches so that exact requests always find a thread)."""
         loop = asyncio.get_running_loop()
         call = functools.partial(fn, *args, **kwargs)
+        if searching and not heavy:
+            async with self._searching:
+                return await loop.run_in_executor(self._quick, call)
         if not heavy:
             return await loop.run_in_executor(self._quick, call)
         async with self.heavy_slot():

@@ -225,13 +225,20 @@ class Services:
         single_threaded_blas()
 
     async def compute(
-        self, fn: Callable[..., T], /, *args: Any, heavy: bool = False, **kwargs: Any
+        self,
+        fn: Callable[..., T],
+        /,
+        *args: Any,
+        heavy: bool = False,
+        searching: bool = False,
+        **kwargs: Any,
     ) -> T:
         """`fn(*args, **kwargs)` in a worker thread: how every handler calls the model
         (resolve, similar, follow-ups, group ranking, explanations), so no request holds
         up the others. `heavy` for work that can take a second (a big session's ranking):
-        it has its own threads and, when too many wait, raises `Busy` (dispatch answers)."""
-        return await self.computing.run(fn, *args, heavy=heavy, **kwargs)
+        it has its own threads and, when too many wait, raises `Busy` (dispatch answers);
+        `searching` for a request that must search (see `Compute.run`)."""
+        return await self.computing.run(fn, *args, heavy=heavy, searching=searching, **kwargs)
 
     async def batched(self, fn: Callable[[list[Q]], Sequence[T]], question: Q) -> T:
         """`fn`'s answer to `question`, asked together with the same questions others are

@@ -65,7 +65,12 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
     model = services.models.current  # one model for the whole request, even across a swap
     prefix = services.settings.command_prefix
     k = services.settings.recommend_count
-    found = await services.compute(find_song, model, text, k, services.settings.artist_cap)
+    # A song or artist named exactly is read in a fraction of a millisecond; the others
+    # search (typos, songs the catalog lacks, words) and give way to it in a burst.
+    exact = await services.compute(model.names_exactly, text)
+    found = await services.compute(
+        find_song, model, text, k, services.settings.artist_cap, searching=not exact
+    )
     if found.described is not None:
         answer = found.described
         stored = await save_query(
