@@ -24,7 +24,7 @@ from bot.core.settings import Settings
 from bot.core.training_data import gather_training_rows
 from bot.features.catalog.handlers import LOOKUP_KEY, flush_additions
 from bot.features.catalog.lookup import Lookup, Outcome, SongQuery, make_lookup
-from bot.features.catalog.sources import MusicBrainzSource, SourceDown
+from bot.features.catalog.sources import MusicBrainzSource, SourceDown, SpotifySource
 from bot.features.catalog.tables import Addition
 from bot.features.feedback.tables import LIKE, Feedback
 from bot.features.recommend.listening import NowPlaying, seed_text
@@ -376,6 +376,27 @@ async def test_with_every_source_down_the_offline_answer_comes_within_two_and_a_
     apis.mode = "ok"
     again = await services.handle("recommend", member(), "Espresso - Sabrina Carpenter")
     assert len(again.lines) == 10
+
+
+async def test_a_hanging_spotify_does_not_keep_musicbrainz_from_answering(
+    services: Services, apis: FakeMusicApis
+) -> None:
+    """LOOKUP=auto with Spotify hanging: MusicBrainz, asked after Spotify's head start,
+    answers within the deadline (it used to be skipped: Spotify ate the whole 2 s)."""
+    hanging = await FakeMusicApis(songs=[ESPRESSO], mode="slow", slow_seconds=5.0).start()
+    try:
+        lookup = await use_lookup(services, apis, "auto")
+        spotify = next(s for s in lookup.sources if isinstance(s, SpotifySource))
+        spotify.api_url = f"{hanging.base}/v1"
+        spotify.token_url = f"{hanging.base}/api/token"
+        started = time.monotonic()
+        reply = await services.handle("recommend", member(), "Espresso - Sabrina Carpenter")
+        took = time.monotonic() - started
+    finally:
+        await hanging.stop()
+    assert took < 2.5, took
+    assert len(reply.lines) == 10 and "found on MusicBrainz" in render_text(reply)
+    assert hanging.asked("/api/token") and apis.asked("/ws/2/recording")
 
 
 async def test_a_miss_is_not_asked_again_and_lookups_off_sends_nothing(

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 DEADLINE_SECONDS = 2.0
 # A miss is not asked again for a day; a found song is kept as long.
 BACKSTOP_SECONDS = 0.3
+# How long a source answers alone before the next one is asked too (Spotify answers a
+# search in a few hundred milliseconds; one still silent after a second is probably down).
+HEAD_START_SECONDS = 1.0
 MISS_SECONDS = 86_400.0
 HIT_SECONDS = 86_400.0
 MAX_CACHED = 10_000
@@ -100,6 +103,15 @@ def user_agent() -> str:
     except metadata.PackageNotFoundError:
         version = "0"
     return f"musicbot-discord/{version} ( {PROJECT_URL} )"
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One source's answer: `answered` False when it could not answer (down, paused)."""
+
+    source: str
+    answered: bool
+    song: TrackMetadata | None = None
 
 
 class Lookup:
@@ -176,33 +188,69 @@ class Lookup:
             self._asking.pop(query.key, None)
 
     async def _ask(self, query: SongQuery, known_artist: Callable[[str], bool]) -> Looked:
-        answered = False
+        """The sources in order, each given what is left of the deadline. The next one
+        starts when the one asked answers nothing, or has not answered within its head
+        start: a hanging Spotify used to eat the whole deadline, so MusicBrainz, which
+        knew the song, was never asked. The first to find the song wins."""
         end = self.clock() + self.deadline
-        for source in self.sources:
+        waiting = [source for source in self.sources if source.guard.available]
+        running: set[asyncio.Task[Asked]] = set()
+        answered = False
+
+        def start_next() -> None:
+            source = waiting.pop(0)
             budget = end - self.clock()
-            if budget <= 0.05:
-                break
-            if not source.guard.available:
-                continue
-            try:
-                if query.spotify_id:
-                    song = await source.by_id(query.spotify_id, budget)
-                else:
-                    genres = not query.artist or not known_artist(query.artist)
-                    song = await source.search(query.title, query.artist, genres, budget)
-            except SourceDown:
-                continue
-            except Exception:  # a source's bug must not cost the member an answer
-                log.exception("song lookup: %s failed", source.name)
-                continue
-            answered = True
-            if song is not None:
-                self._store(query.key, song, HIT_SECONDS)
-                return Looked(Outcome.FOUND, song, source.name)
+            running.add(asyncio.ensure_future(self._ask_one(source, query, known_artist, budget)))
+
+        try:
+            while waiting or running:
+                left = end - self.clock()
+                if left <= 0.05:
+                    break
+                if not running:
+                    start_next()
+                done, running = await asyncio.wait(
+                    running,
+                    timeout=min(HEAD_START_SECONDS, left) if waiting else left,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if not done and waiting:
+                    start_next()  # slow to answer: the next source is asked meanwhile
+                for task in done:
+                    asked = task.result()
+                    answered = answered or asked.answered
+                    if asked.song is not None:
+                        self._store(query.key, asked.song, HIT_SECONDS)
+                        return Looked(Outcome.FOUND, asked.song, asked.source)
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
         if answered:
             self._store(query.key, None, MISS_SECONDS)
             return Looked(Outcome.UNKNOWN)
         return Looked(Outcome.UNAVAILABLE)
+
+    async def _ask_one(
+        self,
+        source: Source,
+        query: SongQuery,
+        known_artist: Callable[[str], bool],
+        budget: float,
+    ) -> Asked:
+        try:
+            if query.spotify_id:
+                song = await source.by_id(query.spotify_id, budget)
+            else:
+                genres = not query.artist or not known_artist(query.artist)
+                song = await source.search(query.title, query.artist, genres, budget)
+        except SourceDown:
+            return Asked(source.name, answered=False)
+        except Exception:  # a source's bug must not cost the member an answer
+            log.exception("song lookup: %s failed", source.name)
+            return Asked(source.name, answered=False)
+        return Asked(source.name, answered=True, song=song)
 
     async def close(self) -> None:
         if self.http is not None:
