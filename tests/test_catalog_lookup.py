@@ -191,6 +191,25 @@ async def test_a_song_the_catalog_lacks_is_looked_up_and_answered_with_ten_picks
     assert len(query.recommended_track_ids) == 10
 
 
+async def test_a_looked_up_song_s_answer_takes_follow_ups_like_any_answer(
+    services: Services, apis: FakeMusicApis
+) -> None:
+    """`!more`, `!why 2` and `!refine` on the answer to a song the catalog lacks (they
+    used to say there was nothing to follow up)."""
+    await use_lookup(services, apis, "spotify")
+    asker = member()
+    reply = await services.handle("recommend", asker, "drivers license - Olivia Rodrigo")
+    first = [line.url for line in reply.lines]
+    assert "follow up" in render_text(reply)
+    more = await services.handle("more", asker, "")
+    assert more.kind != Kind.ERROR and len(more.lines) == 10, render_text(more)
+    assert not set(first) & {line.url for line in more.lines}
+    why = await services.handle("why", asker, "2")
+    assert why.kind != Kind.ERROR, render_text(why)
+    calmer = await services.handle("refine", asker, "chill")
+    assert calmer.kind != Kind.ERROR and calmer.lines, render_text(calmer)
+
+
 async def test_an_artist_new_to_the_catalog_is_placed_by_genre_and_called_a_rough_guess(
     services: Services, apis: FakeMusicApis
 ) -> None:

@@ -24,6 +24,7 @@ from recommender import (
     Resolution,
     Understanding,
 )
+from recommender.followups import Conversation
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,28 @@ async def answer_missing(
         placed.track.track_id,
         [p.track_id for p in placed.picks],
         model.version,
-        None,  # follow-ups start from catalog songs: this one is not one until the retrain
+        stand_in_conversation(placed),
     )
     return added_reply(model, placed, looked.source, services.settings.command_prefix, stored)
+
+
+# A song the catalog lacks has no row of its own until the retrain: its first picks (the
+# catalog songs nearest where the model placed it) stand for it in follow-ups.
+STAND_INS = 3
+
+
+def stand_in_conversation(placed: PlacedTrack) -> Conversation:
+    """The follow-ups of a looked-up song's answer (`!more`, `!like 3`, `!why 2`,
+    `!refine chill`): as for an artist's answer, songs that stand for it are the seeds,
+    and they may come back as picks (they are not what was asked for)."""
+    ids = [p.track_id for p in placed.picks]
+    return Conversation(
+        seeds=ids[:STAND_INS],
+        shown=ids,
+        last=ids,
+        matches=[p.match for p in placed.picks],
+        artist=placed.track.name,
+    )
 
 
 def added_reply(
