@@ -210,6 +210,37 @@ async def test_a_looked_up_song_s_answer_takes_follow_ups_like_any_answer(
     assert calmer.kind != Kind.ERROR and calmer.lines, render_text(calmer)
 
 
+async def test_a_session_takes_a_song_the_catalog_lacks_and_teaches_it_to_the_retrain(
+    services: Services, apis: FakeMusicApis
+) -> None:
+    """`/session add` of a song the catalog lacks used to refuse it ("I don't have
+    drivers license yet"); now it is looked up and added as itself, counts in `next`
+    through the songs that stand for it, and the ended session links it to the others
+    at the next retrain."""
+    await use_lookup(services, apis, "spotify")
+    await clear_additions(services)
+    asker = member()
+    await services.handle("session", asker, "start new songs")
+    added = await services.handle("session", asker, "add drivers license - Olivia Rodrigo")
+    assert added.title.startswith("Added"), render_text(added)
+    assert "drivers license" in render_text(added) and "New to this server" in render_text(added)
+    for song in ("bad guy - billie eilish", "wonderwall - oasis"):
+        assert (await services.handle("session", asker, f"add {song}")).title.startswith("Added")
+    shown = render_text(await services.handle("session", asker, "show"))
+    assert "drivers license — Olivia Rodrigo" in shown and DRIVERS.spotify_id not in shown
+    up_next = await services.handle("session", asker, "next 10")
+    assert len(up_next.lines) == 10 and "For all 3 songs" in (up_next.description or "")
+    assert any("closest to drivers license" in (line.note or "") for line in up_next.lines)
+    await services.handle("session", asker, "end")
+    async with services.db.session() as session:
+        gathered = await gather_training_rows(services.settings, session)
+    catalog = catalog_from_rows(gathered.rows)
+    row = int(catalog.tracks.index[catalog.tracks["track_id"] == DRIVERS.spotify_id][0])
+    playlists = set(catalog.memberships.loc[catalog.memberships["track"] == row, "playlist"])
+    names = set(catalog.playlists.loc[list(playlists), "playlist_id"])
+    assert any(name.startswith("community:session:") for name in names), names
+
+
 async def test_an_artist_new_to_the_catalog_is_placed_by_genre_and_called_a_rough_guess(
     services: Services, apis: FakeMusicApis
 ) -> None:

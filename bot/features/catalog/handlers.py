@@ -7,13 +7,19 @@ remove additions with `!catalog list|remove`.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from bot.core.dispatch import RequestContext, Services, command
 from bot.core.replies import Kind, Line, Reply
 from bot.core.text import clip, code, md
 from bot.features.catalog.lookup import Lookup, Outcome, make_lookup, song_query
-from bot.features.catalog.queries import AdditionLog, list_additions, remove_addition
+from bot.features.catalog.queries import (
+    AdditionLog,
+    addition_metadata,
+    additions_by_id,
+    list_additions,
+    remove_addition,
+)
 from bot.features.recommend.queries import StoredAnswer, save_query
 from bot.features.recommend.replies import recommendations_reply
 from recommender import (
@@ -32,6 +38,9 @@ LOOKUP_KEY = "catalog.lookup"
 ADDITIONS_KEY = "catalog.additions"
 SOURCE_NAMES = {"spotify": "Spotify", "musicbrainz": "MusicBrainz", "presence": "Spotify"}
 LISTED = 20
+# A song the catalog lacks has no row of its own until the retrain: its nearest catalog
+# songs (its first picks) stand for it in follow-ups and in a session's suggestions.
+STAND_INS = 3
 
 
 def lookup_for(services: Services) -> Lookup:
@@ -61,12 +70,21 @@ async def flush_additions(services: Services) -> None:
         await added.flush()
 
 
-async def answer_missing(
-    services: Services, ctx: RequestContext, text: str, model: Recommender
-) -> Reply | None:
-    """Songs like `text`, a song the catalog lacks, looked up and placed by the model; None
-    when it cannot be (lookups off, every source down, no such song, nothing to place it
-    by): the caller then gives its offline answer. Never more than the lookup's deadline."""
+@dataclass(frozen=True)
+class LookedUp:
+    """A song the catalog lacks, found by a source and placed by the model."""
+
+    placed: PlacedTrack
+    source: str  # the source that knew it: spotify, musicbrainz, presence
+
+
+async def look_up(
+    services: Services, text: str, model: Recommender, k: int | None = None
+) -> LookedUp | None:
+    """`text`, a song the catalog lacks, looked up and placed by the model with its `k`
+    nearest songs, and kept as an addition for the next retrain; None when it cannot be
+    (lookups off, every source down, no such song, nothing to place it by). Never more
+    than the lookup's deadline."""
     query = song_query(text)
     lookup = lookup_for(services)
     if query is None or not lookup.enabled:
@@ -82,7 +100,7 @@ async def answer_missing(
     if looked.outcome is not Outcome.FOUND or looked.song is None:
         return None
     song = looked.song
-    k = services.settings.recommend_count
+    k = k or services.settings.recommend_count
     # Placed with the others looked up at the same moment: one read of the model for all.
     question = PlaceQuery(song, k, services.settings.artist_cap)
     placed = await services.batched(model.place_many, question)
@@ -90,6 +108,18 @@ async def answer_missing(
         return None
     if placed.track.track_id not in model:
         additions_log(services).note(song)
+    return LookedUp(placed, looked.source)
+
+
+async def answer_missing(
+    services: Services, ctx: RequestContext, text: str, model: Recommender
+) -> Reply | None:
+    """Songs like `text`, a song the catalog lacks (`look_up`); None when it cannot be
+    looked up: the caller then gives its offline answer."""
+    found = await look_up(services, text, model)
+    if found is None:
+        return None
+    placed = found.placed
     stored = await save_query(
         services,
         ctx,
@@ -99,12 +129,33 @@ async def answer_missing(
         model.version,
         stand_in_conversation(placed),
     )
-    return added_reply(model, placed, looked.source, services.settings.command_prefix, stored)
+    return added_reply(model, placed, found.source, services.settings.command_prefix, stored)
 
 
-# A song the catalog lacks has no row of its own until the retrain: its first picks (the
-# catalog songs nearest where the model placed it) stand for it in follow-ups.
-STAND_INS = 3
+@dataclass(frozen=True)
+class StandIns:
+    """For songs a list holds that the model has no row for yet (additions): the catalog
+    songs standing for each, and each one's title."""
+
+    songs: dict[str, list[str]]
+    titles: dict[str, str]
+
+
+async def stand_ins(services: Services, model: Recommender, track_ids: list[str]) -> StandIns:
+    """The additions among `track_ids` placed again by the model (as their answers were):
+    how a session's `next` counts a song looked up for it before the retrain learns it."""
+    await flush_additions(services)
+    rows = await additions_by_id(services.db, [t for t in track_ids if t not in model])
+    if not rows:
+        return StandIns({}, {})
+    questions = [PlaceQuery(addition_metadata(a), STAND_INS) for a in rows]
+    placed = await services.compute(model.place_many, questions)
+    songs = {
+        a.track_id: [p.track_id for p in where.picks]
+        for a, where in zip(rows, placed, strict=True)
+        if where is not None and where.picks
+    }
+    return StandIns(songs, {a.track_id: f"{a.title} — {a.artist}" for a in rows})
 
 
 def stand_in_conversation(placed: PlacedTrack) -> Conversation:

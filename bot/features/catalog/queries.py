@@ -108,6 +108,32 @@ async def list_additions(db: Database, limit: int = 20) -> tuple[list[Addition],
         return list(rows.all()), total
 
 
+async def additions_by_id(db: Database, track_ids: Collection[str]) -> list[Addition]:
+    """The additions among `track_ids` (songs a session holds that the model lacks)."""
+    if not track_ids:
+        return []
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(Addition).where(Addition.track_id.in_(list(track_ids))).order_by(Addition.id)
+        )
+        return list(rows.all())
+
+
+def addition_metadata(addition: Addition) -> TrackMetadata:
+    """An addition as the lookup found it, to be placed by the model again."""
+    return TrackMetadata(
+        source=addition.source,
+        source_id=addition.source_id,
+        title=addition.title,
+        artists=tuple(a for a in addition.artist.split(", ") if a),
+        album=addition.album,
+        album_id=addition.album_id,
+        year=addition.year,
+        popularity=addition.popularity,
+        tags=tuple(addition.tags or ()),
+    )
+
+
 async def addition_ids(db: Database) -> list[str]:
     async with db.session() as session:
         return [str(t) for t in (await session.scalars(select(Addition.track_id))).all()]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import pandas as pd
-from sqlalchemy import update
+from sqlalchemy import Row, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,7 @@ from bot.core.settings import Settings
 from bot.core.tables import utcnow
 from bot.core.text import code, md
 from bot.core.training_data import playlist_rows, training_source
+from bot.features.catalog.handlers import STAND_INS, look_up, stand_ins
 from bot.features.feedback.targets import Votes
 from bot.features.sessions.queries import (
     MIN_PLAYLIST_SONGS,
@@ -155,14 +156,22 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
     if understood.not_a_song is not None:
         return not_a_song_reply(understood.not_a_song)
     artist = understood.artist
-    if understood.kind is Reading.MISSING_SONG and artist is not None:
-        # Adding another of their songs instead would pass it off as the one asked for.
-        return Reply.error(
-            f"I don't have *{md(understood.title)}* yet",
-            f"Add another song by {md(artist.name)}, or their best known with "
-            f"{code(f'{prefix}session add artist: {artist.name}')}.",
-        )
     best = understood.seed_track
+    new_here = ""
+    if understood.kind in (Reading.MISSING_SONG, Reading.NOT_FOUND):
+        # A song the catalog lacks: looked up, and added as the song it is; the session
+        # gives it its first playlist at the next retrain.
+        found = await look_up(services, rest, model, STAND_INS)
+        if found is not None:
+            best, artist = found.placed.track, None
+            new_here = " New to this server's catalog: songs like it stand in for it until the next retrain."
+        elif understood.kind is Reading.MISSING_SONG and artist is not None:
+            # Adding another of their songs instead would pass it off as the one asked for.
+            return Reply.error(
+                f"I don't have *{md(understood.title)}* yet",
+                f"Add another song by {md(artist.name)}, or their best known with "
+                f"{code(f'{prefix}session add artist: {artist.name}')}.",
+            )
     if best is None:
         shown = rest if len(rest) <= 60 else rest[:57] + "..."
         lines = [
@@ -216,7 +225,7 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
         title=f"Added to {md(current.name)}",
         description=(
             f"{as_artist}**{md(best.name)}** — {md(best.artist)} (song {count}). "
-            f"{code(prefix + 'session next')} suggests what to play next."
+            f"{code(prefix + 'session next')} suggests what to play next.{new_here}"
         ),
     )
 
@@ -249,27 +258,32 @@ async def next_(services: Services, ctx: RequestContext, rest: str) -> Reply:
         return current
     entries = await session_songs(services.db, current.id)
     model = services.models.current
-    known = [e for e in entries if e.track_id in model]
+    standing = await stand_ins(services, model, [e.track_id for e in entries])
+    known = [e for e in entries if e.track_id in model or e.track_id in standing.songs]
     if not known:
         return Reply.info(
             f"{md(current.name)} has no songs yet",
             f"Add some with {code(prefix + 'session add <song>')} first.",
         )
+    # A looked-up song the model has no row for yet counts by the songs standing for it.
+    adder: dict[str, Row[str, int, str]] = {}
+    for entry in known:
+        for seed_id in standing.songs.get(entry.track_id, [entry.track_id]):
+            adder.setdefault(seed_id, entry)
     # A big session's ranking can take a second: the heavy lane, never the event loop.
     picks = await services.compute(
         group_picks,
         model,
-        [e.track_id for e in known],
+        list(adder),
         k=count,
         exclude=[e.track_id for e in entries],
         heavy=True,
     )
     await touch(services.db, current.id)
-    adder = {e.track_id: e for e in known}
     lines = []
     for pick in picks:
         seed = adder[pick.closest_seed]
-        seed_name = model.track(seed.track_id).name
+        seed_name = standing.titles.get(seed.track_id) or model.track(seed.track_id).name
         lines.append(
             Line(
                 text=md(pick.track.name),
@@ -291,7 +305,9 @@ async def next_(services: Services, ctx: RequestContext, rest: str) -> Reply:
         footer=("" if ctx.is_console else "👍/👎 teach the next model · ")
         + f"model {model.version}",
         actions=(
-            Votes.on_session(current.id, [(p.track.track_id, p.closest_seed) for p in picks]),
+            Votes.on_session(
+                current.id, [(p.track.track_id, adder[p.closest_seed].track_id) for p in picks]
+            ),
         ),
     )
 
@@ -308,9 +324,10 @@ async def show(services: Services, ctx: RequestContext, rest: str) -> Reply:
             f"{md(current.name)}: no songs yet",
             f"Add one with {code(prefix + 'session add <song>')}.",
         )
+    standing = await stand_ins(services, model, [e.track_id for e in entries])
     lines = [
         Line(
-            text=md(_label(model, e.track_id)),
+            text=md(standing.titles.get(e.track_id) or _label(model, e.track_id)),
             url=model.track(e.track_id).url if e.track_id in model else None,
             note=f"· added by {md(e.user_name)}",
         )
