@@ -9,9 +9,11 @@ discord.py at it with `launcher()`, the only change to the real start-up path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +115,19 @@ class FakeDiscord:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
+
+    @contextlib.contextmanager
+    def bot_running(
+        self, env: dict[str, str], cwd: Path, log: Path
+    ) -> Iterator[subprocess.Popen[bytes]]:
+        """`run_bot`, killed on the way out if the test left it running."""
+        bot = self.run_bot(env, cwd, log)
+        try:
+            yield bot
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+                bot.wait()
 
     async def _me(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)

@@ -294,8 +294,7 @@ async def test_a_running_bot_answers_health_and_metrics_on_its_port(
     )
     health: dict[str, str] = {}
     try:
-        bot = fake.run_bot(env, tmp_path, log)
-        try:
+        with fake.bot_running(env, tmp_path, log) as bot:
             deadline = time.monotonic() + 120
             async with aiohttp.ClientSession() as http:
                 while bot.poll() is None and time.monotonic() < deadline:
@@ -312,10 +311,6 @@ async def test_a_running_bot_answers_health_and_metrics_on_its_port(
                     metrics = await response.text()
             bot.send_signal(signal.SIGTERM)
             code = await asyncio.to_thread(bot.wait, 60)
-        finally:
-            if bot.poll() is None:
-                bot.kill()
-                bot.wait()
     finally:
         await fake.stop()
     assert code == 0, log.read_text()

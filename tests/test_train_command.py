@@ -210,18 +210,13 @@ async def test_sigterm_during_a_first_start_of_the_bot_stops_it_with_a_failure(
     log = tmp_path / "bot.log"
     env = _first_start_env(tmp_path, dataset_path, DISCORD_TOKEN="t.o.k")
     try:
-        bot = fake.run_bot(env, tmp_path, log)
-        try:
+        with fake.bot_running(env, tmp_path, log) as bot:
             await asyncio.to_thread(_wait_for_training_child, bot.pid)
             await asyncio.sleep(3)
             sent = time.monotonic()
             bot.send_signal(signal.SIGTERM)
             code = await asyncio.to_thread(bot.wait, 60)
             seconds = time.monotonic() - sent
-        finally:
-            if bot.poll() is None:
-                bot.kill()
-                bot.wait()
     finally:
         await fake.stop()
     text = log.read_text()
