@@ -7,10 +7,11 @@ the GIL while they work, and the event loop keeps its turn in between.
 
 Two lanes, so quick answers never queue behind slow ones: `quick` (a `!recommend`:
 milliseconds; one that must search, for a typo or a song the catalog lacks, takes a few
-more, and a burst of those leaves a thread free for requests named exactly) and `heavy` (a big group session's ranking: up to a second or so). The heavy
-lane has fewer threads than the machine has cores, so a pile of heavy requests always
-leaves a core for the quick lane; and at most `max_waiting` heavy calls wait for it; past
-that the caller is told the bot is busy (`Busy`) instead of waiting minutes.
+more, and a burst of those leaves a thread free for requests named exactly) and `heavy`
+(a big group session's ranking: up to a second or so). The heavy lane has fewer threads
+than the machine has cores, so a pile of heavy requests always leaves a core for the quick
+lane; and at most `max_waiting` heavy calls wait for it; past that the caller is told the
+bot is busy (`Busy`) instead of waiting minutes.
 
 Questions that arrive together can also be answered together (`Compute.batched`): a burst
 of `!recommend`s is scored as one matrix product, which reads the model once for all of

@@ -2,8 +2,9 @@
 
 Everything that finds, loads or trains "the current model" goes through this module, so
 versioned model directories with a pointer file (the retrain issue) change one place:
-`load_current_model`, `has_model`, `save_new_model` and `train_first_model`. `PointerWatcher` makes every
-process that shares MODEL_DIR serve the model its pointer names, whoever switched it.
+`load_current_model`, `has_model`, `save_new_model` and `train_first_model`.
+`PointerWatcher` makes every process that shares MODEL_DIR serve the model its pointer
+names, whoever switched it.
 """
 
 from __future__ import annotations

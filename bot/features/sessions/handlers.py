@@ -164,7 +164,10 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
         found = await look_up(services, rest, model, STAND_INS)
         if found is not None:
             best, artist = found.placed.track, None
-            new_here = " New to this server's catalog: songs like it stand in for it until the next retrain."
+            new_here = (
+                " New to this server's catalog: songs like it stand in for it until the "
+                "next retrain."
+            )
         elif understood.kind is Reading.MISSING_SONG and artist is not None:
             # Adding another of their songs instead would pass it off as the one asked for.
             return Reply.error(
