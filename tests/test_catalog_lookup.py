@@ -189,6 +189,10 @@ async def test_a_song_the_catalog_lacks_is_looked_up_and_answered_with_ten_picks
         query = (await session.scalars(sa.select(Query).order_by(Query.id.desc()))).first()
     assert query is not None and query.resolved_track_id == DRIVERS.spotify_id
     assert len(query.recommended_track_ids) == 10
+    # `!history` names it as the lookup found it, not by its Spotify id.
+    history = render_text(await services.handle("history", member(), ""))
+    assert "→ drivers license — Olivia Rodrigo" in history, history
+    assert DRIVERS.spotify_id not in history
 
 
 async def test_a_looked_up_song_s_answer_takes_follow_ups_like_any_answer(

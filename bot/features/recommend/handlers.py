@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from bot.core.dispatch import MENTION, RequestContext, Services, command
 from bot.core.replies import Kind, Line, Reply
 from bot.core.text import ago, clip, code, md
-from bot.features.catalog.handlers import answer_missing
+from bot.features.catalog.handlers import answer_missing, flush_additions
+from bot.features.catalog.queries import additions_by_id
 from bot.features.followups.replies import applied_text
 from bot.features.recommend.queries import recent_queries, save_query
 from bot.features.recommend.replies import (
@@ -317,6 +318,18 @@ async def history(services: Services, ctx: RequestContext, text: str) -> Reply:
         hint = f"Try {code(prefix + 'recommend bad guy')}." if own else ""
         return Reply.info(f"{'You have' if own else f'{name} has'} no queries here yet", hint)
     model = services.models.current if services.models.ready else None
+    # Songs looked up because the catalog lacked them have no row in the model until the
+    # retrain: they are named as the lookup found them, not by their id.
+    unknown = [
+        r.resolved_track_id
+        for r in rows
+        if r.resolved_track_id and (model is None or r.resolved_track_id not in model)
+    ]
+    added: dict[str, str] = {}
+    if unknown:
+        await flush_additions(services)
+        rows_added = await additions_by_id(services.db, unknown)
+        added = {a.track_id: f"{a.title} — {a.artist}" for a in rows_added}
     now = datetime.now(UTC)
     lines = []
     for row in rows:
@@ -327,6 +340,8 @@ async def history(services: Services, ctx: RequestContext, text: str) -> Reply:
             answer = row.resolved_track_id
             if model is not None and row.resolved_track_id in model:
                 answer = md(model.track(row.resolved_track_id).label)
+            elif row.resolved_track_id in added:
+                answer = md(added[row.resolved_track_id])
         lines.append(
             Line(
                 text=f"“{md(clip(row.query_text, 80))}”",
