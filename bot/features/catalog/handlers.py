@@ -7,6 +7,7 @@ remove additions with `!catalog list|remove`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from bot.core.dispatch import RequestContext, Services, command
@@ -20,6 +21,7 @@ from bot.features.catalog.queries import (
     list_additions,
     remove_addition,
 )
+from bot.features.catalog.tables import Addition
 from bot.features.recommend.queries import StoredAnswer, save_query
 from bot.features.recommend.replies import recommendations_reply
 from recommender import (
@@ -141,11 +143,30 @@ class StandIns:
     titles: dict[str, str]
 
 
+async def _additions_among(
+    services: Services, model: Recommender | None, track_ids: Iterable[str | None]
+) -> list[Addition]:
+    """The additions among `track_ids` that `model` has no row for (a looked-up song
+    before the retrain learns it); no database read when there are none."""
+    unknown = [t for t in dict.fromkeys(track_ids) if t and (model is None or t not in model)]
+    if not unknown:
+        return []
+    await flush_additions(services)  # one noted a moment ago may not be written yet
+    return await additions_by_id(services.db, unknown)
+
+
+async def addition_labels(
+    services: Services, model: Recommender | None, track_ids: Iterable[str | None]
+) -> dict[str, str]:
+    """How songs the model lacks but a lookup found are named ("title — artist"), by id:
+    `!history` and `session show` name them so, not by their Spotify id."""
+    return {a.track_id: a.label for a in await _additions_among(services, model, track_ids)}
+
+
 async def stand_ins(services: Services, model: Recommender, track_ids: list[str]) -> StandIns:
     """The additions among `track_ids` placed again by the model (as their answers were):
     how a session's `next` counts a song looked up for it before the retrain learns it."""
-    await flush_additions(services)
-    rows = await additions_by_id(services.db, [t for t in track_ids if t not in model])
+    rows = await _additions_among(services, model, track_ids)
     if not rows:
         return StandIns({}, {})
     questions = [PlaceQuery(addition_metadata(a), STAND_INS) for a in rows]
@@ -155,7 +176,7 @@ async def stand_ins(services: Services, model: Recommender, track_ids: list[str]
         for a, where in zip(rows, placed, strict=True)
         if where is not None and where.picks
     }
-    return StandIns(songs, {a.track_id: f"{a.title} — {a.artist}" for a in rows})
+    return StandIns(songs, {a.track_id: a.label for a in rows})
 
 
 def stand_in_conversation(placed: PlacedTrack) -> Conversation:

@@ -37,5 +37,10 @@ class Addition(Base):
     last_asked_at: Mapped[datetime] = mapped_column(default=utcnow)
     times_asked: Mapped[int] = mapped_column(Integer, default=1)
 
+    @property
+    def label(self) -> str:
+        """How members see it named until the retrain: "title — artist"."""
+        return f"{self.title} — {self.artist}"
+
     def __repr__(self) -> str:
         return f"<Addition {self.track_id} {self.title!r} by {self.artist!r}>"

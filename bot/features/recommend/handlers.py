@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 from bot.core.dispatch import MENTION, RequestContext, Services, command
 from bot.core.replies import Kind, Line, Reply
 from bot.core.text import ago, clip, code, md
-from bot.features.catalog.handlers import answer_missing, flush_additions
-from bot.features.catalog.queries import additions_by_id
+from bot.features.catalog.handlers import addition_labels, answer_missing
 from bot.features.followups.replies import applied_text
 from bot.features.recommend.queries import recent_queries, save_query
 from bot.features.recommend.replies import (
@@ -320,16 +319,7 @@ async def history(services: Services, ctx: RequestContext, text: str) -> Reply:
     model = services.models.current if services.models.ready else None
     # Songs looked up because the catalog lacked them have no row in the model until the
     # retrain: they are named as the lookup found them, not by their id.
-    unknown = [
-        r.resolved_track_id
-        for r in rows
-        if r.resolved_track_id and (model is None or r.resolved_track_id not in model)
-    ]
-    added: dict[str, str] = {}
-    if unknown:
-        await flush_additions(services)
-        rows_added = await additions_by_id(services.db, unknown)
-        added = {a.track_id: f"{a.title} — {a.artist}" for a in rows_added}
+    added = await addition_labels(services, model, (r.resolved_track_id for r in rows))
     now = datetime.now(UTC)
     lines = []
     for row in rows:

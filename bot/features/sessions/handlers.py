@@ -27,7 +27,7 @@ from bot.core.settings import Settings
 from bot.core.tables import utcnow
 from bot.core.text import code, md
 from bot.core.training_data import playlist_rows, training_source
-from bot.features.catalog.handlers import STAND_INS, look_up, stand_ins
+from bot.features.catalog.handlers import STAND_INS, addition_labels, look_up, stand_ins
 from bot.features.feedback.targets import Votes
 from bot.features.sessions.queries import (
     MIN_PLAYLIST_SONGS,
@@ -327,10 +327,10 @@ async def show(services: Services, ctx: RequestContext, rest: str) -> Reply:
             f"{md(current.name)}: no songs yet",
             f"Add one with {code(prefix + 'session add <song>')}.",
         )
-    standing = await stand_ins(services, model, [e.track_id for e in entries])
+    added = await addition_labels(services, model, (e.track_id for e in entries))
     lines = [
         Line(
-            text=md(standing.titles.get(e.track_id) or _label(model, e.track_id)),
+            text=md(added.get(e.track_id) or _label(model, e.track_id)),
             url=model.track(e.track_id).url if e.track_id in model else None,
             note=f"· added by {md(e.user_name)}",
         )
