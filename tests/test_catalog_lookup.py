@@ -245,6 +245,24 @@ async def test_a_session_takes_a_song_the_catalog_lacks_and_teaches_it_to_the_re
     assert any(name.startswith("community:session:") for name in names), names
 
 
+async def test_a_full_session_turns_a_missing_song_away_without_looking_it_up(
+    services: Services, apis: FakeMusicApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await use_lookup(services, apis, "spotify")  # a fresh lookup: nothing cached
+    full_at_one = services.settings.model_copy(update={"session_max_songs": 1})
+    monkeypatch.setattr(services, "settings", full_at_one)
+    asker = member()
+    await services.handle("session", asker, "start tiny")
+    try:
+        first = await services.handle("session", asker, "add bad guy - billie eilish")
+        assert first.title.startswith("Added"), render_text(first)
+        apis.requests.clear()
+        full = await services.handle("session", asker, "add Espresso - Sabrina Carpenter")
+        assert full.title == "This session is full" and apis.requests == []
+    finally:
+        await services.handle("session", asker, "end")
+
+
 async def test_an_artist_new_to_the_catalog_is_placed_by_genre_and_called_a_rough_guess(
     services: Services, apis: FakeMusicApis
 ) -> None:

@@ -151,6 +151,16 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
     current = await _require_open(services, ctx)
     if isinstance(current, Reply):
         return current
+    # Full first: a song the catalog lacks would otherwise be looked up (and kept for the
+    # retrain) only to be turned away.
+    entries = await session_entries(services.db, current.id)
+    limit = services.settings.session_max_songs
+    if len(entries) >= limit:
+        return Reply.info(
+            "This session is full",
+            f"{md(current.name)} has {len(entries)} songs, the most a session can hold. "
+            f"End it with {code(prefix + 'session end')} and start a new one.",
+        )
     model = services.models.current
     understood = await services.compute(model.understand, rest)
     if understood.not_a_song is not None:
@@ -191,14 +201,6 @@ async def add(services: Services, ctx: RequestContext, rest: str) -> Reply:
         )
     # A session is a list of songs: an artist stands there as their best-known song.
     as_artist = f"For the artist {md(artist.name)}, their best known: " if artist else ""
-    entries = await session_entries(services.db, current.id)
-    limit = services.settings.session_max_songs
-    if len(entries) >= limit:
-        return Reply.info(
-            "This session is full",
-            f"{md(current.name)} has {len(entries)} songs, the most a session can hold. "
-            f"End it with {code(prefix + 'session end')} and start a new one.",
-        )
     duplicate = next((e for e in entries if _same_song(model, e.track_id, best)), None)
     if duplicate is not None:
         return Reply.info(
