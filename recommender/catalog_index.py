@@ -102,7 +102,7 @@ class CatalogIndex:
             self.artist_codes = _codes(self.artists)
             self.album_codes = _codes(tracks["track_album_id"].astype(str))
         self.search = TitleIndex(
-            self.row_of, self.titles, self.artists, self.song_keys, self.popularity
+            self.row_of, self.titles, self.artists, self.song_keys, self.popularity, self.years
         )
 
     def __len__(self) -> int:

@@ -30,6 +30,15 @@ EXACT_TITLE = 100.0
 BASE_TITLE = EXACT_TITLE
 BASE_TITLE_WITH_ARTIST = EXACT_TITLE - 0.5
 ARTIST_ACCEPT = 80.0
+# Among songs sharing a title, the one people mean is the famous one. Popularity alone
+# favours this year's song: it counts recent plays, so a song still played decades after
+# its release, and reissued, is better known than a new one as popular. Each year since
+# release is worth `FAME_PER_YEAR` popularity points and each other version of the song in
+# the catalog `FAME_PER_VERSION`: "roxanne" is The Police's (popularity 77, 1978), not a
+# 2019 song at 99; "hello" stays Adele's, not an older, less played one. Measured by
+# benchmarks/bench_understanding.py on two lists of famous songs.
+FAME_PER_YEAR = 0.75
+FAME_PER_VERSION = 5.0
 # Above this many distinct titles, typo matching first narrows the catalog to the
 # `FUZZY_CANDIDATES` titles sharing the most letter triples with the query: scoring every
 # title costs ~5 ms at the real catalog's 28k tracks but ~200 ms at 400k.
@@ -215,12 +224,15 @@ class TitleIndex:
         artists: Sequence[str],
         keys: Sequence[str],
         popularity: np.ndarray,
+        years: np.ndarray | None = None,
     ) -> None:
+        """`years`: release years (0 where unknown); without them fame is popularity."""
         self.row_of = row_of  # track_id -> row
         self.titles = titles
         self.artists = artists
         self.keys = keys
         self.popularity = popularity
+        self.years = years
         self.by_popularity = np.argsort(-popularity, kind="stable")
         self._blocks: dict[str, TrigramBlocks] = {}
 
@@ -234,6 +246,23 @@ class TitleIndex:
             by_title.setdefault(title, []).append(row)
             by_base.setdefault(key.split("|", 1)[0], []).append(row)
         return by_title, by_base
+
+    @cached_property
+    def fame(self) -> np.ndarray:
+        """Per row: how famous its song is (the best of its versions), for choosing among
+        songs that share a title; see `FAME_PER_YEAR`."""
+        fame = self.popularity.astype(np.float64)
+        if self.years is not None and len(fame):
+            years = np.asarray(self.years, dtype=np.int64)
+            newest = int(years.max())
+            known = years > 0  # an unknown year earns nothing
+            fame = fame + np.where(known, FAME_PER_YEAR * np.maximum(newest - years, 0), 0.0)
+        codes, inverse, versions = np.unique(
+            np.asarray(self.keys, dtype=object), return_inverse=True, return_counts=True
+        )
+        best = np.full(len(codes), -np.inf)
+        np.maximum.at(best, inverse, fame)
+        return best[inverse] + FAME_PER_VERSION * (versions[inverse] - 1)
 
     @property
     def by_title(self) -> dict[str, list[int]]:
@@ -297,11 +326,15 @@ class TitleIndex:
     def _exact_readings(self, text: str, query: str) -> dict[int, float]:
         """Scores for every reading with an exact (or base) title."""
         scores: dict[int, float] = {}
+        whole_title = False  # the whole text is a title as typed
         for title, artist, needs_artist in self._readings(text, query):
             for rows, title_score in (
                 (self.by_title.get(title), EXACT_TITLE),
                 (self.by_base.get(title), BASE_TITLE),
+                (self._versions_of(text) if artist is None else None, BASE_TITLE),
             ):
+                if rows and artist is None:
+                    whole_title = True
                 for row in rows or ():
                     score = title_score
                     if artist and title_score == BASE_TITLE and self.titles[row] != title:
@@ -309,6 +342,11 @@ class TitleIndex:
                     if artist:
                         exactness = fuzz.ratio(artist, self.artists[row])
                         similarity = max(exactness, fuzz.token_set_ratio(artist, self.artists[row]))
+                        if needs_artist and whole_title:
+                            # "in the end" is Linkin Park's title, not "The End" by In
+                            # Flames: when the whole text is a title, a split of its words
+                            # must name the artist in full, not one word of the name.
+                            similarity = exactness
                         if similarity >= ARTIST_ACCEPT:  # the artist confirms this reading
                             # The closer the rest is to the artist alone, the more of the
                             # text the title explains: "With Or Without You - Kage Remix -
@@ -321,6 +359,19 @@ class TitleIndex:
                     if score > scores.get(row, -1.0):
                         scores[row] = score
         return scores
+
+    def _versions_of(self, text: str) -> list[int]:
+        """Rows whose title is the typed one plus a version's tail: "Sweet Dreams (Are
+        Made of This)" is also "Sweet Dreams (Are Made of This) - Remastered"."""
+        base = base_title(text)
+        query = normalize(text)
+        if base == query:
+            return []  # the by-base lookup already holds them
+        return [
+            row
+            for row in self.by_base.get(base, ())
+            if self.titles[row] == query or self.titles[row].startswith(query + " ")
+        ]
 
     @staticmethod
     def _readings(text: str, query: str) -> list[tuple[str, str | None, bool]]:
@@ -379,15 +430,18 @@ class TitleIndex:
 
     def warm_up(self) -> None:
         """Build every lookup table now (the bot does this in a thread after a load)."""
-        for part in ("_by_title_and_base", "unique_titles", "labels", "_sorted_keys"):
+        for part in ("_by_title_and_base", "unique_titles", "labels", "_sorted_keys", "fame"):
             getattr(self, part)
         for choices, kind in ((self.unique_titles, "title"), (self.labels, "label")):
             if len(choices) >= FUZZY_BLOCK_MIN:
                 self.blocks(kind)
 
     def _rank(self, scores: dict[int, float]) -> list[tuple[int, float]]:
+        """Best reading first; among equals the famous song, then its most played version."""
+        fame, popularity = self.fame, self.popularity
         return sorted(
-            scores.items(), key=lambda item: (-item[1], -self.popularity[item[0]], item[0])
+            scores.items(),
+            key=lambda item: (-item[1], -fame[item[0]], -popularity[item[0]], item[0]),
         )
 
     def _distinct(self, ranked: list[tuple[int, float]], limit: int) -> list[tuple[int, float]]:

@@ -4,8 +4,9 @@ One reading for every way of asking (`!recommend`, `/recommend`, the console, a
 session's `add`, the message menu, `Recommender.understand`):
 
 * a bare title means the song people mean: among the titles that match, versions
-  included ("Wonderwall - Remastered" is "Wonderwall"), the most popular
-  (`TitleIndex.resolve`); the other readings are alternatives;
+  included ("Wonderwall - Remastered" is "Wonderwall"), the most famous: popularity,
+  with credit for the years a song has stayed played (`TitleIndex.resolve`,
+  `search.FAME_PER_YEAR`); the other readings are alternatives;
 * an artist's name, typos and a missing "the" forgiven, means songs like that artist;
   when it is also a title ("queen"), the better known of the two wins and the other is
   offered;

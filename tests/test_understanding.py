@@ -33,15 +33,64 @@ def test_a_bare_title_is_the_famous_song(recommender: Recommender, title: str, a
     assert recommender.resolve(title).best == understood.song
 
 
-@pytest.mark.parametrize("title", ["juicy", "torn", "superstition", "wonderwall", "hello"])
-def test_a_bare_title_is_the_most_popular_song_of_that_title(
-    recommender: Recommender, title: str
+@pytest.mark.parametrize(
+    ("title", "artist", "newer"),
+    [
+        ("roxanne", "The Police", "Arizona Zervas"),
+        ("juicy", "The Notorious B.I.G.", "Doja Cat"),
+        ("money", "Pink Floyd", "Cardi B"),
+        ("sugar", "Maroon 5", "BROCKHAMPTON"),
+    ],
+)
+def test_a_classic_beats_a_newer_song_of_that_title_that_is_played_a_little_more(
+    recommender: Recommender, title: str, artist: str, newer: str
 ) -> None:
-    """Versions count as the title ("Juicy - 2005 Remaster" is "Juicy")."""
+    """Popularity counts recent plays: a song still played decades on is the famous one,
+    and the newer song of that title is offered instead of lost."""
     index = recommender.index
-    popularity = [index.popularity[r] for r, n in enumerate(index.names) if base_title(n) == title]
+    rows = [r for r, n in enumerate(index.names) if base_title(n) == title]
+    top = max(rows, key=lambda r: index.popularity[r])
+    assert index.artist_names[top] == newer, "the catalog plays the newer song more"
+    understood = recommender.understand(title)
+    assert understood.song is not None and understood.song.artist == artist
+    assert newer in [s.artist for s in understood.songs]
+
+
+@pytest.mark.parametrize(("title", "artist"), [("without me", "Halsey"), ("hello", "Adele")])
+def test_a_recent_hit_far_more_played_than_an_older_song_stays_the_answer(
+    recommender: Recommender, title: str, artist: str
+) -> None:
     song = recommender.understand(title).song
-    assert song is not None and song.popularity == max(popularity)
+    assert song is not None and song.artist == artist
+
+
+def test_the_versions_of_a_song_choose_its_most_played_version(recommender: Recommender) -> None:
+    """ "Juicy - 2005 Remaster" is "Juicy": the song is chosen, then its best-known cut."""
+    index = recommender.index
+    song = recommender.understand("juicy").song
+    assert song is not None
+    versions = [
+        index.popularity[r]
+        for r, n in enumerate(index.names)
+        if base_title(n) == "juicy" and index.artist_names[r] == song.artist
+    ]
+    assert len(versions) > 1 and song.popularity == max(versions)
+
+
+def test_a_title_typed_in_full_finds_its_remastered_version(recommender: Recommender) -> None:
+    """The bracket is part of the title typed: the Remastered cut is that song too."""
+    song = recommender.understand("Sweet Dreams (Are Made of This)").song
+    assert song is not None and song.artist == "Eurythmics"
+
+
+def test_a_whole_title_is_not_read_as_a_shorter_title_and_one_word_of_an_artist(
+    recommender: Recommender,
+) -> None:
+    """ "in the end" is Linkin Park's song, not "The End" by In Flames."""
+    song = recommender.understand("in the end").song
+    assert song is not None and (song.name, song.artist) == ("In the End", "Linkin Park")
+    hello = recommender.understand("hello adele").song  # a split still names an artist
+    assert hello is not None and hello.artist == "Adele"
 
 
 @pytest.mark.parametrize(
