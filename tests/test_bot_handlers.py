@@ -200,6 +200,19 @@ async def test_history_lists_at_most_ten_newest_first(services: Services) -> Non
     assert all("not found" in line.note for line in reply.lines)
 
 
+async def test_history_names_an_artist_answer_as_the_artist(services: Services) -> None:
+    """ "dua lipa" was answered as the artist, "Levitating - Dua Lipa" as songs like her:
+    history says so, not as if one of her songs had been asked for."""
+    await services.handle("recommend", user(80, CONSOLE), "dua lipa")
+    await services.handle("recommend", user(80, CONSOLE), "Levitating - Dua Lipa")
+    await services.handle("recommend", user(80, CONSOLE), "bad guy")
+    reply = await services.handle("history", user(80, CONSOLE))
+    notes = [line.note for line in reply.lines]
+    assert notes[2].startswith("→ the artist Dua Lipa ·"), notes
+    assert notes[1].startswith("→ songs like Dua Lipa, no Levitating yet ·"), notes
+    assert notes[0].startswith("→ bad guy — Billie Eilish ·"), notes
+
+
 async def test_history_by_bare_id_names_the_member_without_raw_mention(
     services: Services,
 ) -> None:

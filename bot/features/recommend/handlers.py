@@ -109,6 +109,7 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
         [p.track_id for p in picks],
         model.version,
         found.conversation if picks else None,  # nothing shown: nothing to follow up
+        understood=answered_for(found.understood),
     )
     return recommendations_reply(
         model,
@@ -119,6 +120,16 @@ async def recommend(services: Services, ctx: RequestContext, text: str) -> Reply
         stored=stored,
         also_words=found.also_words,
     )
+
+
+def answered_for(understood: Understanding) -> str | None:
+    """What `!history` says an answer was for, when it was not the one song it stores (an
+    artist's answer stores their best-known song); None for a song."""
+    if understood.kind is Reading.ARTIST and understood.artist is not None:
+        return understood.summary
+    if understood.kind is Reading.MISSING_SONG and understood.artist is not None:
+        return f"songs like {understood.artist.name}, no {understood.title} yet"
+    return None
 
 
 @dataclass(frozen=True)
@@ -326,7 +337,9 @@ async def history(services: Services, ctx: RequestContext, text: str) -> Reply:
         answer = "not found"
         if not row.resolved_track_id and row.recommended_track_ids:
             answer = f"{len(row.recommended_track_ids)} songs for those words"
-        if row.resolved_track_id:
+        if row.understood:
+            answer = md(row.understood)
+        elif row.resolved_track_id:
             answer = row.resolved_track_id
             if model is not None and row.resolved_track_id in model:
                 answer = md(model.track(row.resolved_track_id).label)

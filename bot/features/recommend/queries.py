@@ -33,6 +33,7 @@ async def record_query(
     recommended_track_ids: Sequence[str],
     model_version: str,
     conversation: Conversation | None = None,
+    understood: str | None = None,
 ) -> StoredAnswer:
     """Store one answer in one transaction: the query (👍/👎 are checked against it) and,
     with `conversation`, the state follow-ups steer. Answers stored at the same moment
@@ -49,6 +50,7 @@ async def record_query(
                 resolved_track_id=resolved_track_id,
                 recommended_track_ids=list(recommended_track_ids),
                 model_version=model_version[:64],
+                understood=None if understood is None else understood[:200],
             )
         ]
         if conversation is not None:
@@ -79,6 +81,7 @@ async def save_query(
     recommended_track_ids: Sequence[str],
     model_version: str,
     conversation: Conversation | None = None,
+    understood: str | None = None,
 ) -> StoredAnswer | None:
     """`record_query`, but a database that refuses the write (full disk, read-only file,
     server gone) costs only the history row: None, and the answer is still sent (without
@@ -93,6 +96,7 @@ async def save_query(
             recommended_track_ids,
             model_version,
             conversation,
+            understood,
         )
     except Exception as error:
         if not is_write_failure(error):

@@ -23,6 +23,9 @@ class Query(Base):
     source: Mapped[str] = mapped_column(String(16), default="prefix")
     query_text: Mapped[str] = mapped_column(Text)
     resolved_track_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # What the answer was for when it was not that one song: "the artist Dua Lipa" (the
+    # resolved id is then only the artist's best-known song). Migration 0007.
+    understood: Mapped[str | None] = mapped_column(String(200), nullable=True)
     recommended_track_ids: Mapped[list[str]] = mapped_column(default=list)
     model_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
