@@ -7,6 +7,7 @@ session's `add`, the message menu, `Recommender.understand`):
   included ("Wonderwall - Remastered" is "Wonderwall"), the most famous: popularity,
   with credit for the years a song has stayed played (`TitleIndex.resolve`,
   `search.FAME_PER_YEAR`); the other readings are alternatives;
+* a version in brackets that the catalog lacks ("bad guy (slowed)") is the song itself;
 * an artist's name, typos and a missing "the" forgiven, means songs like that artist;
   when it is also a title ("queen"), the better known of the two wins and the other is
   offered;
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 from rapidfuzz import fuzz, process
 
@@ -46,6 +48,8 @@ from recommender.search import (
 # "artist: Dua Lipa" (what the slash command's artist option sends), "bad guy artist: billie".
 _ARTIST_MARK = re.compile(r"(?:^|\s)artist:\s*", re.IGNORECASE)
 _DASH = re.compile(r"\s+[-–—]\s+")
+# "bad guy (slowed)", "hello [live]": a version in brackets after a title.
+_VERSION_TAIL = re.compile(r"\s*[(\[][^()\[\]]*[)\]]\s*$")
 # Below this an artist is only offered as "did you mean".
 ARTIST_SUGGEST = 70.0
 
@@ -120,6 +124,15 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
                 )
             suggested = [as_artist(c, s) for c, s in hits[:3] if s >= ARTIST_SUGGEST]
             return Understanding(text, Reading.NOT_FOUND, empty, title=named, artists=suggested)
+
+    version = _VERSION_TAIL.search(text)
+    if version is not None and version.start() > 0:
+        # A version the catalog lacks ("bad guy (slowed)", "wonderwall (acoustic)") is
+        # the song itself, not "hello" by the band Live nor nothing at all; a version it
+        # has ("Torn (feat. Emelie Cyréus)") is found as typed.
+        plain = understand(index, text[: version.start()], result)
+        if plain.exact and index.search.resolve(text, fuzzy=False).best is None:
+            return replace(plain, query=text)
 
     query = normalize(text)
     # Where "title - artist" is cut: at the first " - " or " by " with an artist's exact

@@ -94,6 +94,29 @@ def test_a_whole_title_is_not_read_as_a_shorter_title_and_one_word_of_an_artist(
 
 
 @pytest.mark.parametrize(
+    ("text", "artist"),
+    [
+        ("bad guy (slowed)", "Billie Eilish"),
+        ("wonderwall (acoustic)", "Oasis"),
+        ("hello (live)", "Adele"),  # not "hello" by the band Live
+        ("sweet dreams (remix)", "Eurythmics"),  # not "dreams remix" by Sweet
+        ("blinding lights [8d audio]", "The Weeknd"),
+    ],
+)
+def test_a_version_the_catalog_lacks_is_the_song_itself(
+    recommender: Recommender, text: str, artist: str
+) -> None:
+    understood = recommender.understand(text)
+    assert understood.kind is Reading.SONG
+    assert understood.song is not None and understood.song.artist == artist
+
+
+def test_a_version_the_catalog_has_is_found_as_typed(recommender: Recommender) -> None:
+    song = recommender.understand("Torn (feat. Emelie Cyréus)").song
+    assert song is not None and song.artist == "Chad Cooper"
+
+
+@pytest.mark.parametrize(
     ("text", "title", "artist"),
     [
         ("Levitating - Dua Lipa", "Levitating", "Dua Lipa"),
