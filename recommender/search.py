@@ -44,6 +44,8 @@ FAME_PER_VERSION = 5.0
 # title costs ~5 ms at the real catalog's 28k tracks but ~200 ms at 400k.
 FUZZY_BLOCK_MIN = 50_000
 FUZZY_CANDIDATES = 500
+# Titles starting with a typed title looked at for its versions ("... - Remastered").
+VERSIONS_SCANNED = 200
 
 _SPOTIFY = re.compile(
     r"^(?:https?://)?(?:open\.spotify\.com/(?:intl-[a-z-]+/)?track/|spotify:track:)?"
@@ -70,6 +72,76 @@ def base_title(name: str) -> str:
     """The title without version qualifiers: brackets and a ' - Remastered'-style tail."""
     stripped = _DASH_SUFFIX.sub("", _BRACKETS.sub(" ", str(name)))
     return normalize(stripped) or normalize(name)
+
+
+# What a version of a recording is called, in brackets after its title: "(live)",
+# "[slowed + reverb]", "(Remastered 2011)". Only these words, so a bracket naming someone
+# ("hello (lionel richie)", "(feat. drake)") is never taken for a version.
+VERSION_WORDS = frozenset(
+    [
+        "live",
+        "acoustic",
+        "unplugged",
+        "remix",
+        "remixed",
+        "mix",
+        "edit",
+        "radio",
+        "extended",
+        "club",
+        "original",
+        "version",
+        "remaster",
+        "remastered",
+        "mono",
+        "stereo",
+        "single",
+        "album",
+        "deluxe",
+        "demo",
+        "session",
+        "sessions",
+        "studio",
+        "instrumental",
+        "karaoke",
+        "cover",
+        "slowed",
+        "reverb",
+        "reverbed",
+        "sped",
+        "speed",
+        "up",
+        "nightcore",
+        "8d",
+        "bass",
+        "boosted",
+        "audio",
+        "video",
+        "official",
+        "lyric",
+        "lyrics",
+        "hq",
+        "hd",
+        "clean",
+        "explicit",
+        "in",
+        "concert",
+        "and",
+    ]
+)
+_TRAILING_BRACKET = re.compile(r"\s*[(\[]([^()\[\]]*)[)\]]\s*$")
+
+
+def version_tail(text: str) -> int | None:
+    """Where the trailing bracketed version words of `text` start ("bad guy (slowed)":
+    at " (slowed)"), or None: no such tail, or nothing before it."""
+    end = len(text)
+    while (found := _TRAILING_BRACKET.search(text, 0, end)) is not None:
+        words = normalize(found.group(1)).split()
+        if not words or not all(w in VERSION_WORDS or w.isdigit() for w in words):
+            break
+        end = found.start()
+    return end if 0 < end < len(text) and text[:end].strip() else None
 
 
 def song_key(name: str, normalized_artist: str) -> str:
@@ -327,11 +399,16 @@ class TitleIndex:
         """Scores for every reading with an exact (or base) title."""
         scores: dict[int, float] = {}
         whole_title = False  # the whole text is a title as typed
-        for title, artist, needs_artist in self._readings(text, query):
+        for title, artist, needs_artist, guessed in self._readings(text, query):
+            if guessed and whole_title:
+                # "in the end" is Linkin Park's title, not "The End" by In Flames; "Lady
+                # Karma" is that title, not "Karma" by Lady: a split of the words is a
+                # guess, the whole text matching a title is not.
+                continue
             for rows, title_score in (
                 (self.by_title.get(title), EXACT_TITLE),
                 (self.by_base.get(title), BASE_TITLE),
-                (self._versions_of(text) if artist is None else None, BASE_TITLE),
+                (self._versions_of(query) if artist is None else None, BASE_TITLE),
             ):
                 if rows and artist is None:
                     whole_title = True
@@ -342,11 +419,6 @@ class TitleIndex:
                     if artist:
                         exactness = fuzz.ratio(artist, self.artists[row])
                         similarity = max(exactness, fuzz.token_set_ratio(artist, self.artists[row]))
-                        if needs_artist and whole_title:
-                            # "in the end" is Linkin Park's title, not "The End" by In
-                            # Flames: when the whole text is a title, a split of its words
-                            # must name the artist in full, not one word of the name.
-                            similarity = exactness
                         if similarity >= ARTIST_ACCEPT:  # the artist confirms this reading
                             # The closer the rest is to the artist alone, the more of the
                             # text the title explains: "With Or Without You - Kage Remix -
@@ -360,35 +432,39 @@ class TitleIndex:
                         scores[row] = score
         return scores
 
-    def _versions_of(self, text: str) -> list[int]:
-        """Rows whose title is the typed one plus a version's tail: "Sweet Dreams (Are
-        Made of This)" is also "Sweet Dreams (Are Made of This) - Remastered"."""
-        base = base_title(text)
-        query = normalize(text)
-        if base == query:
-            return []  # the by-base lookup already holds them
-        return [
-            row
-            for row in self.by_base.get(base, ())
-            if self.titles[row] == query or self.titles[row].startswith(query + " ")
-        ]
+    def _versions_of(self, query: str) -> list[int]:
+        """Rows whose title is the typed one plus a version's tail, for songs with no row
+        of that exact title: "Sweet Dreams (Are Made of This)", brackets typed or not, is
+        also Eurythmics' "Sweet Dreams (Are Made of This) - Remastered"; but "Slow Dance
+        (feat. Ava Max)" is that original, not its more played remix."""
+        exact = {self.keys[row] for row in self.by_title.get(query, ())}
+        start = bisect.bisect_left(self._sorted_keys, query + " ")
+        found: list[int] = []
+        for title, row in self.sorted_titles[start : start + VERSIONS_SCANNED]:
+            if not title.startswith(query + " "):
+                break
+            base = self.keys[row].split("|", 1)[0]
+            # Only a tail after the song's own title: "hello world" is not a "hello".
+            if (query == base or query.startswith(base + " ")) and self.keys[row] not in exact:
+                found.append(row)
+        return found
 
     @staticmethod
-    def _readings(text: str, query: str) -> list[tuple[str, str | None, bool]]:
-        """(title, artist, artist must match) readings of the text.
+    def _readings(text: str, query: str) -> list[tuple[str, str | None, bool, bool]]:
+        """(title, artist, artist must match, a guessed split) readings of the text.
 
         The whole text as a title; 'title - artist' / 'title by artist' either way round;
         and every split of the words ("hello adele"), which only counts if the artist
         part really names the track's artist.
         """
-        readings: list[tuple[str, str | None, bool]] = [(query, None, False)]
+        readings: list[tuple[str, str | None, bool, bool]] = [(query, None, False, False)]
         parts = [normalize(p) for p in _SEPARATORS.split(text, maxsplit=1)]
         if len(parts) == 2 and all(parts):
-            readings += [(parts[0], parts[1], False), (parts[1], parts[0], True)]
+            readings += [(parts[0], parts[1], False, False), (parts[1], parts[0], True, False)]
         words = query.split()
         for cut in range(1, min(len(words), 12)):
             head, tail = " ".join(words[:cut]), " ".join(words[cut:])
-            readings += [(head, tail, True), (tail, head, True)]
+            readings += [(head, tail, True, True), (tail, head, True, True)]
         return readings
 
     def _fuzzy(self, query: str, limit: int) -> list[tuple[int, float]]:

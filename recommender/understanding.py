@@ -43,13 +43,12 @@ from recommender.search import (
     separations,
     spotify_link_kind,
     spotify_track_id,
+    version_tail,
 )
 
 # "artist: Dua Lipa" (what the slash command's artist option sends), "bad guy artist: billie".
 _ARTIST_MARK = re.compile(r"(?:^|\s)artist:\s*", re.IGNORECASE)
 _DASH = re.compile(r"\s+[-–—]\s+")
-# "bad guy (slowed)", "hello [live]": a version in brackets after a title.
-_VERSION_TAIL = re.compile(r"\s*[(\[][^()\[\]]*[)\]]\s*$")
 # Below this an artist is only offered as "did you mean".
 ARTIST_SUGGEST = 70.0
 
@@ -103,6 +102,17 @@ def names_exactly(index: CatalogIndex, text: str) -> bool:
 def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
     """What `text` asks for (see the module's docstring)."""
     text = str(text).strip()[:MAX_QUERY_CHARS]
+    tail = version_tail(text)
+    if tail is not None and index.search.resolve(text, fuzzy=False).best_score < EXACT_TITLE:
+        # A version the catalog lacks ("bad guy (slowed)", "helo (live)") is read as the
+        # text before it, not "hello" by the band Live nor nothing at all; a version it
+        # has ("Wonderwall - Remastered") is found as typed.
+        return replace(_understand(index, text[:tail], result), query=text)
+    return _understand(index, text, result)
+
+
+def _understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
+    text = text.strip()
     artists = index.by_artist
 
     def as_artist(code: int, score: float) -> ArtistResult:
@@ -124,15 +134,6 @@ def understand(index: CatalogIndex, text: str, result: Result) -> Understanding:
                 )
             suggested = [as_artist(c, s) for c, s in hits[:3] if s >= ARTIST_SUGGEST]
             return Understanding(text, Reading.NOT_FOUND, empty, title=named, artists=suggested)
-
-    version = _VERSION_TAIL.search(text)
-    if version is not None and version.start() > 0:
-        # A version the catalog lacks ("bad guy (slowed)", "wonderwall (acoustic)") is
-        # the song itself, not "hello" by the band Live nor nothing at all; a version it
-        # has ("Torn (feat. Emelie Cyréus)") is found as typed.
-        plain = understand(index, text[: version.start()], result)
-        if plain.exact and index.search.resolve(text, fuzzy=False).best is None:
-            return replace(plain, query=text)
 
     query = normalize(text)
     # Where "title - artist" is cut: at the first " - " or " by " with an artist's exact

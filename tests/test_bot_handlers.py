@@ -209,6 +209,10 @@ async def test_history_names_an_artist_answer_as_the_artist(services: Services) 
     reply = await services.handle("history", user(80, CONSOLE))
     notes = [line.note for line in reply.lines]
     assert notes[2].startswith("→ the artist Dua Lipa ·"), notes
+    await services.handle("recommend", user(81, CONSOLE), "dua lipa")
+    await services.handle("more", user(81, CONSOLE))
+    followed = [line.note for line in (await services.handle("history", user(81, CONSOLE))).lines]
+    assert followed[0].startswith("→ the artist Dua Lipa ·"), followed  # `!more` on it
     assert notes[1].startswith("→ songs like Dua Lipa, no Levitating yet ·"), notes
     assert notes[0].startswith("→ bad guy — Billie Eilish ·"), notes
 

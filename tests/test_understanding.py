@@ -114,6 +114,64 @@ def test_a_version_the_catalog_lacks_is_the_song_itself(
 def test_a_version_the_catalog_has_is_found_as_typed(recommender: Recommender) -> None:
     song = recommender.understand("Torn (feat. Emelie Cyréus)").song
     assert song is not None and song.artist == "Chad Cooper"
+    # Typed exactly, a title in brackets is that original, not its more played remix.
+    slow = recommender.understand("Slow Dance (feat. Ava Max)").song
+    assert slow is not None and slow.name == "Slow Dance (feat. Ava Max)"
+
+
+@pytest.mark.parametrize(
+    ("text", "artist"),
+    [
+        ("helo (live)", "Adele"),  # a typo before the version: still not the band Live
+        ("bad gyu (slowed)", "Billie Eilish"),
+        ("bad guy (slowed + reverb) [remastered 2011]", "Billie Eilish"),
+    ],
+)
+def test_the_text_before_a_version_is_read_as_any_request(
+    recommender: Recommender, text: str, artist: str
+) -> None:
+    song = recommender.understand(text).song
+    assert song is not None and song.artist == artist
+
+
+def test_a_bracket_naming_someone_is_not_a_version(recommender: Recommender) -> None:
+    """ "hello (lionel richie)" names who sings it: never answered as Adele's Hello."""
+    understood = recommender.understand("hello (lionel richie)")
+    assert understood.song is None or understood.song.artist != "Adele"
+    assert recommender.understand("levitating - dua lipa (live)").kind is Reading.MISSING_SONG
+
+
+def test_many_empty_brackets_are_read_once(
+    recommender: Recommender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message of empty brackets is not read again for each of them (each reading
+    searches the whole catalog for typos: 200 characters of "()" took a second)."""
+    search = recommender.index.search
+    lookups = []
+    resolve = search.resolve
+    monkeypatch.setattr(search, "resolve", lambda *a, **k: lookups.append(a) or resolve(*a, **k))
+    for text in ("zzqx" + "()" * 98, "helo" + "[]" * 98, "bad gyu" + " (x)" * 48, "bad gyu"):
+        lookups.clear()
+        recommender.understand(text)
+        assert len(lookups) <= 4, (text, len(lookups))
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "artist"),
+    [
+        ("new day", "New Day", None),  # not "New" by Daya
+        ("Lady Karma", "Lady Karma", None),  # not "Karma" by the artist Lady
+        ("Mad World (Feat. Michael Andrews)", "Mad World (Feat. Michael Andrews)", "Gary Jules"),
+        ("sweet dreams are made of this", None, "Eurythmics"),  # brackets left out
+    ],
+)
+def test_a_whole_title_beats_a_guess_at_a_title_and_an_artist(
+    recommender: Recommender, text: str, title: str | None, artist: str | None
+) -> None:
+    song = recommender.understand(text).song
+    assert song is not None
+    assert title is None or song.name == title
+    assert artist is None or song.artist == artist
 
 
 @pytest.mark.parametrize(

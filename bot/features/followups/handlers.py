@@ -165,6 +165,8 @@ async def _steer(
         [p.track_id for p in picks],
         model.version,
         turn.conversation,
+        # Songs like an artist stay about the artist until `like` adds songs to follow.
+        understood=f"the artist {turn.conversation.artist}" if turn.conversation.artist else None,
     )
     return answer_reply(model, turn, stored, heading, unknown)
 
