@@ -212,6 +212,10 @@ async def test_a_looked_up_song_s_answer_takes_follow_ups_like_any_answer(
     assert why.kind != Kind.ERROR, render_text(why)
     calmer = await services.handle("refine", asker, "chill")
     assert calmer.kind != Kind.ERROR and calmer.lines, render_text(calmer)
+    # In `!history` the follow-ups are about the song, not an "artist" of its name.
+    history = render_text(await services.handle("history", asker, ""))
+    assert "→ songs like drivers license ·" in history, history
+    assert "the artist drivers license" not in history
 
 
 async def test_a_session_takes_a_song_the_catalog_lacks_and_teaches_it_to_the_retrain(

@@ -165,10 +165,19 @@ async def _steer(
         [p.track_id for p in picks],
         model.version,
         turn.conversation,
-        # Songs like an artist stay about the artist until `like` adds songs to follow.
-        understood=f"the artist {turn.conversation.artist}" if turn.conversation.artist else None,
+        understood=_about(model, turn.conversation),
     )
     return answer_reply(model, turn, stored, heading, unknown)
+
+
+def _about(model: Recommender, conversation: Conversation) -> str | None:
+    """What `!history` says a follow-up was about when its seeds stand for a name: an
+    artist's answer stays the artist's until `like` adds songs to follow; a looked-up
+    song's stand-ins are songs like it. None: the seed song names it."""
+    name = conversation.artist
+    if not name:
+        return None
+    return f"the artist {name}" if model.knows_artist(name) else f"songs like {name}"
 
 
 def _song_number(services: Services, text: str, example: str) -> int | Reply:
