@@ -127,17 +127,18 @@ def training_problems(settings: Settings, out: Path | None, data: Path | None) -
         )
     if data is not None and (why := unreadable(data)) is not None:
         problems.append(Problem("--data", f"{why}; give --data the songs CSV"))
-    downloads = settings.download_dataset and not settings.data_path.exists()
-    if data is None and not downloads and (why := unreadable(settings.data_path)) is not None:
-        problems.append(
-            Problem("DATA_PATH", f"{why}; point DATA_PATH at the songs CSV, or give --data")
+    if data is None:
+        problems.extend(
+            dataset_problems(settings, needed="`musicbot train` reads it, unless given --data")
         )
     return problems
 
 
-def dataset_problems(settings: Settings) -> list[Problem]:
-    """With no model yet, the first start trains from DATA_PATH: it must be readable, or
-    (with DOWNLOAD_DATASET on) missing where the download can be written."""
+def dataset_problems(
+    settings: Settings, needed: str = "no model in MODEL_DIR yet, so one is trained"
+) -> list[Problem]:
+    """DATA_PATH, when something trains from it (`needed` says what): it must be
+    readable, or (with DOWNLOAD_DATASET on) missing where the download can be written."""
     data = settings.data_path
     if not data.exists() and settings.download_dataset:
         why = unwritable(data.parent)
@@ -150,7 +151,7 @@ def dataset_problems(settings: Settings) -> list[Problem]:
     fix = "point DATA_PATH at the songs CSV"
     if not data.exists():
         fix += " (or set DOWNLOAD_DATASET=on to fetch the public copy)"
-    return [Problem("DATA_PATH", f"{why}; no model in MODEL_DIR yet, so one is trained; {fix}")]
+    return [Problem("DATA_PATH", f"{why}; {needed}; {fix}")]
 
 
 def free_megabytes(path: Path) -> int:
