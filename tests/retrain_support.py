@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from bot.core.serving import model_store
+from bot.core.settings import Settings
 from recommender import Recommender
 from recommender.artifacts import new_metadata
 from recommender.data import catalog_from_rows, read_rows
@@ -62,6 +64,14 @@ def add_version(store: ModelStore, model: Recommender) -> Path:
     path = store.new_version_dir()
     model.metadata["version"] = path.name
     model.save(path)
+    return path
+
+
+def save_new_model(settings: Settings, model: Recommender) -> Path:
+    """Make `model` the current version of MODEL_DIR, as a first start's training does."""
+    store = model_store(settings)
+    path = add_version(store, model)
+    store.publish(path)
     return path
 
 

@@ -237,9 +237,7 @@ async def test_musicbot_run_says_one_line_per_reconnect_and_names_home_guild_ids
     away: at start it says HOME_GUILD_IDS is unset (with the ids to set), and each
     reconnect attempt is one INFO line with its reason, without a traceback."""
     from fake_discord import FakeDiscord
-    from retrain_support import process_env, quick_model, write_small_csv
-
-    from bot.core.serving import save_new_model
+    from retrain_support import process_env, quick_model, save_new_model, write_small_csv
 
     small = write_small_csv(dataset_path, tmp_path / "small.csv")
     env = process_env(tmp_path, small, discord_token=FAKE_TOKEN, retrain_cron="off")

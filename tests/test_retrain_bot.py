@@ -32,6 +32,7 @@ from retrain_support import (
     process_env,
     quick_model,
     run_rows,
+    save_new_model,
     serve_copy,
     training_processes,
     write_broken_csv,
@@ -42,7 +43,7 @@ from retrain_support import (
 from bot import create_bot
 from bot.core.dispatch import PREFIX, RequestContext, Services
 from bot.core.replies import Reply
-from bot.core.serving import ModelHolder, PointerWatcher, model_store, save_new_model
+from bot.core.serving import ModelHolder, PointerWatcher, model_store
 from bot.core.settings import Settings
 from bot.features.retrain.retrainer import AlreadyRunning, LeaseLost, Retrainer, retrainer_for
 from bot.features.retrain.schedule import is_due, parse_cron

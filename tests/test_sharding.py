@@ -12,10 +12,9 @@ import pytest
 from discord.ext import commands
 from fake_discord import FakeDiscord
 from pydantic import ValidationError
-from retrain_support import process_env, quick_model, write_small_csv
+from retrain_support import process_env, quick_model, save_new_model, write_small_csv
 
 from bot import create_bot
-from bot.core.serving import save_new_model
 from bot.core.settings import Settings
 from bot.frontends import cli
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from retrain_support import process_env, quick_model, write_small_csv
+from retrain_support import process_env, quick_model, save_new_model, write_small_csv
 
-from bot.core.serving import model_store, save_new_model
+from bot.core.serving import model_store
 from bot.core.settings import Settings
 from recommender.data import read_rows
 

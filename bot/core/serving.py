@@ -2,7 +2,7 @@
 
 Everything that finds, loads or trains "the current model" goes through this module, so
 versioned model directories with a pointer file (the retrain issue) change one place:
-`load_current_model`, `has_model`, `save_new_model` and `train_first_model`.
+`load_current_model`, `has_model` and `train_first_model`.
 `PointerWatcher` makes every process that shares MODEL_DIR serve the model its pointer
 names, whoever switched it.
 """
@@ -210,16 +210,6 @@ def publish_trained(settings: Settings, path: Path, *, force: bool = False) -> R
     finally:
         # As after a retrain: runs from the shell, refused or not, must not fill the disk.
         store.prune(settings.retrain_keep_versions)
-
-
-def save_new_model(settings: Settings, model: Recommender) -> Path:
-    """Store a freshly trained model as a new version and make it current (checked)."""
-    store = model_store(settings)
-    path = store.new_version_dir()
-    model.metadata["version"] = path.name  # the version names its directory
-    model.save(path)
-    store.publish(path)
-    return path
 
 
 class TrainingStopped(Exception):
