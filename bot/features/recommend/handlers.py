@@ -164,14 +164,16 @@ def with_picks(found: Found, picks: list[TrackResult]) -> Found:
     return replace(found, picks=picks, conversation=conversation)
 
 
-def read_request(model: Recommender, text: str) -> tuple[Understanding, Request]:
-    """How `text` reads: what it names, and the inline refinements after it (if any).
+def read_request(
+    model: Recommender, text: str, whole: Understanding
+) -> tuple[Understanding, Request]:
+    """How `text` reads (`whole`: as `model.understand` read all of it): what it names,
+    and the inline refinements after it (if any).
 
     "bad guy but more chill": the song and "chill", unless the whole text names a song
     more surely than the part before the refinements ("Sex, Love & Water - … Remix -
     Armin van Buuren" is a title and its artist, not "Sex" without "Love & Water")."""
     request = split_request(text, model.vocabulary.terms)
-    whole = model.understand(text)
     if request.song == text.strip():
         return whole, request
     part = model.understand(request.song)
@@ -214,7 +216,7 @@ def find_song(model: Recommender, text: str, k: int, cap: ArtistCap) -> Found:
             picks, conversation = answer.picks, turn.conversation
             return Found(words.seed, seeded, picks, conversation, applied_text(answer))
     also = f"{text} songs" if words is not None and words.seed is None else None
-    understood, request = read_request(model, text)
+    understood, request = read_request(model, text, whole)  # the text is read once
     refined = request.song != text.strip()
     song = request.song if refined else text
     artist = understood.artist if understood.kind is not Reading.SONG else None
